@@ -1,0 +1,81 @@
+use super::*;
+use crate::{build_csr, CsrCheck, Profile};
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()
+}
+
+#[test]
+fn ca_set_has_a_root_and_an_issuing_ca() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let root = CertificateInfo::parse(&set.root_der).unwrap();
+    let issuing = CertificateInfo::parse(&set.issuing_der).unwrap();
+    assert!(root.is_ca && issuing.is_ca);
+    assert_eq!(root.subject, "O=Acme,CN=Acme Root CA");
+    assert_eq!(issuing.issuer, root.subject);
+}
+
+#[test]
+fn issued_certificates_carry_the_profile() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let ca = set.issuing_ca().unwrap();
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let csr = build_csr(&key, "device-7", &["d7.example".into()]).unwrap();
+    let profile = Profile::device();
+    let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+    let serial = Serial::random().unwrap();
+    let mut params = IssueParams::new(&profile, &checked, serial.clone(), now());
+    params.crl_url = Some("https://ca.example/crl/1.crl".into());
+    params.ocsp_url = Some("https://ca.example/ocsp".into());
+    let der = ca.issue(&params).unwrap();
+    let info = CertificateInfo::parse(&der).unwrap();
+    assert_eq!(info.serial, serial.to_string());
+    assert_eq!(info.subject, "CN=device-7");
+    assert_eq!(info.level, Some(2));
+    assert!(!info.is_ca);
+    assert_eq!(info.not_after - info.not_before, 90 * 86_400 + 300);
+    assert_eq!(info.spki_sha256, crate::sha256_hex(&key.public_key_der()));
+}
+
+#[test]
+fn validity_is_capped_to_the_issuing_ca() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let ca = set.issuing_ca().unwrap();
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let csr = build_csr(&key, "d", &[]).unwrap();
+    let mut profile = Profile::device();
+    profile.validity = std::time::Duration::from_secs(100 * 365 * 86_400);
+    let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+    let params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now());
+    let info = CertificateInfo::parse(&ca.issue(&params).unwrap()).unwrap();
+    assert_eq!(info.not_after, ca.info().not_after);
+}
+
+#[test]
+fn a_key_that_does_not_match_is_refused() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let other = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    assert!(IssuingCa::new(&set.issuing_der, other, &set.root_der).is_err());
+}
+
+#[test]
+fn every_ca_algorithm_signs() {
+    for alg in [KeyAlgorithm::P384, KeyAlgorithm::Ed25519] {
+        let set = CaSet::create("Alg", alg, now()).unwrap();
+        let ca = set.issuing_ca().unwrap();
+        let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+        let csr = build_csr(&key, "d", &[]).unwrap();
+        let profile = Profile::device();
+        let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+        let params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now());
+        let der = ca.issue(&params).unwrap();
+        crate::verify_chain(
+            &der,
+            &[set.issuing_der.clone()],
+            &[set.root_der.clone()],
+            crate::ChainUsage::ClientAuth,
+            now(),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,50 @@
+//! inkan-pki: the pure certificate core of inkan.
+//!
+//! Keys, certificate profiles, CSR checks, issuance and the PKCS#7 certs-only codec used by
+//! EST. Nothing here performs IO or reads the clock: callers pass `now` in.
+//!
+//! ```
+//! use inkan_pki::{CaSet, KeyAlgorithm, Profile, CsrCheck, IssueParams, Serial};
+//! let now = time::OffsetDateTime::now_utc();
+//! let ca = CaSet::create("Example", KeyAlgorithm::P256, now).unwrap();
+//! let issuer = ca.issuing_ca().unwrap();
+//! let device_key = inkan_pki::GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+//! let csr = inkan_pki::build_csr(&device_key, "device-1", &[]).unwrap();
+//! let profile = Profile::device();
+//! let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+//! let params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now);
+//! let cert = issuer.issue(&params).unwrap();
+//! assert!(inkan_pki::CertificateInfo::parse(&cert).is_ok());
+//! ```
+#![warn(missing_docs)]
+
+mod ca;
+mod certificate;
+mod csr;
+mod error;
+mod key_pair;
+mod name;
+mod oid;
+mod pem;
+mod pkcs7;
+mod profile;
+mod serial;
+mod verify;
+
+pub use ca::{CaSet, IssuingCa};
+pub use certificate::{CertificateInfo, IssueParams};
+pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
+pub use error::{CsrError, PkiError};
+pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
+pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
+pub use pem::{certs_from_pem, der_to_pem};
+pub use pkcs7::{certs_only_decode, certs_only_encode};
+pub use profile::{ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
+pub use serial::Serial;
+pub use verify::{verify_chain, ChainUsage};
+
+/// Hex-encoded SHA-256 of `bytes`: the fingerprint form inkan uses everywhere.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
