@@ -1,1 +1,88 @@
-//! placeholder
+//! inkan-store: where the authority keeps what it must not lose.
+//!
+//! The [`Store`] trait is the only way the rest of inkan reaches the database; each backend
+//! owns its migrations and runs them at open. [`open`] picks the backend from the URL scheme.
+//! The audit chain's hashing and checking are pure functions in [`audit`].
+#![warn(missing_docs)]
+
+pub mod audit;
+mod error;
+mod model;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use audit::{AuditBreak, AuditEvent, ChainVerifier, NewAuditEvent};
+pub use error::StoreError;
+pub use model::{
+    CertificateQuery, CertificateRecord, CertificateStatus, IssuerRecord, NewCertificate,
+    RecordOutcome,
+};
+pub use sqlite::SqliteStore;
+
+/// Everything the authority persists. Implementations must make each method atomic.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Records a batch of issued certificates and one audit event each, in one transaction.
+    /// A certificate whose serial already exists is skipped and reported as
+    /// [`RecordOutcome::DuplicateSerial`]; the others are committed together.
+    async fn record_issued(
+        &self,
+        batch: &[NewCertificate],
+        at_ms: i64,
+    ) -> Result<Vec<RecordOutcome>, StoreError>;
+
+    /// One certificate by serial (lowercase hex).
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// Certificates, newest first.
+    async fn list_certificates(
+        &self,
+        query: &CertificateQuery,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    /// Registers an issuer (idempotent by id) with an audit event the first time.
+    async fn register_issuer(&self, issuer: &IssuerRecord, actor: &str) -> Result<(), StoreError>;
+
+    /// All registered issuers.
+    async fn issuers(&self) -> Result<Vec<IssuerRecord>, StoreError>;
+
+    /// Sets (creates or replaces) the EST secret of a label, audited.
+    async fn set_est_secret(
+        &self,
+        label: &str,
+        phc: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The argon2 PHC string of a label's EST secret.
+    async fn est_secret(&self, label: &str) -> Result<Option<String>, StoreError>;
+
+    /// Appends one audit event on its own.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent, StoreError>;
+
+    /// Audit events with `seq > after`, in order, at most `limit`.
+    async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// (serial, audit_seq) of certificates with rowid-order position > `after`, at most
+    /// `limit`; the cursor is the last item's position.
+    async fn issued_audit_refs(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError>;
+}
+
+/// Opens the store named by `url`: `sqlite:PATH` (created if missing).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        return Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?));
+    }
+    Err(StoreError::Config(format!(
+        "unsupported database URL {url:?}: use sqlite:PATH"
+    )))
+}

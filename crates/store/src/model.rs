@@ -1,0 +1,116 @@
+use serde::{Deserialize, Serialize};
+
+/// A certificate about to be recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The issuing CA's id.
+    pub issuer_id: String,
+    /// Subject text.
+    pub subject: String,
+    /// SANs as display strings (`DNS:…`, `IP:…`).
+    pub sans: Vec<String>,
+    /// SHA-256 of the subject public key info, hex.
+    pub spki_sha256: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Profile name.
+    pub profile: String,
+    /// Enrollment method.
+    pub method: String,
+    /// What the requester proved, as JSON.
+    pub evidence: serde_json::Value,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Who asked (for the audit event).
+    pub actor: String,
+}
+
+/// The outcome of recording one certificate of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Committed with its audit event.
+    Recorded,
+    /// Not recorded: the serial exists already; sign again with a new serial.
+    DuplicateSerial,
+}
+
+/// Whether a certificate is still good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateStatus {
+    /// Not revoked (it may still have expired).
+    Valid,
+    /// Revoked.
+    Revoked,
+}
+
+/// A recorded certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The issuing CA's id.
+    pub issuer_id: String,
+    /// Subject text.
+    pub subject: String,
+    /// SANs as display strings.
+    pub sans: Vec<String>,
+    /// SHA-256 of the subject public key info, hex.
+    pub spki_sha256: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Profile name.
+    pub profile: String,
+    /// Enrollment method.
+    pub method: String,
+    /// Evidence JSON.
+    pub evidence: serde_json::Value,
+    /// Status.
+    pub status: CertificateStatus,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// RFC 5280 reason name, when revoked.
+    pub revocation_reason: Option<String>,
+    /// The certificate, DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    /// Unix milliseconds when recorded.
+    pub created_at_ms: i64,
+    /// The audit event that recorded it.
+    pub audit_seq: i64,
+}
+
+/// Filters for listing certificates.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateQuery {
+    /// Only this profile.
+    pub profile: Option<String>,
+    /// Only this status.
+    pub status: Option<CertificateStatus>,
+    /// At most this many (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A CA certificate known to the authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerRecord {
+    /// SHA-256 fingerprint of the certificate, hex.
+    pub id: String,
+    /// `root` or `issuing`.
+    pub role: String,
+    /// Subject text.
+    pub subject: String,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}

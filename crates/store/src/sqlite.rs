@@ -1,0 +1,355 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::audit::GENESIS_HASH;
+use crate::{
+    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, IssuerRecord,
+    NewAuditEvent, NewCertificate, RecordOutcome, Store, StoreError,
+};
+
+/// The embedded backend: one SQLite file in WAL mode with full fsync on commit.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(15))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        #[cfg(unix)]
+        restrict_permissions(path);
+        Ok(Self { pool })
+    }
+
+    /// Begins a write transaction that holds SQLite's write lock from the start, so the audit
+    /// head read inside it cannot go stale.
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The database holds evidence and secret hashes: owner only. Best effort on odd filesystems.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+async fn audit_head(tx: &mut Transaction<'static, Sqlite>) -> Result<(i64, String), StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
+        None => (0, GENESIS_HASH.to_string()),
+    })
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    head: &mut (i64, String),
+    event: &NewAuditEvent,
+) -> Result<AuditEvent, StoreError> {
+    let sealed = AuditEvent::seal(event, head.0 + 1, &head.1);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(sealed.seq)
+    .bind(sealed.at_ms)
+    .bind(&sealed.kind)
+    .bind(&sealed.actor)
+    .bind(&sealed.subject)
+    .bind(&sealed.data)
+    .bind(&sealed.prev_hash)
+    .bind(&sealed.hash)
+    .execute(&mut **tx)
+    .await?;
+    *head = (sealed.seq, sealed.hash.clone());
+    Ok(sealed)
+}
+
+fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError> {
+    let sans: String = row.try_get("sans")?;
+    let evidence: String = row.try_get("evidence")?;
+    let status: String = row.try_get("status")?;
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        issuer_id: row.try_get("issuer_id")?,
+        subject: row.try_get("subject")?,
+        sans: serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        spki_sha256: row.try_get("spki_sha256")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        profile: row.try_get("profile")?,
+        method: row.try_get("method")?,
+        evidence: serde_json::from_str(&evidence)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        status: match status.as_str() {
+            "revoked" => CertificateStatus::Revoked,
+            _ => CertificateStatus::Valid,
+        },
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+        der: row.try_get("der")?,
+        created_at_ms: row.try_get("created_at")?,
+        audit_seq: row.try_get("audit_seq")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        seq: row.try_get("seq")?,
+        at_ms: row.try_get("at_ms")?,
+        kind: row.try_get("kind")?,
+        actor: row.try_get("actor")?,
+        subject: row.try_get("subject")?,
+        data: row.try_get("data")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_issued(
+        &self,
+        batch: &[NewCertificate],
+        at_ms: i64,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut head = audit_head(&mut tx).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for cert in batch {
+            let inserted = sqlx::query(
+                "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256,
+                    not_before, not_after, profile, method, evidence, der, created_at, audit_seq)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(serial) DO NOTHING",
+            )
+            .bind(&cert.serial)
+            .bind(&cert.issuer_id)
+            .bind(&cert.subject)
+            .bind(serde_json::to_string(&cert.sans).unwrap_or_else(|_| "[]".into()))
+            .bind(&cert.spki_sha256)
+            .bind(cert.not_before)
+            .bind(cert.not_after)
+            .bind(&cert.profile)
+            .bind(&cert.method)
+            .bind(cert.evidence.to_string())
+            .bind(&cert.der)
+            .bind(at_ms)
+            .bind(head.0 + 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                outcomes.push(RecordOutcome::DuplicateSerial);
+                continue;
+            }
+            let event = NewAuditEvent {
+                at_ms,
+                kind: "certificate.issued".into(),
+                actor: cert.actor.clone(),
+                subject: cert.serial.clone(),
+                data: serde_json::json!({
+                    "subject": cert.subject,
+                    "profile": cert.profile,
+                    "method": cert.method,
+                    "not_after": cert.not_after,
+                    "spki_sha256": cert.spki_sha256,
+                }),
+            };
+            insert_event(&mut tx, &mut head, &event).await?;
+            outcomes.push(RecordOutcome::Recorded);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(certificate_from_row).transpose()
+    }
+
+    async fn list_certificates(
+        &self,
+        query: &CertificateQuery,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let status = query.status.map(|s| match s {
+            CertificateStatus::Valid => "valid",
+            CertificateStatus::Revoked => "revoked",
+        });
+        let rows = sqlx::query(
+            "SELECT * FROM certificates
+             WHERE (?1 IS NULL OR profile = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+        )
+        .bind(&query.profile)
+        .bind(status)
+        .bind(query.limit.unwrap_or(100))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(certificate_from_row).collect()
+    }
+
+    async fn register_issuer(&self, issuer: &IssuerRecord, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO issuers (id, role, subject, not_after, der, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(&issuer.id)
+        .bind(&issuer.role)
+        .bind(&issuer.subject)
+        .bind(issuer.not_after)
+        .bind(&issuer.der)
+        .bind(issuer.created_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted > 0 {
+            let mut head = audit_head(&mut tx).await?;
+            let event = NewAuditEvent {
+                at_ms: issuer.created_at_ms,
+                kind: "issuer.registered".into(),
+                actor: actor.into(),
+                subject: issuer.id.clone(),
+                data: serde_json::json!({"role": issuer.role, "subject": issuer.subject}),
+            };
+            insert_event(&mut tx, &mut head, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn issuers(&self) -> Result<Vec<IssuerRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM issuers ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IssuerRecord {
+                    id: row.try_get("id")?,
+                    role: row.try_get("role")?,
+                    subject: row.try_get("subject")?,
+                    not_after: row.try_get("not_after")?,
+                    der: row.try_get("der")?,
+                    created_at_ms: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_est_secret(
+        &self,
+        label: &str,
+        phc: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO est_secrets (label, phc, created_at) VALUES (?, ?, ?)
+             ON CONFLICT(label) DO UPDATE SET phc = excluded.phc, created_at = excluded.created_at",
+        )
+        .bind(label)
+        .bind(phc)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let mut head = audit_head(&mut tx).await?;
+        let event = NewAuditEvent {
+            at_ms,
+            kind: "est.secret.set".into(),
+            actor: actor.into(),
+            subject: label.into(),
+            data: serde_json::json!({}),
+        };
+        insert_event(&mut tx, &mut head, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn est_secret(&self, label: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT phc FROM est_secrets WHERE label = ?")
+            .bind(label)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("phc")).transpose()?)
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut head = audit_head(&mut tx).await?;
+        let sealed = insert_event(&mut tx, &mut head, event).await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn issued_audit_refs(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rowid, serial, audit_seq FROM certificates WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}
+
+impl FromStr for CertificateStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "valid" => Ok(Self::Valid),
+            "revoked" => Ok(Self::Revoked),
+            other => Err(StoreError::Config(format!(
+                "unknown status {other:?}: use valid or revoked"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
