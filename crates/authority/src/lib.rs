@@ -1,1 +1,26 @@
-//! placeholder
+//! inkan-authority: the issuance pipeline and everything around it that is not HTTP.
+//!
+//! Every enrollment method ends in [`Authority::issue`]: a CSR plus verified evidence is checked
+//! against its profile, signed by the issuing CA, recorded durably (group commit) with its audit
+//! event, and only then returned.
+#![warn(missing_docs)]
+
+mod committer;
+mod config;
+mod data_dir;
+mod error;
+mod est_secret;
+mod pipeline;
+mod server_identity;
+
+pub use config::{Config, EstConfig, ServerConfig};
+pub use data_dir::{CaInitOptions, CaPaths, DataDir};
+pub use error::AuthorityError;
+pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
+pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
+pub use server_identity::ServerIdentity;
+
+/// Milliseconds since the Unix epoch for `t`.
+pub fn unix_ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

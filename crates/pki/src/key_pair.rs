@@ -149,6 +149,11 @@ impl GeneratedKey {
         }
     }
 
+    /// The PKCS#8 DER encoding of the private key.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
     /// The signer used to sign certificates and CSRs.
     pub fn signer(&self) -> &KeyPair {
         &self.signer

@@ -36,6 +36,7 @@ pub use certificate::{CertificateInfo, IssueParams};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
+pub use name::{San, Subject};
 pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
 pub use pkcs7::{certs_only_decode, certs_only_encode};

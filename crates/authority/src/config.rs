@@ -1,0 +1,127 @@
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use inkan_pki::Profile;
+use serde::{Deserialize, Serialize};
+
+use crate::AuthorityError;
+
+/// The authority's configuration: `inkan.toml` in the data directory, or `--config FILE`.
+/// Every field has a default, so an empty file (or none) is a working configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTPS listener and TLS names.
+    pub server: ServerConfig,
+    /// EST labels.
+    pub est: EstConfig,
+    /// Extra or overriding certificate profiles by name (built in: `device`, `server`).
+    pub profiles: BTreeMap<String, Profile>,
+    /// Database URL; default `sqlite:<data-dir>/inkan.db`.
+    pub database_url: Option<String>,
+}
+
+/// HTTPS listener settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// DNS names and IP addresses the server certificate covers.
+    pub names: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// EST settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EstConfig {
+    /// The label used by the unlabelled paths (`/.well-known/est/simpleenroll`).
+    pub default_label: String,
+    /// Labels that name a profile different from themselves; any profile name is also a label.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for EstConfig {
+    fn default() -> Self {
+        Self {
+            default_label: "device".into(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; a missing file gives the defaults only when `optional`.
+    pub fn load(path: &Path, optional: bool) -> Result<Self, AuthorityError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(AuthorityError::io(path, e)),
+        };
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| AuthorityError::Config(format!("{}: {e}", path.display())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every profile: the built-ins overlaid with the configured ones, names filled in.
+    pub fn profiles(&self) -> BTreeMap<String, Profile> {
+        let mut all = BTreeMap::new();
+        all.insert("device".to_string(), Profile::device());
+        all.insert("server".to_string(), Profile::server());
+        for (name, profile) in &self.profiles {
+            let mut p = profile.clone();
+            p.name.clone_from(name);
+            all.insert(name.clone(), p);
+        }
+        all
+    }
+
+    /// The profile name an EST label selects.
+    pub fn profile_for_label(&self, label: &str) -> Option<String> {
+        let name = self.est.labels.get(label).map_or(label, String::as_str);
+        self.profiles().contains_key(name).then(|| name.to_string())
+    }
+
+    /// Checks cross-references and limits; the message says what to fix.
+    pub fn validate(&self) -> Result<(), AuthorityError> {
+        for profile in self.profiles().values() {
+            profile.validate().map_err(AuthorityError::Config)?;
+        }
+        for (label, profile) in &self.est.labels {
+            if !self.profiles().contains_key(profile) {
+                return Err(AuthorityError::Config(format!(
+                    "est.labels.{label} names profile {profile:?}, which does not exist"
+                )));
+            }
+        }
+        if self.profile_for_label(&self.est.default_label).is_none() {
+            return Err(AuthorityError::Config(format!(
+                "est.default_label {:?} is not a label or profile",
+                self.est.default_label
+            )));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(AuthorityError::Config(
+                "server.max_body_bytes must be between 1024 and 16777216".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

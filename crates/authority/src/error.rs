@@ -1,0 +1,60 @@
+use inkan_pki::{CsrError, PkiError};
+use inkan_store::StoreError;
+use thiserror::Error;
+
+/// Errors of the authority. Variants map one-to-one to what a client is told.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// The request was refused by a CSR check.
+    #[error("{0}")]
+    Csr(#[from] CsrError),
+    /// The label or profile does not exist.
+    #[error("unknown EST label or profile {0:?}")]
+    UnknownProfile(String),
+    /// A renewal asked for a different subject or names than the certificate it renews.
+    #[error("a renewal must keep the subject and names of the current certificate ({0})")]
+    RenewalMismatch(String),
+    /// Configuration is wrong; the message says what to change.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The CA files are missing or unreadable.
+    #[error("{0}")]
+    Ca(String),
+    /// A certificate or key operation failed.
+    #[error(transparent)]
+    Pki(PkiError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The authority is shutting down.
+    #[error("the authority is shutting down")]
+    ShuttingDown,
+    /// An IO error with the path it concerns.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<PkiError> for AuthorityError {
+    fn from(e: PkiError) -> Self {
+        match e {
+            PkiError::Csr(c) => Self::Csr(c),
+            other => Self::Pki(other),
+        }
+    }
+}
+
+impl AuthorityError {
+    /// Wraps an IO error with its path.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
