@@ -28,7 +28,10 @@ impl Committer {
     }
 
     /// Records `cert` and returns once its transaction has committed.
-    pub(crate) async fn record(&self, cert: NewCertificate) -> Result<RecordOutcome, AuthorityError> {
+    pub(crate) async fn record(
+        &self,
+        cert: NewCertificate,
+    ) -> Result<RecordOutcome, AuthorityError> {
         let (reply, wait) = oneshot::channel();
         self.tx
             .send((cert, reply))

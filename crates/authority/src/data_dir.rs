@@ -95,9 +95,18 @@ impl DataDir {
     }
 
     /// Creates the root and issuing CAs; refuses if any CA file exists.
-    pub fn init_ca(&self, options: &CaInitOptions, now: OffsetDateTime) -> Result<CaPaths, AuthorityError> {
+    pub fn init_ca(
+        &self,
+        options: &CaInitOptions,
+        now: OffsetDateTime,
+    ) -> Result<CaPaths, AuthorityError> {
         let paths = self.ca_paths();
-        for p in [&paths.root_cert, &paths.root_key, &paths.issuing_cert, &paths.issuing_key] {
+        for p in [
+            &paths.root_cert,
+            &paths.root_key,
+            &paths.issuing_cert,
+            &paths.issuing_key,
+        ] {
             if p.exists() {
                 return Err(AuthorityError::Ca(format!(
                     "{} already exists: this data directory has a CA. Use another --data-dir, \
@@ -110,10 +119,26 @@ impl DataDir {
         let pass = options.passphrase.as_deref();
         create_private_dir(&self.root)?;
         create_private_dir(&self.root.join("ca"))?;
-        write_new(&paths.root_key, set.root_key.to_pem(pass)?.as_bytes(), 0o600)?;
-        write_new(&paths.issuing_key, set.issuing_key.to_pem(pass)?.as_bytes(), 0o600)?;
-        write_new(&paths.root_cert, der_to_pem("CERTIFICATE", &set.root_der).as_bytes(), 0o644)?;
-        write_new(&paths.issuing_cert, der_to_pem("CERTIFICATE", &set.issuing_der).as_bytes(), 0o644)?;
+        write_new(
+            &paths.root_key,
+            set.root_key.to_pem(pass)?.as_bytes(),
+            0o600,
+        )?;
+        write_new(
+            &paths.issuing_key,
+            set.issuing_key.to_pem(pass)?.as_bytes(),
+            0o600,
+        )?;
+        write_new(
+            &paths.root_cert,
+            der_to_pem("CERTIFICATE", &set.root_der).as_bytes(),
+            0o644,
+        )?;
+        write_new(
+            &paths.issuing_cert,
+            der_to_pem("CERTIFICATE", &set.issuing_der).as_bytes(),
+            0o644,
+        )?;
         let chain = format!(
             "{}{}",
             der_to_pem("CERTIFICATE", &set.issuing_der),
@@ -184,14 +209,17 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Auth
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(mode);
     }
-    let mut file = options.open(path).map_err(|e| AuthorityError::io(path, e))?;
+    let mut file = options
+        .open(path)
+        .map_err(|e| AuthorityError::io(path, e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| AuthorityError::io(path, e))
 }
 
-/// Replaces a file atomically (write to a temporary sibling, then rename), with `mode`.
-pub(crate) fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuthorityError> {
+/// Replaces a file atomically (write to a temporary sibling, then rename), with `mode`
+/// (use 0o600 for anything secret).
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuthorityError> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
     write_new(&tmp, bytes, mode)?;

@@ -75,7 +75,11 @@ impl SecretVerifier {
         let phc_for_check = phc.clone();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&phc_for_check)
-                .map(|h| Argon2::default().verify_password(owned.as_bytes(), &h).is_ok())
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(owned.as_bytes(), &h)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await

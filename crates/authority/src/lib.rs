@@ -14,7 +14,7 @@ mod pipeline;
 mod server_identity;
 
 pub use config::{Config, EstConfig, ServerConfig};
-pub use data_dir::{CaInitOptions, CaPaths, DataDir};
+pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};

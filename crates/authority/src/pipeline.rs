@@ -174,7 +174,8 @@ impl Authority {
         if let EnrollMethod::Renewal(current) = &request.method {
             check_renewal(current, &checked)?;
         }
-        self.sign_and_record(profile, &checked, &request.method).await
+        self.sign_and_record(profile, &checked, &request.method)
+            .await
     }
 
     async fn sign_and_record(
@@ -211,7 +212,9 @@ impl Authority {
                 });
             }
         }
-        Err(AuthorityError::Ca("could not allocate a unique serial number".into()))
+        Err(AuthorityError::Ca(
+            "could not allocate a unique serial number".into(),
+        ))
     }
 
     /// The issuing CA.

@@ -1,1 +1,17 @@
-fn main() {}
+//! The `inkan` binary: parses the command line and runs the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = inkan::Cli::parse();
+    inkan::init_logging(cli.verbose);
+    match inkan::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

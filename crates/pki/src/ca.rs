@@ -27,7 +27,11 @@ pub struct CaSet {
 impl CaSet {
     /// Creates a root (`<name> Root CA`) and an issuing CA (`<name> Issuing CA`), both with new
     /// keys of `algorithm`, valid from `now`.
-    pub fn create(name: &str, algorithm: KeyAlgorithm, now: OffsetDateTime) -> Result<Self, PkiError> {
+    pub fn create(
+        name: &str,
+        algorithm: KeyAlgorithm,
+        now: OffsetDateTime,
+    ) -> Result<Self, PkiError> {
         let root_key = GeneratedKey::generate(algorithm)?;
         let issuing_key = GeneratedKey::generate(algorithm)?;
         let build = |e: rcgen::Error| PkiError::Build(e.to_string());
@@ -37,7 +41,13 @@ impl CaSet {
         let root_cert = root.self_signed(root_key.signer()).map_err(build)?;
         let root_issuer = rcgen::Issuer::new(root, root_key.signer());
 
-        let mut issuing = ca_params(&format!("{name} Issuing CA"), name, now, ISSUING_YEARS, None)?;
+        let mut issuing = ca_params(
+            &format!("{name} Issuing CA"),
+            name,
+            now,
+            ISSUING_YEARS,
+            None,
+        )?;
         issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing.use_authority_key_identifier_extension = true;
         let issuing_cert = issuing
@@ -61,8 +71,12 @@ fn ca_params(
 ) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::OrganizationName, organization);
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, organization);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     params.not_before = now - time::Duration::minutes(5);
     params.not_after = now + time::Duration::days(365 * years);
     params.key_usages = vec![
@@ -164,8 +178,10 @@ impl IssuingCa {
             })
             .collect();
         p.use_authority_key_identifier_extension = true;
-        p.custom_extensions
-            .push(CustomExtension::from_oid_content(&[2, 5, 29, 32], certificate_policies(params.level)));
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            &[2, 5, 29, 32],
+            certificate_policies(params.level),
+        ));
         if let Some(url) = &params.crl_url {
             p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
                 uris: vec![url.clone()],

@@ -67,7 +67,9 @@ impl IssueParams {
 
     /// The requested validity period.
     pub fn lifetime(&self) -> Duration {
-        (self.not_after - self.not_before).try_into().unwrap_or_default()
+        (self.not_after - self.not_before)
+            .try_into()
+            .unwrap_or_default()
     }
 }
 
@@ -105,7 +107,9 @@ impl CertificateInfo {
         let (rest, cert) = x509_parser::certificate::X509Certificate::from_der(der)
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(PkiError::Certificate("trailing bytes after the certificate".into()));
+            return Err(PkiError::Certificate(
+                "trailing bytes after the certificate".into(),
+            ));
         }
         let typed_subject = subject_from_x509(cert.subject()).ok();
         let subject = typed_subject
@@ -122,12 +126,15 @@ impl CertificateInfo {
             _ => Vec::new(),
         };
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-        let level = cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::CertificatePolicies(policies) => policies.iter().find_map(|p| {
-                (1..=4).find(|l| p.policy_id.as_bytes() == level_policy_oid_der(*l).as_slice())
-            }),
-            _ => None,
-        });
+        let level = cert
+            .extensions()
+            .iter()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::CertificatePolicies(policies) => policies.iter().find_map(|p| {
+                    (1..=4).find(|l| p.policy_id.as_bytes() == level_policy_oid_der(*l).as_slice())
+                }),
+                _ => None,
+            });
         let issuer = subject_from_x509(cert.issuer())
             .map(|s| s.to_string())
             .unwrap_or_else(|_| cert.issuer().to_string());
@@ -145,6 +152,13 @@ impl CertificateInfo {
             level,
         })
     }
+}
+
+/// The DER of a certificate's subject name (for TLS CA hint lists).
+pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    Ok(cert.subject().as_raw().to_vec())
 }
 
 #[cfg(test)]

@@ -120,9 +120,8 @@ impl<'a> CsrCheck<'a> {
         }
         csr.verify_signature().map_err(|_| CsrError::BadSignature)?;
         let info = &csr.certification_request_info;
-        let key_type = KeyType::of_spki(&info.subject_pki).map_err(|found| {
-            self.key_type_error(found)
-        })?;
+        let key_type =
+            KeyType::of_spki(&info.subject_pki).map_err(|found| self.key_type_error(found))?;
         if !self.profile.key_types.contains(&key_type) {
             return Err(self.key_type_error(key_type.to_string()));
         }
@@ -233,7 +232,11 @@ fn check_text(value: &str, max: usize) -> Result<(), CsrError> {
 
 /// Builds a DER PKCS#10 request signed by `key` for `common_name` and `sans`
 /// (each read by [`San::guess`]).
-pub fn build_csr(key: &GeneratedKey, common_name: &str, sans: &[String]) -> Result<Vec<u8>, PkiError> {
+pub fn build_csr(
+    key: &GeneratedKey,
+    common_name: &str,
+    sans: &[String],
+) -> Result<Vec<u8>, PkiError> {
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params

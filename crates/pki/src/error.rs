@@ -45,7 +45,9 @@ pub enum CsrError {
         allowed: String,
     },
     /// The request asks for a CA certificate.
-    #[error("the CSR requests a CA certificate (basicConstraints CA:true), which is never issued here")]
+    #[error(
+        "the CSR requests a CA certificate (basicConstraints CA:true), which is never issued here"
+    )]
     CaRequested,
     /// A subject attribute is not allowed by the profile.
     #[error("subject attribute {0} is not allowed by the profile")]

@@ -129,12 +129,10 @@ impl GeneratedKey {
     /// PEM text of the key, encrypted (PBES2: scrypt + AES-256-CBC) when a passphrase is given.
     pub fn to_pem(&self, passphrase: Option<&[u8]>) -> Result<String, PkiError> {
         match passphrase {
-            None => Ok(pkcs8::der::pem::encode_string(
-                "PRIVATE KEY",
-                LineEnding::LF,
-                &self.pkcs8,
-            )
-            .map_err(|e| PkiError::Key(e.to_string()))?),
+            None => Ok(
+                pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &self.pkcs8)
+                    .map_err(|e| PkiError::Key(e.to_string()))?,
+            ),
             Some(pass) => {
                 let info = PrivateKeyInfo::try_from(self.pkcs8.as_slice())
                     .map_err(|e| PkiError::Key(e.to_string()))?;

@@ -32,7 +32,7 @@ mod serial;
 mod verify;
 
 pub use ca::{CaSet, IssuingCa};
-pub use certificate::{CertificateInfo, IssueParams};
+pub use certificate::{subject_der, CertificateInfo, IssueParams};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};

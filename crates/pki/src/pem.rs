@@ -23,7 +23,9 @@ pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, PkiError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PkiError::Encoding(format!("bad PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(PkiError::Encoding("no CERTIFICATE found in the PEM text".into()));
+        return Err(PkiError::Encoding(
+            "no CERTIFICATE found in the PEM text".into(),
+        ));
     }
     Ok(certs)
 }

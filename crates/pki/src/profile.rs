@@ -96,7 +96,10 @@ impl Profile {
             return Err(format!("profile {}: level must be 1 to 4", self.name));
         }
         if self.validity.as_secs() < 60 {
-            return Err(format!("profile {}: validity must be at least 1m", self.name));
+            return Err(format!(
+                "profile {}: validity must be at least 1m",
+                self.name
+            ));
         }
         if self.key_types.is_empty() {
             return Err(format!("profile {}: key_types is empty", self.name));

@@ -26,8 +26,10 @@ pub fn verify_chain(
     let untrusted = |e: webpki::Error| PkiError::Untrusted(describe(&e));
     let ee_der = CertificateDer::from(end_entity);
     let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(untrusted)?;
-    let root_ders: Vec<CertificateDer<'_>> =
-        roots.iter().map(|r| CertificateDer::from(r.as_slice())).collect();
+    let root_ders: Vec<CertificateDer<'_>> = roots
+        .iter()
+        .map(|r| CertificateDer::from(r.as_slice()))
+        .collect();
     let anchors = root_ders
         .iter()
         .map(|r| webpki::anchor_from_trusted_cert(r).map(|a| a.to_owned()))

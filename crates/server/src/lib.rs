@@ -1,1 +1,17 @@
-//! placeholder
+//! inkan-server: the authority's HTTPS surface (EST today; `/v1`, OCSP and CRL build on it).
+//!
+//! [`serve`] runs the accept loop on a listener the caller bound (so tests can use port 0),
+//! terminates TLS with rustls, and drains connections when `shutdown` resolves.
+#![warn(missing_docs)]
+
+mod client_cert;
+mod connection;
+mod est;
+mod est_error;
+mod routes;
+mod tls;
+
+pub use client_cert::{PeerCertificates, VerifiedClient};
+pub use connection::serve;
+pub use routes::router;
+pub use tls::server_tls_config;

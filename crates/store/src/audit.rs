@@ -93,7 +93,13 @@ pub fn event_hash(
 ) -> String {
     let mut h = Sha256::new();
     h.update(b"inkan-audit-v1");
-    for field in [prev_hash.as_bytes(), kind.as_bytes(), actor.as_bytes(), subject.as_bytes(), data.as_bytes()] {
+    for field in [
+        prev_hash.as_bytes(),
+        kind.as_bytes(),
+        actor.as_bytes(),
+        subject.as_bytes(),
+        data.as_bytes(),
+    ] {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field);
     }
@@ -144,7 +150,9 @@ impl ChainVerifier {
             });
         }
         if event.prev_hash != self.prev_hash {
-            return Err(fail("its prev_hash does not match the previous event's hash"));
+            return Err(fail(
+                "its prev_hash does not match the previous event's hash",
+            ));
         }
         if event.recomputed_hash() != event.hash {
             return Err(fail("its content was changed after it was written"));

@@ -80,7 +80,9 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.trim_start_matches("//");
-        return Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?));
+        return Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ));
     }
     Err(StoreError::Config(format!(
         "unsupported database URL {url:?}: use sqlite:PATH"

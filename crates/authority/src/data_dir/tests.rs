@@ -12,7 +12,9 @@ fn options(pass: Option<&str>) -> CaInitOptions {
 fn init_writes_private_keys_0600_and_refuses_to_overwrite() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("data"));
-    let paths = dir.init_ca(&options(None), OffsetDateTime::now_utc()).unwrap();
+    let paths = dir
+        .init_ca(&options(None), OffsetDateTime::now_utc())
+        .unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -22,7 +24,9 @@ fn init_writes_private_keys_0600_and_refuses_to_overwrite() {
         }
     }
     let before = fs::read(&paths.root_key).unwrap();
-    let err = dir.init_ca(&options(None), OffsetDateTime::now_utc()).unwrap_err();
+    let err = dir
+        .init_ca(&options(None), OffsetDateTime::now_utc())
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     assert_eq!(fs::read(&paths.root_key).unwrap(), before);
     dir.load_issuing_ca(None).unwrap();
@@ -32,8 +36,13 @@ fn init_writes_private_keys_0600_and_refuses_to_overwrite() {
 fn an_encrypted_ca_needs_its_passphrase() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path());
-    dir.init_ca(&options(Some("s3cret")), OffsetDateTime::now_utc()).unwrap();
-    assert!(dir.load_issuing_ca(None).unwrap_err().to_string().contains("passphrase"));
+    dir.init_ca(&options(Some("s3cret")), OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(dir
+        .load_issuing_ca(None)
+        .unwrap_err()
+        .to_string()
+        .contains("passphrase"));
     assert!(dir.load_issuing_ca(Some(b"wrong")).is_err());
     dir.load_issuing_ca(Some(b"s3cret")).unwrap();
 }

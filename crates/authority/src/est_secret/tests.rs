@@ -11,7 +11,9 @@ fn secrets_are_long_and_distinct() {
 async fn only_the_current_secret_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        inkan_store::SqliteStore::open(&tmp.path().join("t.db")).await.unwrap(),
+        inkan_store::SqliteStore::open(&tmp.path().join("t.db"))
+            .await
+            .unwrap(),
     );
     let secret = generate_secret();
     store

@@ -4,8 +4,11 @@ use inkan_store::{CertificateQuery, ChainVerifier};
 
 async fn authority() -> (tempfile::TempDir, Arc<Authority>) {
     let tmp = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(inkan_store::SqliteStore::open(&tmp.path().join("t.db")).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        inkan_store::SqliteStore::open(&tmp.path().join("t.db"))
+            .await
+            .unwrap(),
+    );
     let set = CaSet::create("T", KeyAlgorithm::P256, OffsetDateTime::now_utc()).unwrap();
     let auth = Authority::start(Config::default(), set.issuing_ca().unwrap(), store)
         .await
@@ -29,27 +32,43 @@ fn request(csr_der: Vec<u8>, method: EnrollMethod) -> IssueRequest {
 #[tokio::test]
 async fn issued_certificates_are_recorded_with_their_evidence_and_audit_event() {
     let (_tmp, auth) = authority().await;
-    let method = EnrollMethod::EstSecret { label: "device".into() };
+    let method = EnrollMethod::EstSecret {
+        label: "device".into(),
+    };
     let issued = auth.issue(request(csr("dev-1"), method)).await.unwrap();
-    let row = auth.store().certificate(&issued.serial).await.unwrap().unwrap();
+    let row = auth
+        .store()
+        .certificate(&issued.serial)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.der, issued.der);
     assert_eq!(row.method, "est-secret");
     assert_eq!(row.evidence["label"], "device");
     let events = auth.store().audit_events(0, 100).await.unwrap();
     let mut v = ChainVerifier::default();
     events.iter().for_each(|e| v.push(e).unwrap());
-    assert!(events.iter().any(|e| e.subject == issued.serial && e.kind == "certificate.issued"));
+    assert!(events
+        .iter()
+        .any(|e| e.subject == issued.serial && e.kind == "certificate.issued"));
 }
 
 #[tokio::test]
 async fn a_refused_request_leaves_no_row() {
     let (_tmp, auth) = authority().await;
     let err = auth
-        .issue(request(b"garbage".to_vec(), EnrollMethod::Admin { actor: "t".into() }))
+        .issue(request(
+            b"garbage".to_vec(),
+            EnrollMethod::Admin { actor: "t".into() },
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, AuthorityError::Csr(_)), "{err}");
-    let rows = auth.store().list_certificates(&CertificateQuery::default()).await.unwrap();
+    let rows = auth
+        .store()
+        .list_certificates(&CertificateQuery::default())
+        .await
+        .unwrap();
     assert!(rows.is_empty());
 }
 
@@ -61,8 +80,13 @@ async fn renewals_keep_the_subject() {
         subject: "CN=dev-1".into(),
         sans: vec![],
     });
-    auth.issue(request(csr("dev-1"), renewal.clone())).await.unwrap();
-    let err = auth.issue(request(csr("dev-2"), renewal)).await.unwrap_err();
+    auth.issue(request(csr("dev-1"), renewal.clone()))
+        .await
+        .unwrap();
+    let err = auth
+        .issue(request(csr("dev-2"), renewal))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthorityError::RenewalMismatch(_)), "{err}");
 }
 
@@ -73,10 +97,13 @@ async fn concurrent_requests_are_grouped_and_all_recorded() {
     for i in 0..64 {
         let auth = auth.clone();
         tasks.push(tokio::spawn(async move {
-            auth.issue(request(csr(&format!("d{i}")), EnrollMethod::Admin { actor: "t".into() }))
-                .await
-                .unwrap()
-                .serial
+            auth.issue(request(
+                csr(&format!("d{i}")),
+                EnrollMethod::Admin { actor: "t".into() },
+            ))
+            .await
+            .unwrap()
+            .serial
         }));
     }
     let mut serials = std::collections::HashSet::new();
@@ -84,6 +111,12 @@ async fn concurrent_requests_are_grouped_and_all_recorded() {
         serials.insert(t.await.unwrap());
     }
     assert_eq!(serials.len(), 64);
-    let query = CertificateQuery { limit: Some(1000), ..Default::default() };
-    assert_eq!(auth.store().list_certificates(&query).await.unwrap().len(), 64);
+    let query = CertificateQuery {
+        limit: Some(1000),
+        ..Default::default()
+    };
+    assert_eq!(
+        auth.store().list_certificates(&query).await.unwrap().len(),
+        64
+    );
 }

@@ -71,8 +71,8 @@ fn every_ca_algorithm_signs() {
         let der = ca.issue(&params).unwrap();
         crate::verify_chain(
             &der,
-            &[set.issuing_der.clone()],
-            &[set.root_der.clone()],
+            std::slice::from_ref(&set.issuing_der),
+            std::slice::from_ref(&set.root_der),
             crate::ChainUsage::ClientAuth,
             now(),
         )

@@ -9,13 +9,20 @@ fn csr_for(alg: KeyAlgorithm, cn: &str, sans: &[&str]) -> Vec<u8> {
 
 #[test]
 fn a_good_request_passes_with_its_names() {
-    let der = csr_for(KeyAlgorithm::P256, "device-1", &["dev1.example", "urn:dev:1"]);
+    let der = csr_for(
+        KeyAlgorithm::P256,
+        "device-1",
+        &["dev1.example", "urn:dev:1"],
+    );
     let checked = CsrCheck::new(&Profile::device()).check(&der).unwrap();
     assert_eq!(checked.subject.common_name(), Some("device-1"));
     assert_eq!(checked.key_type, KeyType::P256);
     assert_eq!(
         checked.sans,
-        vec![San::Dns("dev1.example".into()), San::Uri("urn:dev:1".into())]
+        vec![
+            San::Dns("dev1.example".into()),
+            San::Uri("urn:dev:1".into())
+        ]
     );
 }
 
@@ -49,7 +56,10 @@ fn key_types_outside_the_profile_are_refused() {
     profile.key_types = vec![KeyType::P384];
     let der = csr_for(KeyAlgorithm::P256, "d", &[]);
     let err = CsrCheck::new(&profile).check(&der).unwrap_err();
-    assert!(matches!(err, CsrError::KeyType { ref found, .. } if found == "p256"), "{err}");
+    assert!(
+        matches!(err, CsrError::KeyType { ref found, .. } if found == "p256"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -63,9 +73,15 @@ fn ed25519_is_recognised() {
 fn ca_requests_are_refused() {
     let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "evil");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "evil");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let der = params.serialize_request(key.signer()).unwrap().der().to_vec();
+    let der = params
+        .serialize_request(key.signer())
+        .unwrap()
+        .der()
+        .to_vec();
     assert_eq!(
         CsrCheck::new(&Profile::device()).check(&der),
         Err(CsrError::CaRequested)
@@ -87,8 +103,14 @@ fn san_forms_and_subject_rules_follow_the_profile() {
     let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Acme");
-    let der = params.serialize_request(key.signer()).unwrap().der().to_vec();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Acme");
+    let der = params
+        .serialize_request(key.signer())
+        .unwrap()
+        .der()
+        .to_vec();
     assert_eq!(check.check(&der), Err(CsrError::MissingCommonName));
 }
 

@@ -2,7 +2,11 @@ use super::*;
 
 #[test]
 fn every_algorithm_generates_and_round_trips_through_pem() {
-    for alg in [KeyAlgorithm::P256, KeyAlgorithm::P384, KeyAlgorithm::Ed25519] {
+    for alg in [
+        KeyAlgorithm::P256,
+        KeyAlgorithm::P384,
+        KeyAlgorithm::Ed25519,
+    ] {
         let key = GeneratedKey::generate(alg).unwrap();
         let pem = key.to_pem(None).unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -25,6 +29,9 @@ fn encrypted_pem_needs_the_right_passphrase() {
 #[test]
 fn algorithm_names_parse() {
     assert_eq!("P-256".parse::<KeyAlgorithm>().unwrap(), KeyAlgorithm::P256);
-    assert_eq!("rsa3072".parse::<KeyAlgorithm>().unwrap(), KeyAlgorithm::Rsa3072);
+    assert_eq!(
+        "rsa3072".parse::<KeyAlgorithm>().unwrap(),
+        KeyAlgorithm::Rsa3072
+    );
     assert!("dsa".parse::<KeyAlgorithm>().is_err());
 }

@@ -11,7 +11,10 @@ fn level_oid_parses_back_with_an_independent_decoder() {
 #[test]
 fn small_arcs_encode_like_the_spec_example() {
     // 1.2.840.113549 from X.690 8.19.5
-    assert_eq!(oid_content(&[42, 840, 113549]), vec![0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]);
+    assert_eq!(
+        oid_content(&[42, 840, 113549]),
+        vec![0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]
+    );
 }
 
 #[test]

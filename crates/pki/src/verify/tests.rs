@@ -17,16 +17,44 @@ fn chains_verify_only_for_their_root_usage_and_time() {
     let other = CaSet::create("B", KeyAlgorithm::P256, now).unwrap();
     let cert = issue(&set, now);
     let inter = [set.issuing_der.clone()];
-    verify_chain(&cert, &inter, &[set.root_der.clone()], ChainUsage::ClientAuth, now).unwrap();
+    verify_chain(
+        &cert,
+        &inter,
+        std::slice::from_ref(&set.root_der),
+        ChainUsage::ClientAuth,
+        now,
+    )
+    .unwrap();
 
-    let err = verify_chain(&cert, &inter, &[other.root_der.clone()], ChainUsage::ClientAuth, now)
-        .unwrap_err();
-    assert!(err.to_string().contains("not issued by this authority"), "{err}");
-    let err = verify_chain(&cert, &inter, &[set.root_der.clone()], ChainUsage::ServerAuth, now)
-        .unwrap_err();
+    let err = verify_chain(
+        &cert,
+        &inter,
+        std::slice::from_ref(&other.root_der),
+        ChainUsage::ClientAuth,
+        now,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not issued by this authority"),
+        "{err}"
+    );
+    let err = verify_chain(
+        &cert,
+        &inter,
+        std::slice::from_ref(&set.root_der),
+        ChainUsage::ServerAuth,
+        now,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("extended key usage"), "{err}");
     let later = now + time::Duration::days(91);
-    let err = verify_chain(&cert, &inter, &[set.root_der.clone()], ChainUsage::ClientAuth, later)
-        .unwrap_err();
+    let err = verify_chain(
+        &cert,
+        &inter,
+        std::slice::from_ref(&set.root_der),
+        ChainUsage::ClientAuth,
+        later,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
 }

@@ -41,7 +41,10 @@ async fn store() -> (tempfile::TempDir, SqliteStore) {
 #[tokio::test]
 async fn a_batch_is_recorded_with_chained_audit_events() {
     let (_dir, store) = store().await;
-    let out = store.record_issued(&[cert("a1"), cert("b2")], 100).await.unwrap();
+    let out = store
+        .record_issued(&[cert("a1"), cert("b2")], 100)
+        .await
+        .unwrap();
     assert_eq!(out, vec![RecordOutcome::Recorded, RecordOutcome::Recorded]);
     let got = store.certificate("a1").await.unwrap().unwrap();
     assert_eq!(got.sans, vec!["DNS:x.example".to_string()]);
@@ -59,17 +62,39 @@ async fn a_batch_is_recorded_with_chained_audit_events() {
 async fn a_duplicate_serial_is_skipped_not_fatal() {
     let (_dir, store) = store().await;
     store.record_issued(&[cert("a1")], 100).await.unwrap();
-    let out = store.record_issued(&[cert("a1"), cert("c3")], 101).await.unwrap();
-    assert_eq!(out, vec![RecordOutcome::DuplicateSerial, RecordOutcome::Recorded]);
-    assert_eq!(store.list_certificates(&CertificateQuery::default()).await.unwrap().len(), 2);
+    let out = store
+        .record_issued(&[cert("a1"), cert("c3")], 101)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![RecordOutcome::DuplicateSerial, RecordOutcome::Recorded]
+    );
+    assert_eq!(
+        store
+            .list_certificates(&CertificateQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
 async fn est_secrets_are_replaced_and_audited() {
     let (_dir, store) = store().await;
-    store.set_est_secret("device", "phc1", "admin", 1).await.unwrap();
-    store.set_est_secret("device", "phc2", "admin", 2).await.unwrap();
-    assert_eq!(store.est_secret("device").await.unwrap().as_deref(), Some("phc2"));
+    store
+        .set_est_secret("device", "phc1", "admin", 1)
+        .await
+        .unwrap();
+    store
+        .set_est_secret("device", "phc2", "admin", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.est_secret("device").await.unwrap().as_deref(),
+        Some("phc2")
+    );
     assert_eq!(store.est_secret("none").await.unwrap(), None);
     let kinds: Vec<_> = store
         .audit_events(0, 10)
@@ -78,7 +103,10 @@ async fn est_secrets_are_replaced_and_audited() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, ["issuer.registered", "est.secret.set", "est.secret.set"]);
+    assert_eq!(
+        kinds,
+        ["issuer.registered", "est.secret.set", "est.secret.set"]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,154 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::AgentError;
+
+/// Where an HTTPS service is: host, port, server name and base path.
+#[derive(Clone, Debug)]
+pub struct HttpsTarget {
+    /// Host to connect to.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Base path without a trailing slash (may be empty).
+    pub base_path: String,
+}
+
+impl HttpsTarget {
+    /// Parses `https://HOST[:PORT][/PATH]`.
+    pub fn parse(url: &str) -> Result<Self, AgentError> {
+        let uri: Uri = url.parse().map_err(|_| AgentError::Url(url.into()))?;
+        if uri.scheme_str() != Some("https") {
+            return Err(AgentError::Url(url.into()));
+        }
+        let host = uri.host().ok_or_else(|| AgentError::Url(url.into()))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        Ok(Self {
+            host,
+            port: uri.port_u16().unwrap_or(443),
+            base_path: uri.path().trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A rustls client configuration trusting `roots` (DER), optionally presenting a client
+/// certificate chain with its PKCS#8 key.
+pub fn client_tls_config(
+    roots: &[Vec<u8>],
+    identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+) -> Result<Arc<ClientConfig>, AgentError> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store
+            .add(CertificateDer::from(root.clone()))
+            .map_err(|e| AgentError::Tls(format!("bad trust anchor: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AgentError::Tls(e.to_string()))?
+        .with_root_certificates(store);
+    let mut config = match identity {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                chain.into_iter().map(CertificateDer::from).collect(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+            )
+            .map_err(|e| AgentError::Tls(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// One keep-alive HTTP/1.1 connection over TLS.
+pub struct HttpsConnection {
+    target: HttpsTarget,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl HttpsConnection {
+    /// Connects and completes the TLS handshake.
+    pub async fn connect(target: &HttpsTarget, tls: Arc<ClientConfig>) -> Result<Self, AgentError> {
+        let fail = |reason: String| AgentError::Connect {
+            target: target.authority(),
+            reason,
+        };
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(target.host.clone()).map_err(|e| fail(e.to_string()))?;
+        let stream = TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self {
+            target: target.clone(),
+            sender,
+        })
+    }
+
+    /// Sends one request to `path` (appended to the base path) and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), AgentError> {
+        let uri = format!("{}{}", self.target.base_path, path);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, self.target.authority());
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| AgentError::Protocol(format!("connection closed: {e}")))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| AgentError::Protocol(format!("reading the response failed: {e}")))?
+            .to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+}

@@ -1,0 +1,189 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// inkan — device identity without passwords: an online CA with EST enrollment.
+#[derive(Debug, Parser)]
+#[command(name = "inkan", version, propagate_version = true)]
+pub struct Cli {
+    /// Data directory: CA files, database, configuration.
+    #[arg(
+        long,
+        global = true,
+        env = "INKAN_DATA_DIR",
+        default_value = "./inkan-data"
+    )]
+    pub data_dir: PathBuf,
+    /// More log output on stderr (-v, -vv). INKAN_LOG=... sets a filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything on this machine for a first look: CA, authority, one enrolled demo device.
+    Quickstart(QuickstartArgs),
+    /// Run the authority: EST enrollment over HTTPS.
+    Serve(ServeArgs),
+    /// Create and inspect the certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Inspect issued certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// EST enrollment settings.
+    #[command(subcommand)]
+    Est(EstCommand),
+    /// Check the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Load generators that measure a running authority.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// File holding the CA key passphrase (first line). Or set INKAN_CA_PASSPHRASE.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: inkan.toml in the data directory, if present).
+    #[arg(long, env = "INKAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding the configuration (port 0 picks a free port).
+    #[arg(long, env = "INKAN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Address to listen on (default 127.0.0.1:8443, or a free port if that is taken).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Enroll the demo device, print the summary and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a root CA and an online issuing CA in the data directory (refuses to overwrite).
+    Init {
+        /// Organization name used in the CA subjects.
+        #[arg(long, default_value = "inkan")]
+        name: String,
+        /// Key algorithm: p256, p384, rsa3072 or ed25519.
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the CA certificates: subjects, fingerprints, validity, files.
+    Show {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List issued certificates, newest first.
+    List {
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only this status: valid or revoked.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one certificate by serial (hex, colons allowed).
+    Show {
+        /// Serial number.
+        serial: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Print the certificate as PEM.
+        #[arg(long, conflicts_with = "json")]
+        pem: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EstCommand {
+    /// Manage enrollment secrets (HTTP Basic passwords per EST label).
+    #[command(subcommand)]
+    Secret(EstSecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EstSecretCommand {
+    /// Create (or replace) the secret of LABEL; prints it once, as the last line.
+    Create {
+        /// The EST label (a profile name, or a label from the configuration).
+        label: String,
+        /// Configuration file (to check the label exists).
+        #[arg(long, env = "INKAN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and cross-check issued certificates; exit 1 if broken.
+    Verify {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// EST simpleenroll throughput over TLS keep-alive, compared with this machine's limit.
+    Enroll(BenchEnrollArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEnrollArgs {
+    /// The authority's URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    pub url: String,
+    /// Trust anchor PEM (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// EST label.
+    #[arg(long, default_value = "device")]
+    pub label: String,
+    /// The label's enrollment secret.
+    #[arg(long, env = "INKAN_EST_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Parallel keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Certificates to request in total.
+    #[arg(long, default_value_t = 5000)]
+    pub count: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

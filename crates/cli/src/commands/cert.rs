@@ -1,0 +1,101 @@
+use anyhow::Context;
+use inkan_authority::DataDir;
+use inkan_pki::{der_to_pem, Serial};
+use inkan_store::{CertificateQuery, CertificateRecord};
+
+use super::open_store;
+use crate::cli::CertCommand;
+use crate::output::{rfc3339, table};
+use crate::running::load_config;
+
+pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
+    let config = load_config(data_dir, None)?;
+    let store = open_store(data_dir, &config).await?;
+    match cmd {
+        CertCommand::List {
+            profile,
+            status,
+            limit,
+            json,
+        } => {
+            let query = CertificateQuery {
+                profile,
+                status: status.map(|s| s.parse()).transpose()?,
+                limit: Some(limit),
+            };
+            let certs = store.list_certificates(&query).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&certs)?);
+            } else if certs.is_empty() {
+                println!("no certificates");
+            } else {
+                let rows: Vec<Vec<String>> = certs.iter().map(row).collect();
+                table(
+                    &[
+                        "SERIAL",
+                        "SUBJECT",
+                        "PROFILE",
+                        "METHOD",
+                        "NOT AFTER",
+                        "STATUS",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        CertCommand::Show { serial, json, pem } => {
+            let serial: Serial = serial.parse()?;
+            let cert = store
+                .certificate(&serial.to_string())
+                .await?
+                .with_context(|| {
+                    format!("no certificate with serial {serial}: see `inkan cert list`")
+                })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cert)?);
+            } else if pem {
+                print!("{}", der_to_pem("CERTIFICATE", &cert.der));
+            } else {
+                show(&cert);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn row(c: &CertificateRecord) -> Vec<String> {
+    vec![
+        c.serial.clone(),
+        c.subject.clone(),
+        c.profile.clone(),
+        c.method.clone(),
+        rfc3339(c.not_after),
+        status(c),
+    ]
+}
+
+fn status(c: &CertificateRecord) -> String {
+    match c.revoked_at {
+        Some(at) => format!("revoked {}", rfc3339(at)),
+        None => "valid".into(),
+    }
+}
+
+fn show(c: &CertificateRecord) {
+    println!("serial       {}", c.serial);
+    println!("subject      {}", c.subject);
+    if !c.sans.is_empty() {
+        println!("names        {}", c.sans.join(", "));
+    }
+    println!("profile      {}", c.profile);
+    println!("method       {}", c.method);
+    println!("evidence     {}", c.evidence);
+    println!(
+        "valid        {} .. {}",
+        rfc3339(c.not_before),
+        rfc3339(c.not_after)
+    );
+    println!("status       {}", status(c));
+    println!("key sha256   {}", c.spki_sha256);
+    println!("issued       {}", rfc3339(c.created_at_ms / 1000));
+}

@@ -1,0 +1,44 @@
+//! One file per command family.
+
+mod audit;
+mod bench;
+mod ca;
+mod cert;
+mod est;
+mod quickstart;
+mod serve;
+
+use std::sync::Arc;
+
+use inkan_authority::{Config, DataDir};
+use inkan_store::Store;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = DataDir::new(&cli.data_dir);
+    match cli.command {
+        Command::Quickstart(args) => quickstart::run(&data_dir, args).await,
+        Command::Serve(args) => serve::run(&data_dir, args).await,
+        Command::Ca(cmd) => ca::run(&data_dir, cmd).await,
+        Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
+        Command::Est(cmd) => est::run(&data_dir, cmd).await,
+        Command::Audit(cmd) => audit::run(&data_dir, cmd).await,
+        Command::Bench(cmd) => bench::run(&data_dir, cmd).await,
+    }
+}
+
+/// Opens the store an admin command works on (the data directory's, or the configured URL).
+async fn open_store(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    anyhow::ensure!(
+        data_dir.root().exists(),
+        "data directory {} does not exist: run `inkan ca init` (or `inkan quickstart`) first, or pass --data-dir",
+        data_dir.root().display()
+    );
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| data_dir.database_url());
+    Ok(inkan_store::open(&url).await?)
+}

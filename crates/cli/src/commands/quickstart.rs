@@ -1,0 +1,205 @@
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use inkan_agent::{client_tls_config, EstClient, EstCredentials};
+use inkan_authority::{
+    generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir,
+};
+use inkan_pki::{
+    build_csr, der_to_pem, verify_chain, CertificateInfo, ChainUsage, GeneratedKey, KeyAlgorithm,
+};
+use tokio::net::TcpListener;
+
+use crate::cli::QuickstartArgs;
+use crate::running::{load_config, passphrase, termination_signal, RunningAuthority};
+
+const DEFAULT_PORT: u16 = 8443;
+const LABEL: &str = "device";
+
+/// `inkan quickstart`: CA (if missing), authority on 127.0.0.1, one demo device enrolled over
+/// EST through the network, a summary, then serve until Ctrl-C.
+pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()> {
+    if !data_dir.has_ca() {
+        let options = CaInitOptions {
+            name: "inkan".into(),
+            algorithm: KeyAlgorithm::P256,
+            passphrase: passphrase(None)?,
+        };
+        data_dir.init_ca(&options, time::OffsetDateTime::now_utc())?;
+        println!(
+            "created a P-256 root CA and issuing CA in {}",
+            data_dir.root().display()
+        );
+    } else {
+        println!("using the existing CA in {}", data_dir.root().display());
+    }
+    let config = load_config(data_dir, None)?;
+    let listener = bind(args.listen).await?;
+    let running = RunningAuthority::start_on(data_dir, config, listener, passphrase(None)?).await?;
+    let url = format!("https://{}", running.addr);
+    println!("listening on {url}");
+
+    let secret = quickstart_secret(data_dir, &running).await?;
+    let demo = enroll_demo_device(data_dir, &url, &secret).await?;
+    print_summary(data_dir, &url, &demo);
+
+    if args.no_serve {
+        return running.shutdown().await;
+    }
+    println!();
+    println!("serving until Ctrl-C");
+    termination_signal().await;
+    running.shutdown().await
+}
+
+async fn bind(listen: Option<SocketAddr>) -> anyhow::Result<TcpListener> {
+    if let Some(addr) = listen {
+        return TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"));
+    }
+    match TcpListener::bind(("127.0.0.1", DEFAULT_PORT)).await {
+        Ok(l) => Ok(l),
+        Err(_) => {
+            eprintln!("port {DEFAULT_PORT} is taken; using a free port instead");
+            Ok(TcpListener::bind(("127.0.0.1", 0)).await?)
+        }
+    }
+}
+
+/// The quickstart's EST secret for label `device`, kept in `quickstart/est-secret` (0600) so a
+/// second run reuses it.
+async fn quickstart_secret(
+    data_dir: &DataDir,
+    running: &RunningAuthority,
+) -> anyhow::Result<String> {
+    let path = data_dir.root().join("quickstart").join("est-secret");
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        let saved = saved.trim().to_string();
+        if running.authority.secrets().verify(LABEL, &saved).await? {
+            return Ok(saved);
+        }
+    }
+    let secret = generate_secret();
+    running
+        .authority
+        .store()
+        .set_est_secret(
+            LABEL,
+            &hash_secret(&secret)?,
+            "quickstart",
+            unix_ms(time::OffsetDateTime::now_utc()),
+        )
+        .await?;
+    write_private(&path, format!("{secret}\n").as_bytes())?;
+    Ok(secret)
+}
+
+struct DemoDevice {
+    info: CertificateInfo,
+    key_path: std::path::PathBuf,
+    cert_path: std::path::PathBuf,
+    secret_path: std::path::PathBuf,
+}
+
+async fn enroll_demo_device(
+    data_dir: &DataDir,
+    url: &str,
+    secret: &str,
+) -> anyhow::Result<DemoDevice> {
+    let root = data_dir.root_der()?;
+    let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
+    let name = format!("demo-device-{}", &hex::encode(rand_bytes()?)[..6]);
+    let csr = build_csr(&key, &name, &[])?;
+    let tls = client_tls_config(std::slice::from_ref(&root), None)?;
+    let credentials = EstCredentials::Secret {
+        user: "quickstart".into(),
+        secret: secret.into(),
+    };
+    let mut est = EstClient::connect(url, tls, Some(LABEL.into()), credentials).await?;
+    let cacerts = est.cacerts().await.context("EST cacerts")?;
+    let cert = est.simpleenroll(&csr).await.context("EST simpleenroll")?;
+    let issuing = cacerts
+        .into_iter()
+        .find(|c| *c != root)
+        .context("cacerts did not return the issuing CA")?;
+    verify_chain(
+        &cert,
+        std::slice::from_ref(&issuing),
+        std::slice::from_ref(&root),
+        ChainUsage::ClientAuth,
+        time::OffsetDateTime::now_utc(),
+    )
+    .context("the issued certificate does not verify against the local root")?;
+    let dir = data_dir.root().join("quickstart");
+    let key_path = dir.join("demo-device.key");
+    let cert_path = dir.join("demo-device.pem");
+    write_private(&key_path, key.to_pem(None)?.as_bytes())?;
+    let chain = format!(
+        "{}{}",
+        der_to_pem("CERTIFICATE", &cert),
+        der_to_pem("CERTIFICATE", &issuing)
+    );
+    replace_file(&cert_path, chain.as_bytes(), 0o644)?;
+    Ok(DemoDevice {
+        info: CertificateInfo::parse(&cert)?,
+        key_path,
+        cert_path,
+        secret_path: dir.join("est-secret"),
+    })
+}
+
+fn rand_bytes() -> anyhow::Result<[u8; 8]> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    Ok(b)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(replace_file(path, bytes, 0o600)?)
+}
+
+fn print_summary(data_dir: &DataDir, url: &str, demo: &DemoDevice) {
+    let paths = data_dir.ca_paths();
+    let d = data_dir.root().display();
+    println!();
+    println!(
+        "enrolled a demo device over EST with a fresh P-256 key; its chain verifies to the root:"
+    );
+    println!("  subject      {}", demo.info.subject);
+    println!("  serial       {}", demo.info.serial);
+    println!("  level        {}", demo.info.level.unwrap_or(0));
+    println!("  certificate  {}", demo.cert_path.display());
+    println!("  key          {}", demo.key_path.display());
+    println!();
+    println!("authority:");
+    println!("  EST          {url}/.well-known/est/{LABEL}/simpleenroll");
+    println!("  CA certs     {url}/.well-known/est/cacerts");
+    println!("  root CA      {}", paths.root_cert.display());
+    println!(
+        "  EST secret   {} (label {LABEL:?})",
+        demo.secret_path.display()
+    );
+    println!();
+    println!("enroll by hand with curl and openssl:");
+    println!(
+        "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout my.key \\"
+    );
+    println!("    -subj /CN=my-device -outform DER | base64 > my.csr.b64");
+    println!(
+        "  curl --cacert {} -u \"me:$(cat {})\" \\",
+        paths.root_cert.display(),
+        demo.secret_path.display()
+    );
+    println!("    -H 'Content-Type: application/pkcs10' --data-binary @my.csr.b64 \\");
+    println!("    {url}/.well-known/est/{LABEL}/simpleenroll | base64 -d | openssl pkcs7 -inform DER -print_certs -out my.pem");
+    println!();
+    println!("look around:  inkan --data-dir {d} cert list    inkan --data-dir {d} audit verify");
+}

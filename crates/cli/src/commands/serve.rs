@@ -1,0 +1,19 @@
+use inkan_authority::DataDir;
+
+use crate::cli::ServeArgs;
+use crate::running::{load_config, passphrase, termination_signal, RunningAuthority};
+
+/// `inkan serve`: runs until SIGINT/SIGTERM, then drains and exits 0.
+pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(data_dir, args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    let listen = config.server.listen;
+    let pass = passphrase(args.passphrase.passphrase_file.as_ref())?;
+    let running = RunningAuthority::start(data_dir, config, listen, pass).await?;
+    println!("listening on https://{}", running.addr);
+    termination_signal().await;
+    tracing::info!("shutting down: draining open connections");
+    running.shutdown().await
+}

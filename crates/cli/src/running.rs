@@ -1,0 +1,133 @@
+//! Starting the authority: shared by `serve` and `quickstart`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use inkan_authority::{Authority, Config, DataDir, ServerIdentity};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// An authority serving HTTPS in the background.
+pub struct RunningAuthority {
+    /// The address it accepts connections on.
+    pub addr: SocketAddr,
+    /// The authority itself.
+    pub authority: Arc<Authority>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningAuthority {
+    /// Opens the store, loads the CA, issues (or reuses) the HTTPS identity and starts serving
+    /// on `listen`.
+    pub async fn start(
+        data_dir: &DataDir,
+        config: Config,
+        listen: SocketAddr,
+        passphrase: Option<Vec<u8>>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(listen).await.with_context(|| {
+            format!(
+                "cannot listen on {listen}: is another server using it? pick another with --listen"
+            )
+        })?;
+        Self::start_on(data_dir, config, listener, passphrase).await
+    }
+
+    /// Like [`RunningAuthority::start`] on a listener that is already bound.
+    pub async fn start_on(
+        data_dir: &DataDir,
+        config: Config,
+        listener: TcpListener,
+        passphrase: Option<Vec<u8>>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| data_dir.database_url());
+        let store = inkan_store::open(&url)
+            .await
+            .context("opening the database")?;
+        let ca = data_dir.load_issuing_ca(passphrase.as_deref())?;
+        let names = config.server.names.clone();
+        let authority = Authority::start(config, ca, store).await?;
+        let identity = ServerIdentity::load_or_issue(&authority, data_dir, &names).await?;
+        let hints = [authority.ca().cert_der(), authority.ca().root_der()]
+            .iter()
+            .map(|c| inkan_pki::subject_der(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = inkan_server::server_tls_config(&identity.chain, &identity.key_der, hints)?;
+        let router = inkan_server::router(authority.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(inkan_server::serve(listener, tls, router, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            authority,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, drains open connections and waits for the server to finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The configuration: `--config FILE` (must exist) or `inkan.toml` in the data directory (optional).
+pub fn load_config(data_dir: &DataDir, explicit: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match explicit {
+        Some(path) => Config::load(path, false)?,
+        None => Config::load(&data_dir.config_path(), true)?,
+    })
+}
+
+/// The CA passphrase from `--passphrase-file` or `INKAN_CA_PASSPHRASE`, if any.
+pub fn passphrase(file: Option<&PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        anyhow::ensure!(
+            !line.is_empty(),
+            "the passphrase file {} is empty",
+            path.display()
+        );
+        return Ok(Some(line.into_bytes()));
+    }
+    Ok(std::env::var("INKAN_CA_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(String::into_bytes))
+}

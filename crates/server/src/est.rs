@@ -1,0 +1,286 @@
+//! EST (RFC 7030): `cacerts`, `simpleenroll`, `simplereenroll` and `csrattrs`, each with and
+//! without a label (`/.well-known/est/<label>/…`) that selects the profile.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use base64::Engine;
+use inkan_authority::{Authority, EnrollMethod, IssueRequest, RenewalOf};
+use inkan_pki::certs_only_encode;
+
+use crate::client_cert::ClientCertProblem;
+use crate::est_error::EstError;
+use crate::PeerCertificates;
+
+/// The EST routes.
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/.well-known/est/cacerts", get(cacerts))
+        .route("/.well-known/est/csrattrs", get(csrattrs_default))
+        .route("/.well-known/est/simpleenroll", post(simpleenroll_default))
+        .route(
+            "/.well-known/est/simplereenroll",
+            post(simplereenroll_default),
+        )
+        .route("/.well-known/est/{label}/cacerts", get(cacerts_labelled))
+        .route("/.well-known/est/{label}/csrattrs", get(csrattrs))
+        .route("/.well-known/est/{label}/simpleenroll", post(simpleenroll))
+        .route(
+            "/.well-known/est/{label}/simplereenroll",
+            post(simplereenroll),
+        )
+}
+
+async fn cacerts(State(authority): State<Arc<Authority>>) -> Result<Response, EstError> {
+    pkcs7_response(&authority.ca_chain(), "application/pkcs7-mime")
+}
+
+async fn cacerts_labelled(
+    State(authority): State<Arc<Authority>>,
+    Path(label): Path<String>,
+) -> Result<Response, EstError> {
+    profile_for(&authority, &label)?;
+    cacerts(State(authority)).await
+}
+
+async fn csrattrs_default(State(authority): State<Arc<Authority>>) -> Result<Response, EstError> {
+    let label = authority.config().est.default_label.clone();
+    csrattrs(State(authority), Path(label)).await
+}
+
+/// The CSR attributes: the signature algorithm the profile prefers (ecdsa-with-SHA256).
+async fn csrattrs(
+    State(authority): State<Arc<Authority>>,
+    Path(label): Path<String>,
+) -> Result<Response, EstError> {
+    profile_for(&authority, &label)?;
+    // SEQUENCE { OBJECT IDENTIFIER ecdsa-with-SHA256 }
+    let der = [
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    Ok(base64_response(&der, "application/csrattrs"))
+}
+
+async fn simpleenroll_default(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, EstError> {
+    let label = authority.config().est.default_label.clone();
+    enroll(&authority, &label, &peer, &headers, &body, false).await
+}
+
+async fn simpleenroll(
+    State(authority): State<Arc<Authority>>,
+    Path(label): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, EstError> {
+    enroll(&authority, &label, &peer, &headers, &body, false).await
+}
+
+async fn simplereenroll_default(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, EstError> {
+    let label = authority.config().est.default_label.clone();
+    enroll(&authority, &label, &peer, &headers, &body, true).await
+}
+
+async fn simplereenroll(
+    State(authority): State<Arc<Authority>>,
+    Path(label): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, EstError> {
+    enroll(&authority, &label, &peer, &headers, &body, true).await
+}
+
+async fn enroll(
+    authority: &Authority,
+    label: &str,
+    peer: &PeerCertificates,
+    headers: &HeaderMap,
+    body: &[u8],
+    renewal: bool,
+) -> Result<Response, EstError> {
+    let profile = profile_for(authority, label)?;
+    check_content_type(headers)?;
+    let method = if renewal {
+        renewal_method(authority, peer).await?
+    } else {
+        enroll_method(authority, label, peer, headers).await?
+    };
+    let csr_der = decode_base64_body(body)?;
+    let issued = authority
+        .issue(IssueRequest {
+            csr_der,
+            profile,
+            method,
+        })
+        .await?;
+    tracing::info!(serial = %issued.serial, subject = %issued.info.subject, label, "issued");
+    pkcs7_response(
+        &[issued.der],
+        "application/pkcs7-mime; smime-type=certs-only",
+    )
+}
+
+fn profile_for(authority: &Authority, label: &str) -> Result<String, EstError> {
+    authority
+        .config()
+        .profile_for_label(label)
+        .ok_or_else(|| EstError::NotFound(format!("unknown EST label {label:?}")))
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/pkcs10") {
+        Ok(())
+    } else {
+        Err(EstError::UnsupportedMediaType(format!(
+            "the request must be a base64 PKCS#10 CSR with Content-Type: application/pkcs10 (got {ct:?})"
+        )))
+    }
+}
+
+fn decode_base64_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
+    let clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if clean.is_empty() {
+        return Err(EstError::BadRequest(
+            "the request body is empty: send a base64 PKCS#10 CSR".into(),
+        ));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&clean)
+        .map_err(|_| {
+            EstError::BadRequest(
+                "the body is not base64: EST sends the DER CSR base64-encoded (RFC 7030 §4.2.1)"
+                    .into(),
+            )
+        })
+}
+
+/// Who may enroll: the label's secret by HTTP Basic, else a client certificate of ours.
+async fn enroll_method(
+    authority: &Authority,
+    label: &str,
+    peer: &PeerCertificates,
+    headers: &HeaderMap,
+) -> Result<EnrollMethod, EstError> {
+    if let Some(secret) = basic_password(headers)? {
+        return if authority.secrets().verify(label, &secret).await? {
+            Ok(EnrollMethod::EstSecret {
+                label: label.to_string(),
+            })
+        } else {
+            Err(EstError::Unauthorized(format!(
+                "wrong enrollment secret for label {label:?}"
+            )))
+        };
+    }
+    match peer.verify(authority).await {
+        Ok(client) => Ok(EnrollMethod::ClientCert {
+            serial: client.info.serial,
+        }),
+        Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(format!(
+            "authenticate with the enrollment secret of label {label:?} (HTTP Basic) or a client certificate from this authority"
+        ))),
+        Err(problem) => Err(client_cert_error(problem)),
+    }
+}
+
+async fn renewal_method(
+    authority: &Authority,
+    peer: &PeerCertificates,
+) -> Result<EnrollMethod, EstError> {
+    match peer.verify(authority).await {
+        Ok(client) => Ok(EnrollMethod::Renewal(RenewalOf {
+            serial: client.info.serial.clone(),
+            subject: client.info.subject.clone(),
+            sans: client.info.sans.iter().map(ToString::to_string).collect(),
+        })),
+        Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(
+            "simplereenroll needs the current certificate as the TLS client certificate".into(),
+        )),
+        Err(problem) => Err(client_cert_error(problem)),
+    }
+}
+
+fn client_cert_error(problem: ClientCertProblem) -> EstError {
+    match problem {
+        ClientCertProblem::Missing => EstError::Unauthorized("no client certificate".into()),
+        ClientCertProblem::Untrusted(why) => {
+            EstError::Unauthorized(format!("client certificate not accepted: {why}"))
+        }
+        ClientCertProblem::Revoked => {
+            EstError::Forbidden("the client certificate has been revoked".into())
+        }
+        ClientCertProblem::Store(e) => EstError::Internal(e),
+    }
+}
+
+/// The password of an HTTP Basic `Authorization` header, if there is one.
+fn basic_password(headers: &HeaderMap) -> Result<Option<String>, EstError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || EstError::Unauthorized("malformed Authorization header: use HTTP Basic".into());
+    let text = value.to_str().map_err(|_| bad())?;
+    let (scheme, encoded) = text.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (_user, password) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Some(password.to_string()))
+}
+
+fn pkcs7_response(certs: &[Vec<u8>], content_type: &'static str) -> Result<Response, EstError> {
+    let der = certs_only_encode(certs).map_err(|e| EstError::Internal(e.to_string()))?;
+    Ok(base64_response(&der, content_type))
+}
+
+fn base64_response(der: &[u8], content_type: &'static str) -> Response {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut body = String::with_capacity(b64.len() + b64.len() / 64 + 2);
+    for line in b64.as_bytes().chunks(64) {
+        body.push_str(&String::from_utf8_lossy(line));
+        body.push('\n');
+    }
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        "content-transfer-encoding",
+        HeaderValue::from_static("base64"),
+    );
+    response
+}
+
+impl From<inkan_store::StoreError> for EstError {
+    fn from(e: inkan_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

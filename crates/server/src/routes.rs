@@ -1,0 +1,16 @@
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use inkan_authority::Authority;
+
+/// Every route of the authority, with the configured request-body limit.
+pub fn router(authority: Arc<Authority>) -> Router {
+    let limit = authority.config().server.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::est::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(authority)
+}
