@@ -1,0 +1,12 @@
+//! Integration tests: the real `inkan` binary, started on ephemeral ports, driven over the
+//! network by inkan's own client and by third-party tools (curl, openssl, python's sqlite3).
+
+mod api {
+    pub mod support;
+
+    mod cli;
+    mod docs;
+    mod durability;
+    mod est;
+    mod quickstart;
+}

@@ -1,0 +1,195 @@
+//! Helpers: a data directory, the binary, a running server.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+
+use inkan_agent::{client_tls_config, EstClient, EstCredentials, HttpsConnection, HttpsTarget};
+use inkan_pki::{certs_from_pem, GeneratedKey};
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_inkan")
+}
+
+/// A fresh data directory in a temporary folder.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub data: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Self { tmp, data }
+    }
+
+    /// A data directory with a CA and an EST secret for `device`; returns the secret.
+    pub fn with_ca() -> (Self, String) {
+        let env = Self::new();
+        env.ok(&["ca", "init"]);
+        let secret = env.secret("device");
+        (env, secret)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.arg("--data-dir").arg(&self.data).args(args);
+        cmd.env_remove("INKAN_CA_PASSPHRASE");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "inkan {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn secret(&self, label: &str) -> String {
+        let out = self.ok(&["est", "secret", "create", label]);
+        out.lines().last().unwrap().to_string()
+    }
+
+    pub fn root_pem(&self) -> PathBuf {
+        self.data.join("ca/root.pem")
+    }
+
+    pub fn root_der(&self) -> Vec<u8> {
+        certs_from_pem(&std::fs::read(self.root_pem()).unwrap())
+            .unwrap()
+            .remove(0)
+    }
+
+    pub fn serve(&self) -> Server {
+        Server::start(self.command(&["serve", "--listen", "127.0.0.1:0"]))
+    }
+
+    /// How many certificates the store holds, by `inkan cert list --json`.
+    pub fn certificate_count(&self) -> usize {
+        let out = self.ok(&["cert", "list", "--json", "--limit", "100000"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().len()
+    }
+}
+
+/// A running `inkan serve`; terminated with SIGTERM when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts the command and waits for its `listening on https://ADDR` line.
+    pub fn start(cmd: Command) -> Self {
+        Self::start_until(cmd, "listening on https://")
+    }
+
+    /// Starts the command and waits for a stdout line containing `marker`, which must come at
+    /// or after the `listening on https://ADDR` line.
+    pub fn start_until(mut cmd: Command, marker: &str) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let mut addr = None;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "server exited before listening: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            if let Some(a) = line.trim().strip_prefix("listening on https://") {
+                addr = Some(a.to_string());
+            }
+            if let (true, Some(addr)) = (line.contains(marker), addr.clone()) {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in reader.lines() {});
+                return Self { child, addr };
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM and wait.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.child.wait().unwrap()
+    }
+
+    /// An EST client for `label` with the given credentials.
+    pub async fn est(&self, env: &Env, credentials: EstCredentials) -> EstClient {
+        let tls = client_tls_config(&[env.root_der()], None).unwrap();
+        EstClient::connect(&self.url(), tls, Some("device".into()), credentials)
+            .await
+            .unwrap()
+    }
+
+    /// An EST client presenting a client certificate.
+    pub async fn est_with_cert(&self, env: &Env, chain: Vec<Vec<u8>>, key: &GeneratedKey) -> EstClient {
+        let tls = client_tls_config(&[env.root_der()], Some((chain, key.pkcs8_der().to_vec()))).unwrap();
+        EstClient::connect(&self.url(), tls, None, EstCredentials::None)
+            .await
+            .unwrap()
+    }
+
+    /// A raw HTTPS connection (for malformed requests).
+    pub async fn raw(&self, env: &Env) -> HttpsConnection {
+        let tls = client_tls_config(&[env.root_der()], None).unwrap();
+        raw_connection(&self.url(), tls).await
+    }
+}
+
+pub async fn raw_connection(url: &str, tls: Arc<rustls::ClientConfig>) -> HttpsConnection {
+    HttpsConnection::connect(&HttpsTarget::parse(url).unwrap(), tls)
+        .await
+        .unwrap()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn secret_credentials(secret: &str) -> EstCredentials {
+    EstCredentials::Secret {
+        user: "test".into(),
+        secret: secret.into(),
+    }
+}
+
+/// The repository root (for scripts and docs).
+pub fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
