@@ -49,10 +49,10 @@ impl RunningAuthority {
             .database_url
             .clone()
             .unwrap_or_else(|| data_dir.database_url());
+        let ca = data_dir.load_issuing_ca(passphrase.as_deref())?;
         let store = inkan_store::open(&url)
             .await
             .context("opening the database")?;
-        let ca = data_dir.load_issuing_ca(passphrase.as_deref())?;
         let names = config.server.names.clone();
         let authority = Authority::start(config, ca, store).await?;
         let identity = ServerIdentity::load_or_issue(&authority, data_dir, &names).await?;
@@ -82,27 +82,18 @@ impl RunningAuthority {
     }
 }
 
-/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives.
-pub async fn termination_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Installs SIGINT (Ctrl-C) and SIGTERM handlers now and returns a future that resolves when
+/// either arrives. Install before announcing readiness, so an early signal is not fatal.
+pub fn termination_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 /// The configuration: `--config FILE` (must exist) or `inkan.toml` in the data directory (optional).

@@ -118,13 +118,14 @@ impl<'a> CsrCheck<'a> {
         if !rest.is_empty() {
             return Err(CsrError::Malformed);
         }
-        csr.verify_signature().map_err(|_| CsrError::BadSignature)?;
         let info = &csr.certification_request_info;
         let key_type =
             KeyType::of_spki(&info.subject_pki).map_err(|found| self.key_type_error(found))?;
         if !self.profile.key_types.contains(&key_type) {
             return Err(self.key_type_error(key_type.to_string()));
         }
+        // Checked after the key type: a key inkan does not support cannot be verified.
+        csr.verify_signature().map_err(|_| CsrError::BadSignature)?;
 
         let mut sans = Vec::new();
         if let Some(extensions) = csr.requested_extensions() {

@@ -4,6 +4,7 @@
 //! terminates TLS with rustls, and drains connections when `shutdown` resolves.
 #![warn(missing_docs)]
 
+mod body_limit;
 mod client_cert;
 mod connection;
 mod est;

@@ -12,5 +12,9 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::est::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            crate::body_limit::enforce,
+        ))
         .with_state(authority)
 }

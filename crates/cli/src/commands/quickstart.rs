@@ -35,6 +35,7 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
         println!("using the existing CA in {}", data_dir.root().display());
     }
     let config = load_config(data_dir, None)?;
+    let signal = termination_signal()?;
     let listener = bind(args.listen).await?;
     let running = RunningAuthority::start_on(data_dir, config, listener, passphrase(None)?).await?;
     let url = format!("https://{}", running.addr);
@@ -49,7 +50,7 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
     }
     println!();
     println!("serving until Ctrl-C");
-    termination_signal().await;
+    signal.await;
     running.shutdown().await
 }
 

@@ -11,9 +11,10 @@ pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     }
     let listen = config.server.listen;
     let pass = passphrase(args.passphrase.passphrase_file.as_ref())?;
+    let signal = termination_signal()?;
     let running = RunningAuthority::start(data_dir, config, listen, pass).await?;
     println!("listening on https://{}", running.addr);
-    termination_signal().await;
+    signal.await;
     tracing::info!("shutting down: draining open connections");
     running.shutdown().await
 }

@@ -11,24 +11,48 @@ fn ca_init_show_and_refusal_to_overwrite() {
         serde_json::from_str(&env.ok(&["ca", "init", "--name", "Acme", "--json"])).unwrap();
     assert_eq!(shown["root"]["subject"], "O=Acme,CN=Acme Root CA");
     assert_eq!(shown["issuing"]["subject"], "O=Acme,CN=Acme Issuing CA");
-    assert_eq!(shown["root"]["sha256_fingerprint"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        shown["root"]["sha256_fingerprint"].as_str().unwrap().len(),
+        64
+    );
     let root_path = shown["root"]["cert_path"].as_str().unwrap();
     let key_path = shown["issuing"]["key_path"].as_str().unwrap();
 
     // openssl agrees on the fingerprint and the chain
     let fp = Command::new("openssl")
-        .args(["x509", "-in", root_path, "-noout", "-fingerprint", "-sha256"])
+        .args([
+            "x509",
+            "-in",
+            root_path,
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ])
         .output()
         .unwrap();
-    let fp = String::from_utf8(fp.stdout).unwrap().replace(':', "").to_lowercase();
+    let fp = String::from_utf8(fp.stdout)
+        .unwrap()
+        .replace(':', "")
+        .to_lowercase();
     assert!(fp.contains(shown["root"]["sha256_fingerprint"].as_str().unwrap()));
     let chain = shown["chain_path"].as_str().unwrap();
     let ok = Command::new("openssl")
-        .args(["verify", "-CAfile", root_path, shown["issuing"]["cert_path"].as_str().unwrap()])
+        .args([
+            "verify",
+            "-CAfile",
+            root_path,
+            shown["issuing"]["cert_path"].as_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(ok.success());
-    assert!(std::fs::read_to_string(chain).unwrap().matches("BEGIN CERTIFICATE").count() == 2);
+    assert!(
+        std::fs::read_to_string(chain)
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count()
+            == 2
+    );
 
     #[cfg(unix)]
     {
@@ -46,10 +70,8 @@ fn ca_init_show_and_refusal_to_overwrite() {
 fn other_algorithms() {
     for alg in ["p384", "ed25519", "rsa3072"] {
         let env = Env::new();
-        let shown: serde_json::Value = serde_json::from_str(&env.ok(&[
-            "ca", "init", "--algorithm", alg, "--json",
-        ]))
-        .unwrap();
+        let shown: serde_json::Value =
+            serde_json::from_str(&env.ok(&["ca", "init", "--algorithm", alg, "--json"])).unwrap();
         let ok = Command::new("openssl")
             .args([
                 "verify",
@@ -114,7 +136,9 @@ fn est_secret_create_prints_the_secret_last_and_checks_the_label() {
 async fn cert_list_show_and_audit_verify_detects_tampering() {
     let (env, secret) = Env::with_ca();
     let server = env.serve();
-    let mut est = server.est(&env, super::support::secret_credentials(&secret)).await;
+    let mut est = server
+        .est(&env, super::support::secret_credentials(&secret))
+        .await;
     let key = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
     let cert = est
         .simpleenroll(&inkan_pki::build_csr(&key, "listed", &[]).unwrap())
@@ -142,7 +166,11 @@ async fn cert_list_show_and_audit_verify_detects_tampering() {
         "import sqlite3; c=sqlite3.connect('{}'); c.execute(\"UPDATE audit_events SET actor='mallory' WHERE seq=3\"); c.commit()",
         db.display()
     );
-    assert!(Command::new("python3").args(["-c", &edit]).status().unwrap().success());
+    assert!(Command::new("python3")
+        .args(["-c", &edit])
+        .status()
+        .unwrap()
+        .success());
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken at event 3"));
@@ -155,7 +183,11 @@ async fn cert_list_show_and_audit_verify_detects_tampering() {
         "import sqlite3; c=sqlite3.connect('{}'); c.execute('DELETE FROM audit_events WHERE seq=1'); c.commit()",
         db.display()
     );
-    assert!(Command::new("python3").args(["-c", &delete]).status().unwrap().success());
+    assert!(Command::new("python3")
+        .args(["-c", &delete])
+        .status()
+        .unwrap()
+        .success());
     let out = env2.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));

@@ -7,8 +7,15 @@ use super::support::{binary, repo_root};
 
 fn run_doc(page: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let bin_dir = std::path::Path::new(binary()).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = std::path::Path::new(binary())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/run-doc"))
         .arg(repo_root().join(page))

@@ -57,6 +57,10 @@ async fn sigkill_mid_load_loses_no_certificate_a_client_received() {
         .map(|c| c["serial"].as_str().unwrap().to_string())
         .collect();
     let lost: Vec<_> = received.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} received certificates were lost: {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} received certificates were lost: {lost:?}",
+        lost.len()
+    );
     env.ok(&["audit", "verify"]);
 }

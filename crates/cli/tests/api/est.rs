@@ -41,7 +41,14 @@ async fn enroll_renew_and_verify_with_inkans_own_client() {
     let (key, csr) = new_csr("dev-1");
     let cert = est.simpleenroll(&csr).await.unwrap();
     let now = time::OffsetDateTime::now_utc();
-    verify_chain(&cert, &issuing, std::slice::from_ref(&root), ChainUsage::ClientAuth, now).unwrap();
+    verify_chain(
+        &cert,
+        &issuing,
+        std::slice::from_ref(&root),
+        ChainUsage::ClientAuth,
+        now,
+    )
+    .unwrap();
     let info = CertificateInfo::parse(&cert).unwrap();
     assert_eq!(info.subject, "CN=dev-1");
     assert_eq!(info.level, Some(2));
@@ -76,18 +83,33 @@ async fn csrattrs_and_labels() {
     let server = env.serve();
     let mut raw = server.raw(&env).await;
     let (status, headers, body) = raw
-        .send(Method::GET, "/.well-known/est/device/csrattrs", &[], Bytes::new())
+        .send(
+            Method::GET,
+            "/.well-known/est/device/csrattrs",
+            &[],
+            Bytes::new(),
+        )
         .await
         .unwrap();
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/csrattrs");
     let der = base64::engine::general_purpose::STANDARD
-        .decode(body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect::<Vec<_>>())
+        .decode(
+            body.iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect::<Vec<_>>(),
+        )
         .unwrap();
     assert_eq!(der[0], 0x30);
 
     let (status, _, _) = raw
-        .send(Method::GET, "/.well-known/est/nosuchlabel/cacerts", &[], Bytes::new())
+        .send(
+            Method::GET,
+            "/.well-known/est/nosuchlabel/cacerts",
+            &[],
+            Bytes::new(),
+        )
         .await
         .unwrap();
     assert_eq!(status, 404);
@@ -113,17 +135,27 @@ async fn post(
         headers.push(("authorization", format!("Basic {token}")));
     }
     let (status, resp_headers, body) = raw
-        .send(Method::POST, "/.well-known/est/device/simpleenroll", &headers, Bytes::from(body))
+        .send(
+            Method::POST,
+            "/.well-known/est/device/simpleenroll",
+            &headers,
+            Bytes::from(body),
+        )
         .await
         .unwrap();
     if status == 401 {
-        assert!(resp_headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        assert!(resp_headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
     }
     (status.as_u16(), String::from_utf8_lossy(&body).to_string())
 }
 
 fn b64(der: &[u8]) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.encode(der).into_bytes()
+    base64::engine::general_purpose::STANDARD
+        .encode(der)
+        .into_bytes()
 }
 
 #[tokio::test]
@@ -137,18 +169,87 @@ async fn bad_requests_get_the_rfc_status_and_leave_no_row() {
     let (_, good) = new_csr("dev");
 
     let cases: Vec<(&str, u16, (u16, String))> = vec![
-        ("garbage", 400, post(&mut raw, ct, s, b64(b"this is not a CSR")).await),
-        ("truncated", 400, post(&mut raw, ct, s, b64(&good[..good.len() / 2])).await),
-        ("not base64", 400, post(&mut raw, ct, s, b"%%%%".to_vec()).await),
+        (
+            "garbage",
+            400,
+            post(&mut raw, ct, s, b64(b"this is not a CSR")).await,
+        ),
+        (
+            "truncated",
+            400,
+            post(&mut raw, ct, s, b64(&good[..good.len() / 2])).await,
+        ),
+        (
+            "not base64",
+            400,
+            post(&mut raw, ct, s, b"%%%%".to_vec()).await,
+        ),
         ("empty", 400, post(&mut raw, ct, s, Vec::new()).await),
-        ("wrong content type", 415, post(&mut raw, "text/plain", s, b64(&good)).await),
-        ("wrong secret", 401, post(&mut raw, ct, Some("nope"), b64(&good)).await),
-        ("no credentials", 401, post(&mut raw, ct, None, b64(&good)).await),
-        ("oversized", 413, post(&mut raw, ct, s, vec![b'A'; 200_000]).await),
+        (
+            "wrong content type",
+            415,
+            post(&mut raw, "text/plain", s, b64(&good)).await,
+        ),
+        (
+            "wrong secret",
+            401,
+            post(&mut raw, ct, Some("nope"), b64(&good)).await,
+        ),
+        (
+            "no credentials",
+            401,
+            post(&mut raw, ct, None, b64(&good)).await,
+        ),
+        (
+            "oversized",
+            413,
+            post(&mut raw, ct, s, vec![b'A'; 200_000]).await,
+        ),
     ];
     for (name, want, (got, message)) in &cases {
         assert_eq!(got, want, "{name}: {message}");
         assert!(!message.trim().is_empty(), "{name} has no message");
+    }
+
+    // Oversized: inkan's client, and curl over HTTP/1.1 and HTTP/2, all see the 413.
+    let mut raw = server.raw(&env).await;
+    let (got, message) = post(&mut raw, ct, s, vec![b'A'; 200_000]).await;
+    assert_eq!(got, 413, "{message}");
+    assert!(message.contains("limit"), "{message}");
+    let big = env.tmp.path().join("big.b64");
+    std::fs::write(&big, vec![b'A'; 200_000]).unwrap();
+    for version in ["--http1.1", "--http2"] {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                version,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+            ])
+            .arg(env.root_pem())
+            .args([
+                "-u",
+                &format!("u:{secret}"),
+                "-H",
+                "Content-Type: application/pkcs10",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", big.display()))
+            .arg(format!(
+                "{}/.well-known/est/device/simpleenroll",
+                server.url()
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "413",
+            "{version}: {err}"
+        );
     }
 
     // A request whose signature does not match its content (no proof of possession).
@@ -161,19 +262,40 @@ async fn bad_requests_get_the_rfc_status_and_leave_no_row() {
     assert!(message.contains("signature"), "{message}");
 
     // Key types the profile does not allow: P-521 and RSA-1024, made by openssl.
-    for newkey in [&["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"][..], &["-newkey", "rsa:1024"][..]] {
+    for newkey in [
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"][..],
+        &["-newkey", "rsa:1024"][..],
+    ] {
         let out = Command::new("openssl")
-            .args(["req", "-new", "-nodes", "-keyout", "/dev/null", "-subj", "/CN=weak", "-outform", "DER"])
+            .args([
+                "req",
+                "-new",
+                "-nodes",
+                "-keyout",
+                "/dev/null",
+                "-subj",
+                "/CN=weak",
+                "-outform",
+                "DER",
+            ])
             .args(newkey)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let (got, message) = post(&mut raw, ct, s, b64(&out.stdout)).await;
         assert_eq!(got, 400, "{message}");
         assert!(message.contains("not allowed"), "{message}");
     }
 
-    assert_eq!(env.certificate_count(), before, "a refused request left a row behind");
+    assert_eq!(
+        env.certificate_count(),
+        before,
+        "a refused request left a row behind"
+    );
 }
 
 #[tokio::test]
@@ -183,7 +305,9 @@ async fn expired_foreign_and_missing_client_certificates_cannot_renew() {
     let (key, csr) = new_csr("dev-x");
 
     // Expired: signed by the real issuing CA, but valid only in the past.
-    let ca = inkan_authority::DataDir::new(&env.data).load_issuing_ca(None).unwrap();
+    let ca = inkan_authority::DataDir::new(&env.data)
+        .load_issuing_ca(None)
+        .unwrap();
     let profile = Profile::device();
     let checked = inkan_pki::CsrCheck::new(&profile).check(&csr).unwrap();
     let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(400);
@@ -205,7 +329,10 @@ async fn expired_foreign_and_missing_client_certificates_cannot_renew() {
         .est_with_cert(&env, vec![foreign, other.issuing_der.clone()], &key)
         .await;
     let err = est.simplereenroll(&csr).await.unwrap_err();
-    assert!(err.to_string().contains("not issued by this authority"), "{err}");
+    assert!(
+        err.to_string().contains("not issued by this authority"),
+        "{err}"
+    );
     assert_eq!(status(err), 401);
 
     // Signed by our CA but never recorded (e.g. a forged or restored-from-elsewhere cert).
@@ -219,7 +346,11 @@ async fn expired_foreign_and_missing_client_certificates_cannot_renew() {
     // No client certificate at all.
     let mut est = server.est(&env, EstCredentials::None).await;
     assert_eq!(status(est.simplereenroll(&csr).await.unwrap_err()), 401);
-    assert_eq!(env.certificate_count(), 1, "only the server's own TLS certificate");
+    assert_eq!(
+        env.certificate_count(),
+        1,
+        "only the server's own TLS certificate"
+    );
 }
 
 #[test]
@@ -241,7 +372,8 @@ fn curl_and_openssl_enroll_and_renew() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let issued = certs_from_pem(&std::fs::read(env.tmp.path().join("renewed.pem")).unwrap()).unwrap();
+    let issued =
+        certs_from_pem(&std::fs::read(env.tmp.path().join("renewed.pem")).unwrap()).unwrap();
     let info = CertificateInfo::parse(&issued[0]).unwrap();
     assert_eq!(info.subject, "CN=curl-device");
 }

@@ -78,7 +78,9 @@ impl Env {
     /// How many certificates the store holds, by `inkan cert list --json`.
     pub fn certificate_count(&self) -> usize {
         let out = self.ok(&["cert", "list", "--json", "--limit", "100000"]);
-        serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().len()
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len()
     }
 }
 
@@ -153,8 +155,14 @@ impl Server {
     }
 
     /// An EST client presenting a client certificate.
-    pub async fn est_with_cert(&self, env: &Env, chain: Vec<Vec<u8>>, key: &GeneratedKey) -> EstClient {
-        let tls = client_tls_config(&[env.root_der()], Some((chain, key.pkcs8_der().to_vec()))).unwrap();
+    pub async fn est_with_cert(
+        &self,
+        env: &Env,
+        chain: Vec<Vec<u8>>,
+        key: &GeneratedKey,
+    ) -> EstClient {
+        let tls =
+            client_tls_config(&[env.root_der()], Some((chain, key.pkcs8_der().to_vec()))).unwrap();
         EstClient::connect(&self.url(), tls, None, EstCredentials::None)
             .await
             .unwrap()
