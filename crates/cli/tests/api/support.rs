@@ -98,6 +98,7 @@ impl Server {
 
     /// Starts the command and waits for a stdout line containing `marker`, which must come at
     /// or after the `listening on https://ADDR` line.
+    #[allow(clippy::zombie_processes)] // waited for in `terminate` or `Drop`
     pub fn start_until(mut cmd: Command, marker: &str) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -105,16 +106,31 @@ impl Server {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        // Drain stderr (the log) so a chatty server never blocks on a full pipe; a failed start
+        // reports it.
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        let log_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                if log.len() < 1 << 20 {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         let mut addr = None;
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap() == 0 {
-                let out = child.wait_with_output().unwrap();
+                let status = child.wait().unwrap();
+                let _ = log_thread.join();
                 panic!(
-                    "server exited before listening: {}",
-                    String::from_utf8_lossy(&out.stderr)
+                    "server exited ({status}) before it was ready: {}",
+                    log.lock().unwrap()
                 );
             }
             if let Some(a) = line.trim().strip_prefix("listening on https://") {
