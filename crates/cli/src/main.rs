@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Issuance allocates and frees many small buffers per request on every worker thread;
+/// mimalloc's per-thread heaps measured faster than glibc malloc under `inkan bench enroll`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`inkan cert list | head`), as other Unix tools do.
     sigpipe::reset();

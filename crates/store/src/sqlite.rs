@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,13 +8,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::audit::GENESIS_HASH;
 use crate::{
     AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, IssuerRecord,
     NewAuditEvent, NewCertificate, RecordOutcome, Store, StoreError,
 };
+
+/// Rows per multi-row statement (13 binds each stays far below SQLite's 32766-variable limit).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// The embedded backend: one SQLite file in WAL mode with full fsync on commit.
 #[derive(Clone, Debug)]
@@ -30,7 +34,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(15))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A larger page cache and memory-mapped reads keep random index pages (serials and
+            // key hashes are random) out of pread(2) under load.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -71,22 +79,34 @@ async fn insert_event(
     event: &NewAuditEvent,
 ) -> Result<AuditEvent, StoreError> {
     let sealed = AuditEvent::seal(event, head.0 + 1, &head.1);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(sealed.seq)
-    .bind(sealed.at_ms)
-    .bind(&sealed.kind)
-    .bind(&sealed.actor)
-    .bind(&sealed.subject)
-    .bind(&sealed.data)
-    .bind(&sealed.prev_hash)
-    .bind(&sealed.hash)
-    .execute(&mut **tx)
-    .await?;
+    insert_events(tx, std::slice::from_ref(&sealed)).await?;
     *head = (sealed.seq, sealed.hash.clone());
     Ok(sealed)
+}
+
+/// Inserts already-sealed events (at most [`ROWS_PER_STATEMENT`]) in one statement.
+async fn insert_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash) ",
+    );
+    q.push_values(events, |mut row, e| {
+        row.push_bind(e.seq)
+            .push_bind(e.at_ms)
+            .push_bind(&e.kind)
+            .push_bind(&e.actor)
+            .push_bind(&e.subject)
+            .push_bind(&e.data)
+            .push_bind(&e.prev_hash)
+            .push_bind(&e.hash);
+    });
+    q.build().execute(&mut **tx).await?;
+    Ok(())
 }
 
 fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError> {
@@ -139,34 +159,35 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RecordOutcome>, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut head = audit_head(&mut tx).await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for cert in batch {
-            let inserted = sqlx::query(
-                "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256,
-                    not_before, not_after, profile, method, evidence, der, created_at, audit_seq)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(serial) DO NOTHING",
-            )
-            .bind(&cert.serial)
-            .bind(&cert.issuer_id)
-            .bind(&cert.subject)
-            .bind(serde_json::to_string(&cert.sans).unwrap_or_else(|_| "[]".into()))
-            .bind(&cert.spki_sha256)
-            .bind(cert.not_before)
-            .bind(cert.not_after)
-            .bind(&cert.profile)
-            .bind(&cert.method)
-            .bind(cert.evidence.to_string())
-            .bind(&cert.der)
-            .bind(at_ms)
-            .bind(head.0 + 1)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                outcomes.push(RecordOutcome::DuplicateSerial);
-                continue;
+
+        // Which serials are taken (by earlier batches or earlier in this one)?
+        let mut taken = HashSet::new();
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT serial FROM certificates WHERE serial IN (");
+            let mut list = q.separated(", ");
+            for cert in chunk {
+                list.push_bind(&cert.serial);
             }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                taken.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for cert in batch {
+            if taken.insert(cert.serial.clone()) {
+                outcomes.push(RecordOutcome::Recorded);
+                fresh.push(cert);
+            } else {
+                outcomes.push(RecordOutcome::DuplicateSerial);
+            }
+        }
+
+        // Seal the audit events first: each certificate row names its event.
+        let mut events = Vec::with_capacity(fresh.len());
+        for cert in &fresh {
             let event = NewAuditEvent {
                 at_ms,
                 kind: "certificate.issued".into(),
@@ -180,8 +201,37 @@ impl Store for SqliteStore {
                     "spki_sha256": cert.spki_sha256,
                 }),
             };
-            insert_event(&mut tx, &mut head, &event).await?;
-            outcomes.push(RecordOutcome::Recorded);
+            let sealed = AuditEvent::seal(&event, head.0 + 1, &head.1);
+            head = (sealed.seq, sealed.hash.clone());
+            events.push(sealed);
+        }
+
+        // Multi-row inserts: a handful of statements per batch, whatever its size.
+        for (certs, sealed) in fresh
+            .chunks(ROWS_PER_STATEMENT)
+            .zip(events.chunks(ROWS_PER_STATEMENT))
+        {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
+                 not_before, not_after, profile, method, evidence, der, created_at, audit_seq) ",
+            );
+            q.push_values(certs.iter().zip(sealed), |mut row, (cert, event)| {
+                row.push_bind(&cert.serial)
+                    .push_bind(&cert.issuer_id)
+                    .push_bind(&cert.subject)
+                    .push_bind(serde_json::to_string(&cert.sans).unwrap_or_else(|_| "[]".into()))
+                    .push_bind(&cert.spki_sha256)
+                    .push_bind(cert.not_before)
+                    .push_bind(cert.not_after)
+                    .push_bind(&cert.profile)
+                    .push_bind(&cert.method)
+                    .push_bind(cert.evidence.to_string())
+                    .push_bind(&cert.der)
+                    .push_bind(at_ms)
+                    .push_bind(event.seq);
+            });
+            q.build().execute(&mut *tx).await?;
+            insert_events(&mut tx, sealed).await?;
         }
         tx.commit().await?;
         Ok(outcomes)

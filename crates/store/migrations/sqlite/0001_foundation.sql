@@ -27,7 +27,6 @@ CREATE TABLE certificates (
     created_at INTEGER NOT NULL,
     audit_seq INTEGER NOT NULL
 );
-CREATE INDEX certificates_spki ON certificates(spki_sha256);
 CREATE INDEX certificates_created ON certificates(created_at);
 
 -- EST enrollment secrets, one per label, as argon2id PHC strings.
