@@ -63,6 +63,14 @@ impl EnrollMethod {
         }
     }
 
+    /// The certificate the requester authenticated with, which a cascading revocation follows.
+    fn bootstrap_serial(&self) -> Option<String> {
+        match self {
+            Self::ClientCert { serial } => Some(serial.clone()),
+            _ => None,
+        }
+    }
+
     fn actor(&self) -> String {
         match self {
             Self::EstSecret { label } => format!("est-secret:{label}"),
@@ -203,6 +211,7 @@ impl Authority {
                 evidence: method.evidence(),
                 der: der.clone(),
                 actor: method.actor(),
+                bootstrap_serial: method.bootstrap_serial(),
             };
             if self.committer.record(record).await? == RecordOutcome::Recorded {
                 return Ok(Issued {

@@ -98,6 +98,7 @@ pub struct IssuingCa {
     cert_der: Vec<u8>,
     root_der: Vec<u8>,
     info: CertificateInfo,
+    subject_key_id: Vec<u8>,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -132,6 +133,7 @@ impl IssuingCa {
                 "the issuing CA key does not match the issuing CA certificate".into(),
             ));
         }
+        let subject_key_id = subject_key_id_of(cert_der)?;
         let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.to_vec().into(), key.into_signer())
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         Ok(Self {
@@ -139,6 +141,7 @@ impl IssuingCa {
             cert_der: cert_der.to_vec(),
             root_der: root_der.to_vec(),
             info,
+            subject_key_id,
         })
     }
 
@@ -212,6 +215,88 @@ impl IssuingCa {
     pub fn info(&self) -> &CertificateInfo {
         &self.info
     }
+
+    /// The subjectKeyIdentifier of this CA's certificate.
+    pub fn subject_key_id(&self) -> &[u8] {
+        &self.subject_key_id
+    }
+
+    /// Signs arbitrary bytes with the CA key (the signature in X.509 encoding) and names the
+    /// signature algorithm: for OCSP responses.
+    pub fn sign_raw(&self, message: &[u8]) -> Result<(Vec<u8>, SignatureAlgorithm), PkiError> {
+        use rcgen::SigningKey;
+        let key = self.issuer.key();
+        let signature = key
+            .sign(message)
+            .map_err(|e| PkiError::Build(format!("signing failed: {e}")))?;
+        Ok((signature, SignatureAlgorithm::of(key.algorithm())?))
+    }
+
+    pub(crate) fn rcgen_issuer(&self) -> &rcgen::Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+}
+
+/// The signature algorithms inkan's CA keys sign with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    /// ecdsa-with-SHA256
+    EcdsaSha256,
+    /// ecdsa-with-SHA384
+    EcdsaSha384,
+    /// Ed25519
+    Ed25519,
+    /// sha256WithRSAEncryption
+    RsaSha256,
+}
+
+impl SignatureAlgorithm {
+    fn of(alg: &'static rcgen::SignatureAlgorithm) -> Result<Self, PkiError> {
+        if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            Ok(Self::EcdsaSha256)
+        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            Ok(Self::EcdsaSha384)
+        } else if alg == &rcgen::PKCS_ED25519 {
+            Ok(Self::Ed25519)
+        } else if alg == &rcgen::PKCS_RSA_SHA256 {
+            Ok(Self::RsaSha256)
+        } else {
+            Err(PkiError::Key(format!(
+                "unsupported CA signature algorithm {alg:?}"
+            )))
+        }
+    }
+
+    /// The dotted OID.
+    pub fn oid(self) -> &'static str {
+        match self {
+            Self::EcdsaSha256 => "1.2.840.10045.4.3.2",
+            Self::EcdsaSha384 => "1.2.840.10045.4.3.3",
+            Self::Ed25519 => "1.3.101.112",
+            Self::RsaSha256 => "1.2.840.113549.1.1.11",
+        }
+    }
+
+    /// Whether the AlgorithmIdentifier carries an explicit NULL parameter (RSA does).
+    pub fn has_null_parameters(self) -> bool {
+        self == Self::RsaSha256
+    }
+}
+
+fn subject_key_id_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    use x509_parser::extensions::ParsedExtension;
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            PkiError::Certificate("the CA certificate has no subject key identifier".into())
+        })
 }
 
 fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {

@@ -20,27 +20,37 @@
 
 mod ca;
 mod certificate;
+mod crl;
 mod csr;
 mod error;
 mod key_pair;
 mod name;
+mod ocsp;
 mod oid;
 mod pem;
 mod pkcs7;
 mod profile;
+mod revocation_reason;
 mod serial;
 mod verify;
 
-pub use ca::{CaSet, IssuingCa};
+pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
 pub use certificate::{subject_der, CertificateInfo, IssueParams};
+pub use crl::{CrlEntry, CrlParams};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
 pub use name::{San, Subject};
+pub use ocsp::{
+    internal_error_response, malformed_response, parse_request as parse_ocsp_request,
+    unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo, OcspResponder,
+    OcspStatus,
+};
 pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
 pub use pkcs7::{certs_only_decode, certs_only_encode};
 pub use profile::{ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
+pub use revocation_reason::RevocationReason;
 pub use serial::Serial;
 pub use verify::{verify_chain, ChainUsage};
 

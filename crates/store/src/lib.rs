@@ -17,8 +17,8 @@ use async_trait::async_trait;
 pub use audit::{AuditBreak, AuditEvent, ChainVerifier, NewAuditEvent};
 pub use error::StoreError;
 pub use model::{
-    CertificateQuery, CertificateRecord, CertificateStatus, IssuerRecord, NewCertificate,
-    RecordOutcome,
+    CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, IssuerRecord,
+    NewCertificate, RecordOutcome, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
 };
 pub use sqlite::SqliteStore;
 
@@ -66,6 +66,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events with `seq > after`, in order, at most `limit`.
     async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Revokes a certificate (durably, audited, idempotent: a second call keeps the first time
+    /// and reason). With `cascade`, certificates enrolled with it are revoked too, recursively.
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: &str,
+        revoked_at: i64,
+        actor: &str,
+        cascade: bool,
+    ) -> Result<RevokeResult, StoreError>;
+
+    /// Revocations with `seq > after`, in order, at most `limit`.
+    async fn revocations_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RevocationRecord>, StoreError>;
+
+    /// Revoked certificates of an issuer that are still unexpired at `now` (Unix seconds).
+    async fn revoked_entries(
+        &self,
+        issuer_id: &str,
+        now: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError>;
+
+    /// The last CRL saved for an issuer.
+    async fn crl(&self, issuer_id: &str) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// Saves a CRL unless one with a number at least as high is stored; returns whether saved.
+    async fn save_crl(&self, crl: &CrlRecord) -> Result<bool, StoreError>;
+
+    /// Stores a new admin token by its SHA-256 (hex), audited.
+    async fn create_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The name of the admin token with this SHA-256, if it exists.
+    async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError>;
 
     /// (serial, audit_seq) of certificates with rowid-order position > `after`, at most
     /// `limit`; the cursor is the last item's position.

@@ -27,6 +27,8 @@ pub struct NewCertificate {
     pub der: Vec<u8>,
     /// Who asked (for the audit event).
     pub actor: String,
+    /// The certificate the requester authenticated with, if any (for cascading revocation).
+    pub bootstrap_serial: Option<String>,
 }
 
 /// The outcome of recording one certificate of a batch.
@@ -84,6 +86,8 @@ pub struct CertificateRecord {
     pub created_at_ms: i64,
     /// The audit event that recorded it.
     pub audit_seq: i64,
+    /// The certificate it was enrolled with, if any.
+    pub bootstrap_serial: Option<String>,
 }
 
 /// Filters for listing certificates.
@@ -113,4 +117,65 @@ pub struct IssuerRecord {
     pub der: Vec<u8>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
+}
+
+/// One entry of the revocation feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    /// Position in the feed: increases with every revocation.
+    pub seq: i64,
+    /// Serial of the revoked certificate.
+    pub serial: String,
+    /// Its issuer's id.
+    pub issuer_id: String,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name.
+    pub reason: String,
+}
+
+/// What a revocation did to the certificate asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Newly revoked.
+    Revoked(RevocationRecord),
+    /// It was revoked before; the first time and reason stand.
+    AlreadyRevoked(RevocationRecord),
+    /// No certificate with that serial.
+    NotFound,
+}
+
+/// The result of [`crate::Store::revoke`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeResult {
+    /// The certificate asked for.
+    pub outcome: RevokeOutcome,
+    /// Certificates revoked with it because they were enrolled with it (`cascade`).
+    pub cascaded: Vec<RevocationRecord>,
+}
+
+/// A revoked, unexpired certificate as a CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Serial (hex).
+    pub serial: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name.
+    pub reason: String,
+}
+
+/// The last CRL published for an issuer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// Issuer id.
+    pub issuer_id: String,
+    /// CRL number.
+    pub number: i64,
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds.
+    pub next_update: i64,
+    /// The CRL, DER.
+    pub der: Vec<u8>,
 }

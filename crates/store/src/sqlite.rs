@@ -12,11 +12,12 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::audit::GENESIS_HASH;
 use crate::{
-    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, IssuerRecord,
-    NewAuditEvent, NewCertificate, RecordOutcome, Store, StoreError,
+    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, IssuerRecord,
+    NewAuditEvent, NewCertificate, RecordOutcome, RevocationRecord, RevokeOutcome, RevokeResult,
+    RevokedEntry, Store, StoreError,
 };
 
-/// Rows per multi-row statement (13 binds each stays far below SQLite's 32766-variable limit).
+/// Rows per multi-row statement (14 binds each stays far below SQLite's 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// The embedded backend: one SQLite file in WAL mode with full fsync on commit.
@@ -134,6 +135,7 @@ fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError
         der: row.try_get("der")?,
         created_at_ms: row.try_get("created_at")?,
         audit_seq: row.try_get("audit_seq")?,
+        bootstrap_serial: row.try_get("bootstrap_serial")?,
     })
 }
 
@@ -148,6 +150,68 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
+}
+
+fn revocation_from_row(row: &SqliteRow) -> Result<RevocationRecord, StoreError> {
+    Ok(RevocationRecord {
+        seq: row.try_get("seq")?,
+        serial: row.try_get("serial")?,
+        issuer_id: row.try_get("issuer_id")?,
+        revoked_at: row.try_get("revoked_at")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+async fn revocation_of(
+    tx: &mut Transaction<'static, Sqlite>,
+    serial: &str,
+) -> Result<RevocationRecord, StoreError> {
+    let row = sqlx::query("SELECT * FROM revocations WHERE serial = ?")
+        .bind(serial)
+        .fetch_one(&mut **tx)
+        .await?;
+    revocation_from_row(&row)
+}
+
+/// Marks one certificate revoked, appends it to the feed and audits it.
+#[allow(clippy::too_many_arguments)]
+async fn revoke_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    head: &mut (i64, String),
+    serial: &str,
+    reason: &str,
+    revoked_at: i64,
+    actor: &str,
+    at_ms: i64,
+    cascade_from: Option<&str>,
+) -> Result<RevocationRecord, StoreError> {
+    sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?
+         WHERE serial = ?",
+    )
+    .bind(revoked_at)
+    .bind(reason)
+    .bind(serial)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO revocations (serial, issuer_id, revoked_at, reason)
+         SELECT serial, issuer_id, ?, ? FROM certificates WHERE serial = ?",
+    )
+    .bind(revoked_at)
+    .bind(reason)
+    .bind(serial)
+    .execute(&mut **tx)
+    .await?;
+    let event = NewAuditEvent {
+        at_ms,
+        kind: "certificate.revoked".into(),
+        actor: actor.into(),
+        subject: serial.into(),
+        data: serde_json::json!({"reason": reason, "cascade_from": cascade_from}),
+    };
+    insert_event(tx, head, &event).await?;
+    revocation_of(tx, serial).await
 }
 
 #[async_trait]
@@ -213,7 +277,8 @@ impl Store for SqliteStore {
         {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
-                 not_before, not_after, profile, method, evidence, der, created_at, audit_seq) ",
+                 not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
+                 bootstrap_serial) ",
             );
             q.push_values(certs.iter().zip(sealed), |mut row, (cert, event)| {
                 row.push_bind(&cert.serial)
@@ -228,7 +293,8 @@ impl Store for SqliteStore {
                     .push_bind(cert.evidence.to_string())
                     .push_bind(&cert.der)
                     .push_bind(at_ms)
-                    .push_bind(event.seq);
+                    .push_bind(event.seq)
+                    .push_bind(&cert.bootstrap_serial);
             });
             q.build().execute(&mut *tx).await?;
             insert_events(&mut tx, sealed).await?;
@@ -367,6 +433,187 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: &str,
+        revoked_at: i64,
+        actor: &str,
+        cascade: bool,
+    ) -> Result<RevokeResult, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT issuer_id, status FROM certificates WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(RevokeResult {
+                outcome: RevokeOutcome::NotFound,
+                cascaded: Vec::new(),
+            });
+        };
+        let status: String = row.try_get("status")?;
+        if status == "revoked" {
+            let existing = revocation_of(&mut tx, serial).await?;
+            return Ok(RevokeResult {
+                outcome: RevokeOutcome::AlreadyRevoked(existing),
+                cascaded: Vec::new(),
+            });
+        }
+        let mut head = audit_head(&mut tx).await?;
+        let at_ms = revoked_at.saturating_mul(1000);
+        let primary = revoke_one(
+            &mut tx, &mut head, serial, reason, revoked_at, actor, at_ms, None,
+        )
+        .await?;
+        let mut cascaded = Vec::new();
+        if cascade {
+            let mut frontier = vec![serial.to_string()];
+            while let Some(parent) = frontier.pop() {
+                let children: Vec<String> = sqlx::query(
+                    "SELECT serial FROM certificates WHERE bootstrap_serial = ? AND status = 'valid'",
+                )
+                .bind(&parent)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+                for child in children {
+                    let record = revoke_one(
+                        &mut tx,
+                        &mut head,
+                        &child,
+                        reason,
+                        revoked_at,
+                        actor,
+                        at_ms,
+                        Some(&parent),
+                    )
+                    .await?;
+                    cascaded.push(record);
+                    frontier.push(child);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(RevokeResult {
+            outcome: RevokeOutcome::Revoked(primary),
+            cascaded,
+        })
+    }
+
+    async fn revocations_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RevocationRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(revocation_from_row).collect()
+    }
+
+    async fn revoked_entries(
+        &self,
+        issuer_id: &str,
+        now: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates
+             WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ?
+             ORDER BY revoked_at, serial",
+        )
+        .bind(issuer_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedEntry {
+                    serial: r.try_get(0)?,
+                    revoked_at: r.try_get(1)?,
+                    reason: r
+                        .try_get::<Option<String>, _>(2)?
+                        .unwrap_or_else(|| "unspecified".into()),
+                })
+            })
+            .collect()
+    }
+
+    async fn crl(&self, issuer_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM crls WHERE issuer_id = ?")
+            .bind(issuer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(CrlRecord {
+                issuer_id: r.try_get("issuer_id")?,
+                number: r.try_get("number")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_crl(&self, crl: &CrlRecord) -> Result<bool, StoreError> {
+        let saved = sqlx::query(
+            "INSERT INTO crls (issuer_id, number, this_update, next_update, der) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(issuer_id) DO UPDATE SET number = excluded.number,
+                this_update = excluded.this_update, next_update = excluded.next_update,
+                der = excluded.der
+             WHERE excluded.number > crls.number",
+        )
+        .bind(&crl.issuer_id)
+        .bind(crl.number)
+        .bind(crl.this_update)
+        .bind(crl.next_update)
+        .bind(&crl.der)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(saved > 0)
+    }
+
+    async fn create_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES (?, ?, ?)")
+            .bind(token_sha256)
+            .bind(name)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        let mut head = audit_head(&mut tx).await?;
+        let event = NewAuditEvent {
+            at_ms,
+            kind: "admin.token.created".into(),
+            actor: actor.into(),
+            subject: name.into(),
+            data: serde_json::json!({}),
+        };
+        insert_event(&mut tx, &mut head, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = ?")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     async fn issued_audit_refs(

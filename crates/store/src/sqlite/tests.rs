@@ -15,6 +15,7 @@ fn cert(serial: &str) -> NewCertificate {
         evidence: serde_json::json!({"k": "v"}),
         der: vec![1, 2, 3],
         actor: "test".into(),
+        bootstrap_serial: None,
     }
 }
 
@@ -121,4 +122,98 @@ async fn reopening_keeps_data_and_two_handles_share_the_chain() {
         v.push(e).unwrap();
     }
     assert_eq!(v.verified(), 4);
+}
+
+#[tokio::test]
+async fn revocation_is_idempotent_audited_and_fed() {
+    let (_dir, store) = store().await;
+    store.record_issued(&[cert("a1")], 1).await.unwrap();
+    let first = store
+        .revoke("a1", "keyCompromise", 100, "admin", false)
+        .await
+        .unwrap();
+    let RevokeOutcome::Revoked(rec) = first.outcome else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (rec.seq, rec.revoked_at, rec.reason.as_str()),
+        (1, 100, "keyCompromise")
+    );
+    let again = store
+        .revoke("a1", "superseded", 200, "admin", false)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, RevokeOutcome::AlreadyRevoked(rec.clone()));
+    assert_eq!(
+        store
+            .revoke("zz", "unspecified", 1, "a", false)
+            .await
+            .unwrap()
+            .outcome,
+        RevokeOutcome::NotFound
+    );
+    assert_eq!(store.revocations_since(0, 10).await.unwrap(), vec![rec]);
+    let row = store.certificate("a1").await.unwrap().unwrap();
+    assert_eq!(row.status, CertificateStatus::Revoked);
+    assert_eq!(row.revocation_reason.as_deref(), Some("keyCompromise"));
+    assert_eq!(store.revoked_entries("issuer", 0).await.unwrap().len(), 1);
+    assert!(
+        store.revoked_entries("issuer", 5).await.unwrap().is_empty(),
+        "expired entries drop out"
+    );
+    let mut v = ChainVerifier::default();
+    for e in &store.audit_events(0, 100).await.unwrap() {
+        v.push(e).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cascade_follows_bootstrap_links_only_when_asked() {
+    let (_dir, store) = store().await;
+    let mut child = cert("c1");
+    child.bootstrap_serial = Some("p1".into());
+    let mut grandchild = cert("g1");
+    grandchild.bootstrap_serial = Some("c1".into());
+    store
+        .record_issued(&[cert("p1"), child, grandchild], 1)
+        .await
+        .unwrap();
+    let plain = store
+        .revoke("p1", "cessationOfOperation", 10, "a", false)
+        .await
+        .unwrap();
+    assert!(plain.cascaded.is_empty());
+    assert_eq!(
+        store.certificate("c1").await.unwrap().unwrap().status,
+        CertificateStatus::Valid
+    );
+
+    let mut child2 = cert("c2");
+    child2.bootstrap_serial = Some("p2".into());
+    store.record_issued(&[cert("p2"), child2], 2).await.unwrap();
+    let all = store
+        .revoke("p2", "cessationOfOperation", 11, "a", true)
+        .await
+        .unwrap();
+    assert_eq!(all.cascaded.len(), 1);
+    assert_eq!(
+        store.certificate("c2").await.unwrap().unwrap().status,
+        CertificateStatus::Revoked
+    );
+}
+
+#[tokio::test]
+async fn crl_numbers_only_go_up() {
+    let (_dir, store) = store().await;
+    let crl = |n| CrlRecord {
+        issuer_id: "issuer".into(),
+        number: n,
+        this_update: 1,
+        next_update: 2,
+        der: vec![n as u8],
+    };
+    assert!(store.save_crl(&crl(2)).await.unwrap());
+    assert!(!store.save_crl(&crl(1)).await.unwrap());
+    assert!(store.save_crl(&crl(3)).await.unwrap());
+    assert_eq!(store.crl("issuer").await.unwrap().unwrap().number, 3);
 }
