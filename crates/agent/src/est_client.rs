@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use inkan_pki::certs_only_decode;
 use rustls::ClientConfig;
 
-use crate::{AgentError, HttpsConnection, HttpsTarget};
+use crate::{AgentError, HttpConnection, HttpTarget};
 
 /// How an EST client authenticates besides TLS.
 #[derive(Clone, Debug)]
@@ -24,7 +24,7 @@ pub enum EstCredentials {
 
 /// An EST client over one keep-alive connection.
 pub struct EstClient {
-    connection: HttpsConnection,
+    connection: HttpConnection,
     label: Option<String>,
     credentials: EstCredentials,
 }
@@ -37,9 +37,9 @@ impl EstClient {
         label: Option<String>,
         credentials: EstCredentials,
     ) -> Result<Self, AgentError> {
-        let target = HttpsTarget::parse(url)?;
+        let target = HttpTarget::parse(url)?;
         Ok(Self {
-            connection: HttpsConnection::connect(&target, tls).await?,
+            connection: HttpConnection::connect(&target, tls).await?,
             label,
             credentials,
         })

@@ -12,9 +12,11 @@ use tokio_rustls::TlsConnector;
 
 use crate::AgentError;
 
-/// Where an HTTPS service is: host, port, server name and base path.
+/// Where an HTTP(S) service is: scheme, host, port and base path.
 #[derive(Clone, Debug)]
-pub struct HttpsTarget {
+pub struct HttpTarget {
+    /// Whether to use TLS (`https://`).
+    pub secure: bool,
     /// Host to connect to.
     pub host: String,
     /// TCP port.
@@ -23,21 +25,24 @@ pub struct HttpsTarget {
     pub base_path: String,
 }
 
-impl HttpsTarget {
-    /// Parses `https://HOST[:PORT][/PATH]`.
+impl HttpTarget {
+    /// Parses `https://HOST[:PORT][/PATH]` (or `http://` for plain HTTP).
     pub fn parse(url: &str) -> Result<Self, AgentError> {
         let uri: Uri = url.parse().map_err(|_| AgentError::Url(url.into()))?;
-        if uri.scheme_str() != Some("https") {
-            return Err(AgentError::Url(url.into()));
-        }
+        let secure = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(AgentError::Url(url.into())),
+        };
         let host = uri.host().ok_or_else(|| AgentError::Url(url.into()))?;
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
         Ok(Self {
+            secure,
             host,
-            port: uri.port_u16().unwrap_or(443),
+            port: uri.port_u16().unwrap_or(if secure { 443 } else { 80 }),
             base_path: uri.path().trim_end_matches('/').to_string(),
         })
     }
@@ -81,15 +86,15 @@ pub fn client_tls_config(
     Ok(Arc::new(config))
 }
 
-/// One keep-alive HTTP/1.1 connection over TLS.
-pub struct HttpsConnection {
-    target: HttpsTarget,
+/// One keep-alive HTTP/1.1 connection, over TLS for `https://` targets.
+pub struct HttpConnection {
+    target: HttpTarget,
     sender: SendRequest<Full<Bytes>>,
 }
 
-impl HttpsConnection {
-    /// Connects and completes the TLS handshake.
-    pub async fn connect(target: &HttpsTarget, tls: Arc<ClientConfig>) -> Result<Self, AgentError> {
+impl HttpConnection {
+    /// Connects (and completes the TLS handshake for `https://`).
+    pub async fn connect(target: &HttpTarget, tls: Arc<ClientConfig>) -> Result<Self, AgentError> {
         let fail = |reason: String| AgentError::Connect {
             target: target.authority(),
             reason,
@@ -98,17 +103,29 @@ impl HttpsConnection {
             .await
             .map_err(|e| fail(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(target.host.clone()).map_err(|e| fail(e.to_string()))?;
-        let stream = TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let sender = if target.secure {
+            let name =
+                ServerName::try_from(target.host.clone()).map_err(|e| fail(e.to_string()))?;
+            let stream = TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        } else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        };
         Ok(Self {
             target: target.clone(),
             sender,

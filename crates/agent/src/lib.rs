@@ -8,4 +8,4 @@ mod https;
 
 pub use error::AgentError;
 pub use est_client::{EstClient, EstCredentials};
-pub use https::{client_tls_config, HttpsConnection, HttpsTarget};
+pub use https::{client_tls_config, HttpConnection, HttpTarget};

@@ -20,6 +20,34 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// Database URL; default `sqlite:<data-dir>/inkan.db`.
     pub database_url: Option<String>,
+    /// CRL and OCSP settings.
+    pub revocation: RevocationConfig,
+}
+
+/// CRL and OCSP settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// Base URL relying parties use for `/crl/...` and `/ocsp`; written into every issued
+    /// certificate (CRL distribution point, OCSP in authority information access). Default: the
+    /// plain-HTTP listener if there is one, else the HTTPS listener, by the first server name.
+    pub base_url: Option<String>,
+    /// How long a CRL is valid (nextUpdate - thisUpdate); a new one is made at half of it.
+    #[serde(with = "inkan_pki::duration_text")]
+    pub crl_validity: std::time::Duration,
+    /// How long an OCSP response is valid; cached responses are re-signed at half of it.
+    #[serde(with = "inkan_pki::duration_text")]
+    pub ocsp_validity: std::time::Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            crl_validity: std::time::Duration::from_secs(24 * 3600),
+            ocsp_validity: std::time::Duration::from_secs(3600),
+        }
+    }
 }
 
 /// HTTPS listener settings.
@@ -32,6 +60,9 @@ pub struct ServerConfig {
     pub names: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Optional plain-HTTP listener serving only CRLs, OCSP and health (relying parties fetch
+    /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect).
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +71,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             names: vec!["localhost".into(), "127.0.0.1".into()],
             max_body_bytes: 64 * 1024,
+            http_listen: None,
         }
     }
 }
@@ -113,6 +145,20 @@ impl Config {
                 "est.default_label {:?} is not a label or profile",
                 self.est.default_label
             )));
+        }
+        if self.revocation.crl_validity.as_secs() < 60
+            || self.revocation.ocsp_validity.as_secs() < 60
+        {
+            return Err(AuthorityError::Config(
+                "revocation.crl_validity and revocation.ocsp_validity must be at least 1m".into(),
+            ));
+        }
+        if let Some(url) = &self.revocation.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(AuthorityError::Config(format!(
+                    "revocation.base_url {url:?} must start with http:// or https://"
+                )));
+            }
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return Err(AuthorityError::Config(

@@ -7,17 +7,23 @@
 
 mod committer;
 mod config;
+mod crl_publisher;
 mod data_dir;
 mod error;
 mod est_secret;
+mod ocsp_service;
 mod pipeline;
+mod revocation_feed;
 mod server_identity;
 
-pub use config::{Config, EstConfig, ServerConfig};
+pub use config::{Config, EstConfig, RevocationConfig, ServerConfig};
+pub use crl_publisher::CrlPublisher;
 pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
+pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
+pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;
 
 /// Milliseconds since the Unix epoch for `t`.

@@ -2,14 +2,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use inkan_pki::{
-    sha256_hex, CertificateInfo, CheckedCsr, CsrCheck, IssueParams, IssuingCa, Profile, Serial,
+    sha256_hex, CertificateInfo, CheckedCsr, CsrCheck, IssueParams, IssuingCa, OcspIssuer, Profile,
+    RevocationReason, Serial,
 };
-use inkan_store::{IssuerRecord, NewCertificate, RecordOutcome, Store};
+use inkan_store::{
+    IssuerRecord, NewCertificate, RecordOutcome, RevokeOutcome, RevokeResult, Store,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::committer::Committer;
-use crate::{AuthorityError, Config, SecretVerifier};
+use crate::{AuthorityError, Config, CrlPublisher, OcspService, RevocationFeed, SecretVerifier};
 
 /// How a requester proved it may have a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +116,9 @@ pub struct Authority {
     committer: Committer,
     secrets: SecretVerifier,
     clock: fn() -> OffsetDateTime,
+    crl: Arc<CrlPublisher>,
+    ocsp: OcspService,
+    feed: Arc<RevocationFeed>,
 }
 
 fn system_clock() -> OffsetDateTime {
@@ -158,16 +164,91 @@ impl Authority {
                 )
                 .await?;
         }
-        Ok(Arc::new(Self {
+        let ocsp = OcspService::new(
+            OcspIssuer::new(ca.cert_der())?,
+            config.revocation.ocsp_validity,
+        );
+        let feed = RevocationFeed::new(store.latest_revocation_seq().await?);
+        let authority = Arc::new(Self {
             issuer_id: ca.info().fingerprint_sha256.clone(),
             profiles: config.profiles(),
             committer: Committer::start(store.clone(), clock),
             secrets: SecretVerifier::new(store.clone()),
+            crl: CrlPublisher::new(config.revocation.crl_validity),
+            ocsp,
+            feed,
             ca,
             config,
             store,
             clock,
-        }))
+        });
+        // The first CRL exists before the authority serves anything.
+        authority.crl.publish(authority.clone()).await?;
+        tokio::spawn(authority.crl.clone().run(Arc::downgrade(&authority)));
+        tokio::spawn(authority.feed.clone().run(Arc::downgrade(&authority)));
+        Ok(authority)
+    }
+
+    /// Revokes a certificate: durable and audited before this returns; OCSP answers "revoked"
+    /// at once and a new CRL follows within moments. Idempotent (see [`RevokeOutcome`]).
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+        cascade: bool,
+    ) -> Result<RevokeResult, AuthorityError> {
+        let at = self.now().unix_timestamp();
+        let result = self
+            .store
+            .revoke(serial, reason.name(), at, actor, cascade)
+            .await?;
+        if let RevokeOutcome::Revoked(record) = &result.outcome {
+            self.ocsp.invalidate(&record.serial);
+            for child in &result.cascaded {
+                self.ocsp.invalidate(&child.serial);
+            }
+            self.feed.kick();
+        }
+        Ok(result)
+    }
+
+    /// The issuing CA's id (SHA-256 fingerprint of its certificate).
+    pub fn issuer_id(&self) -> &str {
+        &self.issuer_id
+    }
+
+    /// The CRL publisher.
+    pub fn crl(&self) -> &CrlPublisher {
+        &self.crl
+    }
+
+    /// The OCSP responder.
+    pub fn ocsp(&self) -> &OcspService {
+        &self.ocsp
+    }
+
+    /// The live revocation feed.
+    pub fn feed(&self) -> &RevocationFeed {
+        &self.feed
+    }
+
+    /// Where relying parties fetch this issuer's CRL, if a base URL is configured.
+    pub fn crl_url(&self) -> Option<String> {
+        self.config
+            .revocation
+            .base_url
+            .as_ref()
+            .map(|base| format!("{}/crl/{}.crl", base.trim_end_matches('/'), self.issuer_id))
+    }
+
+    /// Where relying parties ask OCSP, if a base URL is configured.
+    pub fn ocsp_url(&self) -> Option<String> {
+        self.config
+            .revocation
+            .base_url
+            .as_ref()
+            .map(|base| format!("{}/ocsp", base.trim_end_matches('/')))
     }
 
     /// Checks, signs, records and returns a certificate. Nothing is returned, and nothing is
@@ -195,7 +276,9 @@ impl Authority {
         // A 128-bit collision is not expected in practice; one retry covers the impossible.
         for _ in 0..2 {
             let serial = Serial::random()?;
-            let params = IssueParams::new(profile, checked, serial, (self.clock)());
+            let mut params = IssueParams::new(profile, checked, serial, (self.clock)());
+            params.crl_url = self.crl_url();
+            params.ocsp_url = self.ocsp_url();
             let der = self.ca.issue(&params)?;
             let info = CertificateInfo::parse(&der)?;
             let record = NewCertificate {

@@ -37,6 +37,9 @@ pub enum Command {
     /// EST enrollment settings.
     #[command(subcommand)]
     Est(EstCommand),
+    /// Administrator credentials for the /v1 API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -60,6 +63,9 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the configuration (port 0 picks a free port).
     #[arg(long, env = "INKAN_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Also serve CRLs and OCSP over plain HTTP on this address (as relying parties expect).
+    #[arg(long, env = "INKAN_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }
@@ -126,6 +132,39 @@ pub enum CertCommand {
         #[arg(long, conflicts_with = "json")]
         pem: bool,
     },
+    /// Revoke a certificate (durable and audited; revoking again keeps the first time and reason).
+    Revoke {
+        /// Serial number.
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, privilegeWithdrawn, aACompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// Also revoke every certificate that was enrolled with this one (as TLS client
+        /// certificate), recursively.
+        #[arg(long)]
+        cascade: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin API tokens (Authorization: Bearer ...).
+    #[command(subcommand)]
+    Token(AdminTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token; prints it once, as the last line (only its SHA-256 is stored).
+    Create {
+        /// A name for the token, recorded in the audit log of everything it does.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +200,48 @@ pub enum AuditCommand {
 pub enum BenchCommand {
     /// EST simpleenroll throughput over TLS keep-alive, compared with this machine's limit.
     Enroll(BenchEnrollArgs),
+    /// OCSP responses per second over HTTP keep-alive, from pre-built DER requests.
+    Ocsp(BenchOcspArgs),
+    /// Time to generate and sign a CRL with N revoked entries (in memory, no server).
+    Crl(BenchCrlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchOcspArgs {
+    /// The OCSP responder URL (http:// or https://), e.g. http://127.0.0.1:8080/ocsp.
+    #[arg(long)]
+    pub url: String,
+    /// Issuer certificate (PEM) of the certificates asked about.
+    #[arg(long)]
+    pub issuer: PathBuf,
+    /// Certificates (PEM files) to ask about; requests cycle through them.
+    #[arg(long = "cert", required = true)]
+    pub certs: Vec<PathBuf>,
+    /// Trust anchor for an https:// URL (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: usize,
+    /// One request per connection (for responders without keep-alive, such as `openssl ocsp`).
+    #[arg(long)]
+    pub no_keepalive: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCrlArgs {
+    /// Revoked entries on the CRL.
+    #[arg(long, default_value_t = 100_000)]
+    pub entries: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

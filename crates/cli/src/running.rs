@@ -14,10 +14,13 @@ use tokio::task::JoinHandle;
 pub struct RunningAuthority {
     /// The address it accepts connections on.
     pub addr: SocketAddr,
+    /// The plain-HTTP (CRL, OCSP) listener's address, if configured.
+    pub http_addr: Option<SocketAddr>,
     /// The authority itself.
     pub authority: Arc<Authority>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    http: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl RunningAuthority {
@@ -40,11 +43,38 @@ impl RunningAuthority {
     /// Like [`RunningAuthority::start`] on a listener that is already bound.
     pub async fn start_on(
         data_dir: &DataDir,
-        config: Config,
+        mut config: Config,
         listener: TcpListener,
         passphrase: Option<Vec<u8>>,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
+        let http_listener = match config.server.http_listen {
+            Some(http) => Some(TcpListener::bind(http).await.with_context(|| {
+                format!("cannot listen on {http} (server.http_listen / --http-listen)")
+            })?),
+            None => None,
+        };
+        let http_addr = http_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        if config.revocation.base_url.is_none() {
+            let host = config
+                .server
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".into());
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            config.revocation.base_url = Some(match http_addr {
+                Some(h) => format!("http://{host}:{}", h.port()),
+                None => format!("https://{host}:{}", addr.port()),
+            });
+        }
         let url = config
             .database_url
             .clone()
@@ -61,6 +91,14 @@ impl RunningAuthority {
             .map(|c| inkan_pki::subject_der(c))
             .collect::<Result<Vec<_>, _>>()?;
         let tls = inkan_server::server_tls_config(&identity.chain, &identity.key_der, hints)?;
+        let http = http_listener.map(|l| {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let router = inkan_server::plain_router(authority.clone());
+            let task = tokio::spawn(inkan_server::serve_plain(l, router, async move {
+                let _ = stopped.await;
+            }));
+            (stop, task)
+        });
         let router = inkan_server::router(authority.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(inkan_server::serve(listener, tls, router, async move {
@@ -68,15 +106,21 @@ impl RunningAuthority {
         }));
         Ok(Self {
             addr,
+            http_addr,
             authority,
             stop,
             task,
+            http,
         })
     }
 
     /// Stops accepting, drains open connections and waits for the server to finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
+        if let Some((stop, task)) = self.http {
+            let _ = stop.send(());
+            task.await??;
+        }
         self.task.await??;
         Ok(())
     }

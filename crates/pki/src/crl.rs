@@ -55,5 +55,15 @@ impl IssuingCa {
     }
 }
 
+/// How many revoked certificates a DER CRL lists (parsing it strictly).
+pub fn crl_entry_count(der: &[u8]) -> Result<usize, PkiError> {
+    let (rest, crl) =
+        x509_parser::parse_x509_crl(der).map_err(|e| PkiError::Encoding(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(PkiError::Encoding("trailing bytes after the CRL".into()));
+    }
+    Ok(crl.iter_revoked_certificates().count())
+}
+
 #[cfg(test)]
 mod tests;

@@ -36,20 +36,21 @@ mod verify;
 
 pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
 pub use certificate::{subject_der, CertificateInfo, IssueParams};
-pub use crl::{CrlEntry, CrlParams};
+pub use crl::{crl_entry_count, CrlEntry, CrlParams};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
 pub use name::{San, Subject};
 pub use ocsp::{
-    internal_error_response, malformed_response, parse_request as parse_ocsp_request,
+    build_request as build_ocsp_request, internal_error_response, malformed_response,
+    parse_request as parse_ocsp_request, response_status as ocsp_response_status,
     unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo, OcspResponder,
     OcspStatus,
 };
 pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
 pub use pkcs7::{certs_only_decode, certs_only_encode};
-pub use profile::{ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
+pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
 pub use revocation_reason::RevocationReason;
 pub use serial::Serial;
 pub use verify::{verify_chain, ChainUsage};

@@ -217,6 +217,79 @@ impl<'a> OcspResponder<'a> {
     }
 }
 
+/// A DER OCSPRequest for one certificate (SHA-1 CertID, as most clients send), with an
+/// optional nonce: for load generators, tests and the gateway's OCSP checks.
+pub fn build_request(
+    issuer_der: &[u8],
+    cert_der: &[u8],
+    nonce: Option<&[u8]>,
+) -> Result<Vec<u8>, PkiError> {
+    use x509_ocsp::{Request, TbsRequest};
+    let enc = |e: der::Error| PkiError::Encoding(e.to_string());
+    let (_, issuer) = x509_parser::certificate::X509Certificate::from_der(issuer_der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+    let id = CertId {
+        hash_algorithm: AlgorithmIdentifierOwned {
+            oid: SHA1,
+            parameters: Some(der::Any::from(Null)),
+        },
+        issuer_name_hash: OctetString::new(
+            digest::digest(sha1, issuer.subject().as_raw()).as_ref(),
+        )
+        .map_err(enc)?,
+        issuer_key_hash: OctetString::new(
+            digest::digest(sha1, issuer.public_key().subject_public_key.data.as_ref()).as_ref(),
+        )
+        .map_err(enc)?,
+        serial_number: x509_cert::serial_number::SerialNumber::new(cert.raw_serial())
+            .map_err(enc)?,
+    };
+    let extensions = match nonce {
+        Some(n) => Some(vec![Extension {
+            extn_id: NONCE,
+            critical: false,
+            extn_value: OctetString::new(OctetString::new(n).map_err(enc)?.to_der().map_err(enc)?)
+                .map_err(enc)?,
+        }]),
+        None => None,
+    };
+    OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![Request {
+                req_cert: id,
+                single_request_extensions: None,
+            }],
+            request_extensions: extensions,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(enc)
+}
+
+/// The status of the first answer in a DER OCSPResponse (no signature check): for load
+/// generators and tests. `None` when the response is not `successful`.
+pub fn response_status(der: &[u8]) -> Option<OcspStatus> {
+    let response = OcspResponse::from_der(der).ok()?;
+    let bytes = response.response_bytes?;
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).ok()?;
+    Some(
+        match basic.tbs_response_data.responses.first()?.cert_status {
+            CertStatus::Good(_) => OcspStatus::Good,
+            CertStatus::Unknown(_) => OcspStatus::Unknown,
+            CertStatus::Revoked(_) => OcspStatus::Revoked {
+                at: OffsetDateTime::UNIX_EPOCH,
+                reason: RevocationReason::Unspecified,
+            },
+        },
+    )
+}
+
 /// The unsigned `malformedRequest` response.
 pub fn malformed_response() -> Vec<u8> {
     OcspResponse::malformed_request()

@@ -4,15 +4,19 @@
 //! terminates TLS with rustls, and drains connections when `shutdown` resolves.
 #![warn(missing_docs)]
 
+mod admin_auth;
+mod api;
 mod body_limit;
 mod client_cert;
 mod connection;
 mod est;
 mod est_error;
+mod problem;
+mod revocation_routes;
 mod routes;
 mod tls;
 
 pub use client_cert::{PeerCertificates, VerifiedClient};
-pub use connection::serve;
-pub use routes::router;
+pub use connection::{serve, serve_plain};
+pub use routes::{plain_router, router};
 pub use tls::server_tls_config;

@@ -11,6 +11,22 @@ pub fn router(authority: Arc<Authority>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::est::routes())
+        .merge(crate::revocation_routes::routes())
+        .merge(crate::api::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            crate::body_limit::enforce,
+        ))
+        .with_state(authority)
+}
+
+/// The routes of the plain-HTTP listener: CRLs, OCSP and health only.
+pub fn plain_router(authority: Arc<Authority>) -> Router {
+    let limit = authority.config().server.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::revocation_routes::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             limit,

@@ -85,6 +85,9 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<RevocationRecord>, StoreError>;
 
+    /// The sequence number of the newest revocation (0 when there is none).
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError>;
+
     /// Revoked certificates of an issuer that are still unexpired at `now` (Unix seconds).
     async fn revoked_entries(
         &self,

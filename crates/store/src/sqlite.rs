@@ -518,6 +518,13 @@ impl Store for SqliteStore {
         rows.iter().map(revocation_from_row).collect()
     }
 
+    async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     async fn revoked_entries(
         &self,
         issuer_id: &str,

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use inkan_authority::DataDir;
-use inkan_pki::{der_to_pem, Serial};
-use inkan_store::{CertificateQuery, CertificateRecord};
+use inkan_pki::{der_to_pem, RevocationReason, Serial};
+use inkan_store::{CertificateQuery, CertificateRecord, RevokeOutcome};
 
 use super::open_store;
 use crate::cli::CertCommand;
@@ -57,6 +57,58 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 print!("{}", der_to_pem("CERTIFICATE", &cert.der));
             } else {
                 show(&cert);
+            }
+        }
+        CertCommand::Revoke {
+            serial,
+            reason,
+            cascade,
+            json,
+        } => {
+            let serial: Serial = serial.parse()?;
+            let reason: RevocationReason = reason.parse()?;
+            let actor = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "admin".into())
+            );
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let result = store
+                .revoke(&serial.to_string(), reason.name(), now, &actor, cascade)
+                .await?;
+            let (record, already) = match result.outcome {
+                RevokeOutcome::Revoked(r) => (r, false),
+                RevokeOutcome::AlreadyRevoked(r) => (r, true),
+                RevokeOutcome::NotFound => {
+                    anyhow::bail!("no certificate with serial {serial}: see `inkan cert list`")
+                }
+            };
+            let cascaded: Vec<&str> = result.cascaded.iter().map(|c| c.serial.as_str()).collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "serial": record.serial,
+                        "revoked_at": rfc3339(record.revoked_at),
+                        "reason": record.reason,
+                        "already_revoked": already,
+                        "cascaded": cascaded,
+                    })
+                );
+            } else if already {
+                println!(
+                    "{} was already revoked at {} ({}); nothing changed",
+                    record.serial,
+                    rfc3339(record.revoked_at),
+                    record.reason
+                );
+            } else {
+                println!("revoked {} ({})", record.serial, record.reason);
+                for c in &cascaded {
+                    println!("revoked {c} (enrolled with {})", record.serial);
+                }
+                println!(
+                    "a running authority serves the new status (OCSP, CRL, feed) within a second"
+                );
             }
         }
     }

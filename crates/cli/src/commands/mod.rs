@@ -1,5 +1,6 @@
 //! One file per command family.
 
+mod admin;
 mod audit;
 mod bench;
 mod ca;
@@ -24,6 +25,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Ca(cmd) => ca::run(&data_dir, cmd).await,
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
+        Command::Admin(cmd) => admin::run(&data_dir, cmd).await,
         Command::Audit(cmd) => audit::run(&data_dir, cmd).await,
         Command::Bench(cmd) => bench::run(&data_dir, cmd).await,
     }

@@ -9,10 +9,16 @@ pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    if let Some(http) = args.http_listen {
+        config.server.http_listen = Some(http);
+    }
     let listen = config.server.listen;
     let pass = passphrase(args.passphrase.passphrase_file.as_ref())?;
     let signal = termination_signal()?;
     let running = RunningAuthority::start(data_dir, config, listen, pass).await?;
+    if let Some(http) = running.http_addr {
+        println!("revocation (CRL, OCSP) on http://{http}");
+    }
     println!("listening on https://{}", running.addr);
     signal.await;
     tracing::info!("shutting down: draining open connections");

@@ -124,7 +124,7 @@ async fn csrattrs_and_labels() {
 
 /// Sends a simpleenroll with full control over headers and body.
 async fn post(
-    raw: &mut inkan_agent::HttpsConnection,
+    raw: &mut inkan_agent::HttpConnection,
     content_type: &str,
     secret: Option<&str>,
     body: Vec<u8>,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 
-use inkan_agent::{client_tls_config, EstClient, EstCredentials, HttpsConnection, HttpsTarget};
+use inkan_agent::{client_tls_config, EstClient, EstCredentials, HttpConnection, HttpTarget};
 use inkan_pki::{certs_from_pem, GeneratedKey};
 
 /// The binary under test.
@@ -185,14 +185,14 @@ impl Server {
     }
 
     /// A raw HTTPS connection (for malformed requests).
-    pub async fn raw(&self, env: &Env) -> HttpsConnection {
+    pub async fn raw(&self, env: &Env) -> HttpConnection {
         let tls = client_tls_config(&[env.root_der()], None).unwrap();
         raw_connection(&self.url(), tls).await
     }
 }
 
-pub async fn raw_connection(url: &str, tls: Arc<rustls::ClientConfig>) -> HttpsConnection {
-    HttpsConnection::connect(&HttpsTarget::parse(url).unwrap(), tls)
+pub async fn raw_connection(url: &str, tls: Arc<rustls::ClientConfig>) -> HttpConnection {
+    HttpConnection::connect(&HttpTarget::parse(url).unwrap(), tls)
         .await
         .unwrap()
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::DataDir;
 use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
@@ -14,15 +13,10 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 
-use crate::cli::{BenchCommand, BenchEnrollArgs};
+use super::{percentile, progress};
+use crate::cli::BenchEnrollArgs;
 
-pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
-    match cmd {
-        BenchCommand::Enroll(args) => enroll(data_dir, args).await,
-    }
-}
-
-async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()> {
+pub async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.concurrency > 0 && args.count > 0,
         "--concurrency and --count must be positive"
@@ -114,11 +108,7 @@ async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()>
     latencies.sort();
     let ok = latencies.len();
     let rate = ok as f64 / elapsed.as_secs_f64();
-    let pct = |p: f64| {
-        latencies
-            .get(((ok as f64 * p) as usize).min(ok.saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| percentile(&latencies, p);
     let ratio = rate / limit.limit_per_sec;
     let summary = json!({
         "benchmark": "est-simpleenroll",
@@ -168,20 +158,6 @@ async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()>
     }
     anyhow::ensure!(errors.is_empty(), "{} requests failed", errors.len());
     Ok(())
-}
-
-fn progress(len: u64, message: &'static str, hidden: bool) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(message);
-    bar
 }
 
 /// The machine's limit for issuing: every core signing, then every core verifying, P-256.

@@ -1,0 +1,114 @@
+//! Keeps the issuing CA's CRL current: regenerated after revocations (a burst collapses into a
+//! few CRLs, since notifications that arrive during a generation merge into one more run) and
+//! when half its validity has passed.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use inkan_pki::{CrlEntry, CrlParams, RevocationReason, Serial};
+use inkan_store::CrlRecord;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::AuthorityError;
+
+/// The current CRL and the task that renews it.
+pub struct CrlPublisher {
+    current: RwLock<Option<Arc<CrlRecord>>>,
+    wake: Notify,
+    validity: Duration,
+}
+
+impl CrlPublisher {
+    pub(crate) fn new(validity: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            current: RwLock::new(None),
+            wake: Notify::new(),
+            validity,
+        })
+    }
+
+    /// The CRL in force (DER and metadata), once the first one is generated.
+    pub fn current(&self) -> Option<Arc<CrlRecord>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Asks for a new CRL soon (after a revocation).
+    pub fn invalidate(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Generates one CRL now and makes it current.
+    pub(crate) async fn publish(
+        &self,
+        authority: Arc<crate::Authority>,
+    ) -> Result<Arc<CrlRecord>, AuthorityError> {
+        let now = authority.now();
+        let issuer_id = authority.issuer_id().to_string();
+        let issuer_id = issuer_id.as_str();
+        let store = authority.store().clone();
+        let last = store.crl(issuer_id).await?;
+        let entries = store
+            .revoked_entries(issuer_id, now.unix_timestamp())
+            .await?
+            .into_iter()
+            .map(|e| {
+                Ok(CrlEntry {
+                    serial: e.serial.parse::<Serial>()?,
+                    revoked_at: OffsetDateTime::from_unix_timestamp(e.revoked_at)
+                        .map_err(|err| AuthorityError::Ca(err.to_string()))?,
+                    reason: e.reason.parse().unwrap_or(RevocationReason::Unspecified),
+                })
+            })
+            .collect::<Result<Vec<_>, AuthorityError>>()?;
+        let number = last.map_or(1, |l| l.number + 1);
+        let next_update = now + self.validity;
+        let params = CrlParams {
+            number: u64::try_from(number).unwrap_or(1),
+            this_update: now,
+            next_update,
+            entries,
+        };
+        // Signing a large CRL is CPU work: keep it off the async workers.
+        let der = tokio::task::spawn_blocking(move || authority.ca().sign_crl(&params))
+            .await
+            .map_err(|e| AuthorityError::Ca(format!("CRL task failed: {e}")))??;
+        let record = Arc::new(CrlRecord {
+            issuer_id: issuer_id.to_string(),
+            number,
+            this_update: now.unix_timestamp(),
+            next_update: next_update.unix_timestamp(),
+            der,
+        });
+        store.save_crl(&record).await?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(record.clone());
+        }
+        Ok(record)
+    }
+
+    /// Runs until the authority is gone: wait for a revocation or for half the validity, then
+    /// publish. (The first CRL is published by `Authority::start`.)
+    pub(crate) async fn run(self: Arc<Self>, authority: std::sync::Weak<crate::Authority>) {
+        let mut wait = self.validity / 2;
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            let Some(auth) = authority.upgrade() else {
+                return;
+            };
+            wait = match self.publish(auth).await {
+                Ok(record) => {
+                    tracing::debug!(number = record.number, "published CRL");
+                    self.validity / 2
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "CRL generation failed; retrying");
+                    Duration::from_secs(5)
+                }
+            };
+        }
+    }
+}

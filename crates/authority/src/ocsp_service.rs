@@ -1,0 +1,153 @@
+//! The OCSP responder: answers from pre-signed responses when it can (a hit costs no
+//! signature), signs otherwise, and forgets a certificate's responses the moment it is revoked.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use inkan_pki::{
+    internal_error_response, malformed_response, parse_ocsp_request, unauthorized_response,
+    OcspIssuer, OcspResponder, OcspStatus, RevocationReason,
+};
+use inkan_store::CertificateStatus;
+use time::OffsetDateTime;
+
+use crate::Authority;
+
+/// Responses for one certificate, by the DER of the CertID they answer.
+type PerCertificate = HashMap<Vec<u8>, Cached>;
+
+struct Cached {
+    der: Bytes,
+    refresh_at: i64,
+}
+
+/// Pre-signed OCSP responses and the logic to answer a request.
+pub struct OcspService {
+    issuer: OcspIssuer,
+    validity: Duration,
+    cache: Mutex<HashMap<String, PerCertificate>>,
+}
+
+impl OcspService {
+    pub(crate) fn new(issuer: OcspIssuer, validity: Duration) -> Self {
+        Self {
+            issuer,
+            validity,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Drops every cached response for `serial` (it was just revoked).
+    pub fn invalidate(&self, serial: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(serial);
+        }
+    }
+
+    /// How long a response is valid (nextUpdate - thisUpdate).
+    pub fn validity(&self) -> Duration {
+        self.validity
+    }
+
+    /// Answers a DER OCSPRequest with a DER OCSPResponse: `malformedRequest` for junk,
+    /// `unauthorized` for issuers this responder does not serve, else a signed response.
+    pub async fn respond(&self, authority: &Authority, request: &[u8]) -> Bytes {
+        let info = match parse_ocsp_request(request, &self.issuer) {
+            Ok(info) => info,
+            Err(_) => return Bytes::from(malformed_response()),
+        };
+        if !info.queries.iter().any(|q| q.ours) {
+            return Bytes::from(unauthorized_response());
+        }
+        let now = authority.now();
+        let cacheable = info.queries.len() == 1 && info.nonce.is_none();
+        if cacheable {
+            if let Some(hit) =
+                self.lookup(&info.queries[0].serial, &info.queries[0].cert_id_der, now)
+            {
+                return hit;
+            }
+        }
+        let mut answers = Vec::with_capacity(info.queries.len());
+        for query in &info.queries {
+            let status = if query.ours {
+                match self.status(authority, &query.serial).await {
+                    Ok(s) => s,
+                    Err(()) => return Bytes::from(internal_error_response()),
+                }
+            } else {
+                OcspStatus::Unknown
+            };
+            answers.push((query.cert_id.clone(), status));
+        }
+        let signed = OcspResponder::new(authority.ca()).sign(
+            &answers,
+            info.nonce.as_ref(),
+            now,
+            self.validity,
+        );
+        let der = match signed {
+            Ok(der) => Bytes::from(der),
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing failed");
+                return Bytes::from(internal_error_response());
+            }
+        };
+        if let (true, Some((_, status))) = (cacheable, answers.first()) {
+            if *status != OcspStatus::Unknown {
+                self.store(
+                    &info.queries[0].serial,
+                    info.queries[0].cert_id_der.clone(),
+                    der.clone(),
+                    now,
+                );
+            }
+        }
+        der
+    }
+
+    async fn status(&self, authority: &Authority, serial: &str) -> Result<OcspStatus, ()> {
+        let record = authority.store().certificate(serial).await.map_err(|e| {
+            tracing::error!(error = %e, "OCSP status lookup failed");
+        })?;
+        Ok(match record {
+            Some(r) if r.issuer_id == authority.issuer_id() => match r.status {
+                CertificateStatus::Valid => OcspStatus::Good,
+                CertificateStatus::Revoked => OcspStatus::Revoked {
+                    at: r
+                        .revoked_at
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    reason: r
+                        .revocation_reason
+                        .as_deref()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(RevocationReason::Unspecified),
+                },
+            },
+            _ => OcspStatus::Unknown,
+        })
+    }
+
+    fn lookup(&self, serial: &str, cert_id: &[u8], now: OffsetDateTime) -> Option<Bytes> {
+        let cache = self.cache.lock().ok()?;
+        let cached = cache.get(serial)?.get(cert_id)?;
+        (now.unix_timestamp() < cached.refresh_at).then(|| cached.der.clone())
+    }
+
+    fn store(&self, serial: &str, cert_id: Vec<u8>, der: Bytes, now: OffsetDateTime) {
+        // Re-sign once half the validity has passed, well before nextUpdate.
+        let half = i64::try_from(self.validity.as_secs() / 2).unwrap_or(i64::MAX);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.entry(serial.to_string()).or_default().insert(
+                cert_id,
+                Cached {
+                    der,
+                    refresh_at: now.unix_timestamp().saturating_add(half),
+                },
+            );
+        }
+    }
+}

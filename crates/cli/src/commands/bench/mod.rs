@@ -1,0 +1,43 @@
+//! Load generators: `inkan bench enroll|ocsp|crl`.
+
+mod crl;
+mod enroll;
+mod ocsp;
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use inkan_authority::DataDir;
+
+use crate::cli::BenchCommand;
+
+pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Enroll(args) => enroll::enroll(data_dir, args).await,
+        BenchCommand::Ocsp(args) => ocsp::ocsp(data_dir, args).await,
+        BenchCommand::Crl(args) => crl::crl(args).await,
+    }
+}
+
+/// A progress bar on stderr, or a hidden one for `--json`.
+fn progress(len: u64, message: &'static str, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}
+
+/// The `p` quantile (0..1) of sorted latencies, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let n = sorted.len();
+    sorted
+        .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}

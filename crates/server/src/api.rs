@@ -1,0 +1,224 @@
+//! The `/v1` REST API (JSON; errors are problem+json): revocation and the revocation feed.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures_util::Stream;
+use inkan_authority::Authority;
+use inkan_pki::{RevocationReason, Serial};
+use inkan_store::{RevocationRecord, RevokeOutcome};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::problem::Problem;
+use crate::PeerCertificates;
+
+const FEED_PAGE: i64 = 1000;
+
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/v1/certificates/{serial}/revoke", post(revoke))
+        .route("/v1/revocations", get(revocations))
+        .route("/v1/revocations/stream", get(revocation_stream))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    cascade: bool,
+}
+
+/// Revokes a certificate: an admin (bearer token) may revoke any, with `cascade`; a holder may
+/// revoke its own certificate over mTLS.
+async fn revoke(
+    State(authority): State<Arc<Authority>>,
+    Path(serial): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let serial: Serial = serial
+        .parse()
+        .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?;
+    let serial = serial.to_string();
+    let request: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody {
+            reason: None,
+            cascade: false,
+        }
+    } else {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return Err(Problem::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "send JSON with Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let reason: RevocationReason = match &request.reason {
+        Some(r) => r
+            .parse()
+            .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?,
+        None => RevocationReason::Unspecified,
+    };
+
+    let actor = match admin_actor(&authority, &headers).await? {
+        AdminCheck::Admin(actor) => actor,
+        AdminCheck::BadToken => return Err(Problem::unauthorized("the bearer token is not a valid admin token")),
+        AdminCheck::NoToken => match peer.verify(&authority).await {
+            Ok(client) if client.info.serial == serial => {
+                if request.cascade {
+                    return Err(Problem::forbidden("only an administrator may cascade a revocation"));
+                }
+                format!("self:{serial}")
+            }
+            Ok(_) => return Err(Problem::forbidden("a client certificate may revoke only itself")),
+            Err(_) => {
+                return Err(Problem::unauthorized(
+                    "authenticate with an admin token (Authorization: Bearer ...) or, to revoke your own certificate, with that certificate over mTLS",
+                ))
+            }
+        },
+    };
+
+    let result = authority
+        .revoke(&serial, reason, &actor, request.cascade)
+        .await?;
+    let (record, already) = match result.outcome {
+        RevokeOutcome::Revoked(r) => (r, false),
+        RevokeOutcome::AlreadyRevoked(r) => (r, true),
+        RevokeOutcome::NotFound => {
+            return Err(Problem::not_found(format!(
+                "no certificate with serial {serial}"
+            )))
+        }
+    };
+    Ok(Json(json!({
+        "serial": record.serial,
+        "status": "revoked",
+        "revoked_at": record.revoked_at,
+        "reason": record.reason,
+        "already_revoked": already,
+        "feed_seq": record.seq,
+        "cascaded": result.cascaded.iter().map(|c| c.serial.clone()).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    #[serde(default)]
+    since: i64,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// Revocations after `since`, oldest first; `next` is the `since` for the following call.
+async fn revocations(
+    State(authority): State<Arc<Authority>>,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(FEED_PAGE).clamp(1, FEED_PAGE);
+    let records = authority
+        .store()
+        .revocations_since(query.since.max(0), limit)
+        .await?;
+    let next = records.last().map_or(query.since.max(0), |r| r.seq);
+    Ok(Json(json!({ "revocations": records, "next": next })))
+}
+
+/// Server-sent events: every revocation after `since` (or `Last-Event-ID`), then new ones as
+/// they happen. Each event's id is its feed sequence, so a reconnecting client resumes exactly.
+async fn revocation_stream(
+    State(authority): State<Arc<Authority>>,
+    headers: HeaderMap,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(query.since)
+        .max(0);
+    // Subscribe before catching up, so nothing falls between the two.
+    let live = authority.feed().subscribe();
+    let state = FeedState {
+        authority,
+        last: since,
+        pending: VecDeque::new(),
+        caught_up: false,
+        live,
+    };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        let record = s.next().await?;
+        let event = Event::default()
+            .id(record.seq.to_string())
+            .event("revocation")
+            .json_data(&record)
+            .unwrap_or_else(|_| Event::default().comment("encoding failed"));
+        Some((Ok(event), s))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct FeedState {
+    authority: Arc<Authority>,
+    last: i64,
+    pending: VecDeque<RevocationRecord>,
+    caught_up: bool,
+    live: broadcast::Receiver<RevocationRecord>,
+}
+
+impl FeedState {
+    /// The next revocation after `last`: from the store until caught up, then live.
+    async fn next(&mut self) -> Option<RevocationRecord> {
+        loop {
+            if let Some(record) = self.pending.pop_front() {
+                if record.seq > self.last {
+                    self.last = record.seq;
+                    return Some(record);
+                }
+                continue;
+            }
+            if !self.caught_up {
+                let page = self
+                    .authority
+                    .store()
+                    .revocations_since(self.last, FEED_PAGE)
+                    .await
+                    .ok()?;
+                self.caught_up = (page.len() as i64) < FEED_PAGE;
+                self.pending.extend(page);
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(record) => self.pending.push_back(record),
+                // Fell behind the live channel: catch up from the store again.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.caught_up = false,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

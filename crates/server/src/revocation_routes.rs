@@ -1,0 +1,113 @@
+//! CRL and OCSP over HTTP: what relying parties (openssl, nginx, Apache, the gateway) fetch.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use inkan_authority::Authority;
+
+/// `/crl/<issuer-id>.crl`, `/ocsp` (POST) and `/ocsp/<base64>` (GET).
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/crl/{name}", get(crl))
+        .route("/ocsp", post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+}
+
+/// The issuing CA's current CRL: DER, or PEM when the client asks for it with `Accept`.
+async fn crl(
+    State(authority): State<Arc<Authority>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = name.strip_suffix(".crl").unwrap_or(&name);
+    let current = authority.crl().current();
+    let Some(crl) = current.filter(|_| id.eq_ignore_ascii_case(authority.issuer_id())) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no CRL named {name:?}; this authority publishes /crl/{}.crl\n",
+                authority.issuer_id()
+            ),
+        )
+            .into_response();
+    };
+    let wants_pem = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("pem"));
+    let max_age = (crl.next_update - authority.now().unix_timestamp()).clamp(0, 3600);
+    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or(HeaderValue::from_static("no-cache"));
+    let (body, content_type) = if wants_pem {
+        (
+            Bytes::from(inkan_pki::der_to_pem("X509 CRL", &crl.der)),
+            "application/x-pem-file",
+        )
+    } else {
+        (Bytes::from(crl.der.clone()), "application/pkix-crl")
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn ocsp_post(
+    State(authority): State<Arc<Authority>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.trim().eq_ignore_ascii_case("application/ocsp-request") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send a DER OCSPRequest with Content-Type: application/ocsp-request\n",
+        )
+            .into_response();
+    }
+    ocsp_response(authority.ocsp().respond(&authority, &body).await, false)
+}
+
+/// RFC 6960 appendix A.1: GET with the base64 DER request, URL-encoded, as the path's rest
+/// (axum has already percent-decoded it).
+async fn ocsp_get(
+    State(authority): State<Arc<Authority>>,
+    Path(request): Path<String>,
+) -> Response {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(request.trim())
+        .unwrap_or_default();
+    // Undecodable input is answered like any malformed request: with malformedRequest.
+    ocsp_response(authority.ocsp().respond(&authority, &der).await, true)
+}
+
+fn ocsp_response(der: Bytes, cacheable: bool) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/ocsp-response"),
+        )],
+        der,
+    )
+        .into_response();
+    if cacheable {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+    }
+    response
+}
