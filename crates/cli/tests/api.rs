@@ -10,4 +10,5 @@ mod api {
     mod durability;
     mod est;
     mod quickstart;
+    mod revocation;
 }
