@@ -140,7 +140,10 @@ impl HttpConnection {
         headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<(StatusCode, HeaderMap, Bytes), AgentError> {
-        let uri = format!("{}{}", self.target.base_path, path);
+        let mut uri = format!("{}{}", self.target.base_path, path);
+        if uri.is_empty() {
+            uri.push('/');
+        }
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)

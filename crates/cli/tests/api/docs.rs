@@ -41,3 +41,8 @@ fn getting_started_runs_as_written() {
 fn est_guide_runs_as_written() {
     run_doc("docs/est.md");
 }
+
+#[test]
+fn revocation_guide_runs_as_written() {
+    run_doc("docs/revocation.md");
+}

@@ -543,3 +543,91 @@ async fn cascade_only_when_asked_and_bad_requests_are_problems() {
     );
     assert!(openssl_ocsp(&s.env, &child).contains(": good"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_revocations_yields_a_handful_of_crls() {
+    const N: usize = 400;
+    let s = setup();
+    let first = enroll(&s, "burst-0").await;
+    let crl_url = crl_url(&first);
+    let crl_number = || -> (u64, usize) {
+        let out = Command::new("curl")
+            .args(["-fsS", &crl_url])
+            .output()
+            .unwrap();
+        let count = inkan_pki::crl_entry_count(&out.stdout).unwrap();
+        let (_, crl) = x509_parser::parse_x509_crl(&out.stdout).unwrap();
+        (crl.crl_number().unwrap().try_into().unwrap(), count)
+    };
+    // Enroll N certificates over 8 connections.
+    let mut serials = vec![first.serial.clone()];
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let mut est = s.server.est(&s.env, secret_credentials(&s.secret)).await;
+        tasks.push(tokio::spawn(async move {
+            let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+            let mut out = Vec::new();
+            for i in 0..(N / 8) {
+                let der = est
+                    .simpleenroll(&build_csr(&key, &format!("burst-{w}-{i}"), &[]).unwrap())
+                    .await
+                    .unwrap();
+                out.push(CertificateInfo::parse(&der).unwrap().serial);
+            }
+            out
+        }));
+    }
+    for t in tasks {
+        serials.extend(t.await.unwrap());
+    }
+    let (before, _) = crl_number();
+
+    // Revoke them all, 8 connections at a time, as fast as the API takes them.
+    let chunks: Vec<Vec<String>> = serials
+        .chunks(serials.len() / 8 + 1)
+        .map(<[String]>::to_vec)
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let mut raw = s.server.raw(&s.env).await;
+        let token = s.token.clone();
+        tasks.push(tokio::spawn(async move {
+            for serial in chunk {
+                let (status, _, _) = raw
+                    .send(
+                        Method::POST,
+                        &format!("/v1/certificates/{serial}/revoke"),
+                        &[("authorization", format!("Bearer {token}"))],
+                        Bytes::new(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Wait (bounded) for the CRL to list every revocation, then count the CRLs made.
+    let started = Instant::now();
+    let (after, listed) = loop {
+        let (number, listed) = crl_number();
+        if listed == serials.len() {
+            break (number, listed);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "only {listed} of {} listed",
+            serials.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(listed, N + 1);
+    let made = after - before;
+    assert!(
+        made <= 40,
+        "{} revocations produced {made} CRLs",
+        serials.len()
+    );
+}
