@@ -132,6 +132,36 @@ impl HttpConnection {
         })
     }
 
+    /// Sends a request and returns the status and the body as a stream (for server-sent events).
+    pub async fn open(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<(StatusCode, hyper::body::Incoming), AgentError> {
+        let uri = format!("{}{}", self.target.base_path, path);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, self.target.authority());
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| AgentError::Protocol(e.to_string()))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| AgentError::Protocol(format!("connection closed: {e}")))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))?;
+        Ok((response.status(), response.into_body()))
+    }
+
     /// Sends one request to `path` (appended to the base path) and reads the whole response.
     pub async fn send(
         &mut self,

@@ -28,6 +28,8 @@ pub enum Command {
     Quickstart(QuickstartArgs),
     /// Run the authority: EST enrollment over HTTPS.
     Serve(ServeArgs),
+    /// Run the authenticating reverse proxy in front of existing web services.
+    Gateway(GatewayArgs),
     /// Create and inspect the certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -68,6 +70,16 @@ pub struct ServeArgs {
     pub http_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The gateway configuration (see docs/gateway.md).
+    #[arg(long, env = "INKAN_GATEWAY_CONFIG")]
+    pub config: PathBuf,
+    /// Address to listen on, overriding the configuration (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

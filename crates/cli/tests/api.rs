@@ -9,6 +9,7 @@ mod api {
     mod docs;
     mod durability;
     mod est;
+    mod gateway;
     mod quickstart;
     mod revocation;
 }

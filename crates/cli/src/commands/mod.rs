@@ -6,6 +6,7 @@ mod bench;
 mod ca;
 mod cert;
 mod est;
+mod gateway;
 mod quickstart;
 mod serve;
 
@@ -22,6 +23,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(&data_dir, args).await,
         Command::Serve(args) => serve::run(&data_dir, args).await,
+        Command::Gateway(args) => gateway::run(args).await,
         Command::Ca(cmd) => ca::run(&data_dir, cmd).await,
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,

@@ -1,0 +1,333 @@
+//! The gateway in front of a small upstream, with the real authority: who gets through, what
+//! the upstream sees, and how fast a revocation bites on an open connection.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Method;
+use inkan_pki::{
+    build_csr, der_to_pem, CertificateInfo, GeneratedKey, IssueParams, KeyAlgorithm, Profile,
+    Serial,
+};
+
+use super::support::{secret_credentials, Env, Server};
+
+/// A tiny upstream (python's http.server) that answers every GET with the headers it received.
+struct Upstream {
+    child: Child,
+    port: u16,
+}
+
+impl Upstream {
+    fn start() -> Self {
+        let script = r#"
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            child,
+            port: line.trim().parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Files {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn write_pair(env: &Env, name: &str, chain: &[Vec<u8>], key: &GeneratedKey) -> Files {
+    let cert = env.tmp.path().join(format!("{name}.pem"));
+    let key_path = env.tmp.path().join(format!("{name}.key"));
+    std::fs::write(
+        &cert,
+        chain
+            .iter()
+            .map(|c| der_to_pem("CERTIFICATE", c))
+            .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(&key_path, key.to_pem(None).unwrap()).unwrap();
+    Files {
+        cert,
+        key: key_path,
+    }
+}
+
+fn curl(env: &Env, url: &str, client: Option<&Files>, extra: &[&str]) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+        .arg(env.root_pem());
+    if let Some(f) = client {
+        cmd.arg("--cert").arg(&f.cert).arg("--key").arg(&f.key);
+    }
+    let out = cmd.args(extra).arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == name)
+        .map(|h| h[1].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() {
+    let (env, secret) = Env::with_ca();
+    let server_secret = env.secret("server");
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let authority = Server::start(cmd);
+    let upstream = Upstream::start();
+    let issuing =
+        inkan_pki::certs_from_pem(&std::fs::read(env.data.join("ca/issuing.pem")).unwrap())
+            .unwrap()
+            .remove(0);
+
+    // The gateway's own certificate, from the authority's `server` profile.
+    let gw_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
+    let mut est = inkan_agent::EstClient::connect(
+        &authority.url(),
+        tls,
+        Some("server".into()),
+        secret_credentials(&server_secret),
+    )
+    .await
+    .unwrap();
+    let gw_cert = est
+        .simpleenroll(
+            &build_csr(
+                &gw_key,
+                "localhost",
+                &["localhost".into(), "127.0.0.1".into()],
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let gw_files = write_pair(&env, "gateway", &[gw_cert, issuing.clone()], &gw_key);
+
+    // A device certificate.
+    let mut est = authority.est(&env, secret_credentials(&secret)).await;
+    let dev_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let dev_cert = est
+        .simpleenroll(&build_csr(&dev_key, "dev-gw", &[]).unwrap())
+        .await
+        .unwrap();
+    let dev_serial = CertificateInfo::parse(&dev_cert).unwrap().serial;
+    let dev = write_pair(&env, "device", std::slice::from_ref(&dev_cert), &dev_key);
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+cert = "{cert}"
+key = "{key}"
+client_ca = ["{chain}"]
+
+[revocation]
+authority = "{authority}"
+authority_ca = "{root}"
+
+[[route]]
+path = "/"
+upstreams = ["http://127.0.0.1:{up}"]
+
+[[route]]
+path = "/l3"
+upstreams = ["http://127.0.0.1:{up}"]
+min_level = 3
+
+[[route]]
+path = "/public"
+upstreams = ["http://127.0.0.1:{up}"]
+client_cert = "off"
+
+[[route]]
+path = "/multi"
+upstreams = ["http://127.0.0.1:{dead}", "http://127.0.0.1:{up}"]
+
+[[route]]
+path = "/down"
+upstreams = ["http://127.0.0.1:{dead}"]
+"#,
+        cert = gw_files.cert.display(),
+        key = gw_files.key.display(),
+        chain = env.data.join("ca/chain.pem").display(),
+        authority = authority.url(),
+        root = env.root_pem().display(),
+        up = upstream.port,
+    );
+    let config_path = env.tmp.path().join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut cmd = Command::new(super::support::binary());
+    cmd.args(["gateway", "--config"])
+        .arg(&config_path)
+        .env("INKAN_LOG", "warn");
+    let gateway = Server::start(cmd);
+    let url = |path: &str| {
+        format!(
+            "https://localhost:{}{path}",
+            gateway.addr.rsplit(':').next().unwrap()
+        )
+    };
+
+    // Allowed, and the upstream sees who it is — never what the client claimed.
+    let (code, body) = curl(
+        &env,
+        &url("/hello?x=1"),
+        Some(&dev),
+        &[
+            "-H",
+            "X-Inkan-Subject: CN=admin",
+            "-H",
+            "x-INKAN-level: 4",
+            "-H",
+            "X-Inkan-Verified: SUCCESS",
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["path"], "/hello?x=1");
+    assert_eq!(header(&echo, "x-inkan-subject"), ["CN=dev-gw"]);
+    assert_eq!(header(&echo, "x-inkan-serial"), [dev_serial.as_str()]);
+    assert_eq!(header(&echo, "x-inkan-level"), ["2"]);
+    assert_eq!(header(&echo, "x-inkan-verified"), ["SUCCESS"]);
+    assert!(header(&echo, "x-inkan-client-cert")[0].starts_with("-----BEGIN%20CERTIFICATE-----"));
+
+    // Refusals, each with a reason.
+    let (code, body) = curl(&env, &url("/hello"), None, &[]);
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = curl(&env, &url("/l3"), Some(&dev), &[]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("below this route's minimum of 3"), "{body}");
+    let now = time::OffsetDateTime::now_utc();
+    let other = inkan_pki::CaSet::create("Other", KeyAlgorithm::P256, now).unwrap();
+    let profile = Profile::device();
+    let csr = inkan_pki::CsrCheck::new(&profile)
+        .check(&build_csr(&dev_key, "intruder", &[]).unwrap())
+        .unwrap();
+    let foreign = other
+        .issuing_ca()
+        .unwrap()
+        .issue(&IssueParams::new(
+            &profile,
+            &csr,
+            Serial::random().unwrap(),
+            now,
+        ))
+        .unwrap();
+    let foreign = write_pair(
+        &env,
+        "foreign",
+        &[foreign, other.issuing_der.clone()],
+        &dev_key,
+    );
+    let (code, body) = curl(&env, &url("/hello"), Some(&foreign), &[]);
+    assert_eq!(code, 401, "{body}");
+    let ca = inkan_authority::DataDir::new(&env.data)
+        .load_issuing_ca(None)
+        .unwrap();
+    let expired = ca
+        .issue(&IssueParams::new(
+            &profile,
+            &csr,
+            Serial::random().unwrap(),
+            now - time::Duration::days(400),
+        ))
+        .unwrap();
+    let expired = write_pair(&env, "expired", &[expired], &dev_key);
+    let (code, body) = curl(&env, &url("/hello"), Some(&expired), &[]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("expired"), "{body}");
+
+    // A public route needs no certificate and says so to the upstream.
+    let (code, body) = curl(&env, &url("/public"), None, &[]);
+    assert_eq!(code, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(header(&echo, "x-inkan-verified"), ["NONE"]);
+
+    // A dead upstream: 502 alone, skipped when another is there.
+    assert_eq!(curl(&env, &url("/down"), Some(&dev), &[]).0, 502);
+    for _ in 0..4 {
+        assert_eq!(curl(&env, &url("/multi"), Some(&dev), &[]).0, 200);
+    }
+
+    // Revocation bites on a connection that is already open, within a second.
+    let tls = inkan_agent::client_tls_config(
+        &[env.root_der()],
+        Some((vec![dev_cert], dev_key.pkcs8_der().to_vec())),
+    )
+    .unwrap();
+    let target = inkan_agent::HttpTarget::parse(&url("")).unwrap();
+    let mut conn = inkan_agent::HttpConnection::connect(&target, tls)
+        .await
+        .unwrap();
+    let (status, _, _) = conn
+        .send(Method::GET, "/before", &[], Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    env.ok(&["cert", "revoke", &dev_serial, "--reason", "keyCompromise"]);
+    let revoked_at = Instant::now();
+    loop {
+        let (status, _, body) = conn
+            .send(Method::GET, "/after", &[], Bytes::new())
+            .await
+            .unwrap();
+        if status == 403 {
+            assert!(String::from_utf8_lossy(&body).contains("revoked"));
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "still allowed {:?} after revocation",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gateway.terminate().success());
+    drop(authority);
+}

@@ -1,0 +1,150 @@
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `gateway.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address of the TLS listener.
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM) and key (PKCS#8 PEM).
+    pub cert: PathBuf,
+    /// Server key.
+    pub key: PathBuf,
+    /// PEM files with the CA certificates client certificates may chain to (roots and
+    /// intermediates; an inkan data directory's `ca/chain.pem`).
+    pub client_ca: Vec<PathBuf>,
+    /// Where revocations come from.
+    #[serde(default)]
+    pub revocation: RevocationSource,
+    /// Routes, matched by host then longest path prefix.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Where the gateway learns about revocations.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationSource {
+    /// The authority's HTTPS URL; the gateway follows its `/v1/revocations/stream`.
+    pub authority: Option<String>,
+    /// Trust anchor (PEM) for the authority's TLS certificate.
+    pub authority_ca: Option<PathBuf>,
+    /// CRL files (DER or PEM) to load at start, for use without an authority.
+    #[serde(default)]
+    pub crl_files: Vec<PathBuf>,
+    /// Refuse client-certificate requests (503) when the feed has been unreachable this long;
+    /// unset: keep serving with the last known state.
+    #[serde(default, with = "optional_duration")]
+    pub fail_closed_after: Option<Duration>,
+}
+
+/// One route.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Host to match (without port); unset matches any host.
+    pub host: Option<String>,
+    /// Path prefix to match.
+    #[serde(default = "root_path")]
+    pub path: String,
+    /// Upstream base URLs (`http://host:port`), used round-robin.
+    pub upstreams: Vec<String>,
+    /// Whether a client certificate is needed.
+    #[serde(default)]
+    pub client_cert: ClientCertMode,
+    /// The lowest assurance level accepted (from the certificate's policy OID).
+    #[serde(default)]
+    pub min_level: Option<u8>,
+    /// Only these subjects (exact, e.g. `CN=dev-1`), if set.
+    #[serde(default)]
+    pub allow_subjects: Vec<String>,
+    /// Only these certificate serials, if set.
+    #[serde(default)]
+    pub allow_serials: Vec<String>,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+/// Client-certificate requirement of a route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertMode {
+    /// A valid, unrevoked certificate is needed.
+    #[default]
+    Required,
+    /// A certificate is checked if presented; requests without one pass unauthenticated.
+    Optional,
+    /// Certificates are ignored.
+    Off,
+}
+
+impl GatewayConfig {
+    /// Reads and checks a configuration file; relative paths are taken from its directory.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: Self =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut config.cert);
+        fix(&mut config.key);
+        config.client_ca.iter_mut().for_each(fix);
+        config.revocation.crl_files.iter_mut().for_each(fix);
+        if let Some(p) = config.revocation.authority_ca.as_mut() {
+            fix(p);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the configuration; the message names what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.routes.is_empty() {
+            return Err("add at least one [[route]]".into());
+        }
+        for r in &self.routes {
+            if r.upstreams.is_empty() {
+                return Err(format!("route {:?} has no upstreams", r.path));
+            }
+            if let Some(u) = r.upstreams.iter().find(|u| !u.starts_with("http://")) {
+                return Err(format!(
+                    "upstream {u:?}: only http:// upstreams are supported"
+                ));
+            }
+            if !r.path.starts_with('/') {
+                return Err(format!("route path {:?} must start with /", r.path));
+            }
+            if r.min_level.is_some_and(|l| !(1..=4).contains(&l)) {
+                return Err(format!("route {:?}: min_level must be 1 to 4", r.path));
+            }
+        }
+        if self.client_ca.is_empty() {
+            return Err("client_ca must list at least one CA file".into());
+        }
+        Ok(())
+    }
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| inkan_pki::duration_text::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

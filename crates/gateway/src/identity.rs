@@ -1,0 +1,130 @@
+//! Who a client certificate says the client is, verified once per certificate (not per
+//! request): chain to the configured CAs with rustls-webpki, client-auth usage, validity.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use inkan_pki::{certs_from_pem, der_to_pem, verify_chain, CertificateInfo, ChainUsage};
+use time::OffsetDateTime;
+
+/// Results remembered before the cache is cleared (bounds memory under a flood of new certs).
+const CACHE_LIMIT: usize = 100_000;
+
+/// A verified client.
+#[derive(Clone, Debug)]
+pub struct ClientIdentity {
+    /// Serial (hex).
+    pub serial: String,
+    /// Subject text.
+    pub subject: String,
+    /// Assurance level, from the certificate's policy OID.
+    pub level: Option<u8>,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+    /// The certificate as URL-encoded PEM (as nginx's `$ssl_client_escaped_cert`).
+    pub escaped_pem: String,
+}
+
+/// Verifies client certificate chains and remembers the outcome by certificate.
+pub struct IdentityVerifier {
+    roots: Vec<Vec<u8>>,
+    intermediates: Vec<Vec<u8>>,
+    cache: Mutex<HashMap<String, Result<Arc<ClientIdentity>, String>>>,
+}
+
+impl IdentityVerifier {
+    /// Reads CA certificates; self-signed ones become trust anchors, the rest intermediates.
+    pub fn from_files(files: &[PathBuf]) -> Result<Self, String> {
+        let mut roots = Vec::new();
+        let mut intermediates = Vec::new();
+        for file in files {
+            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            for der in certs_from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))? {
+                let info =
+                    CertificateInfo::parse(&der).map_err(|e| format!("{}: {e}", file.display()))?;
+                if info.issuer == info.subject {
+                    roots.push(der);
+                } else {
+                    intermediates.push(der);
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Err("client_ca files hold no self-signed root certificate".into());
+        }
+        Ok(Self {
+            roots,
+            intermediates,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The identity in a presented chain (leaf first), or why it is not accepted.
+    pub fn verify(
+        &self,
+        chain: &[Vec<u8>],
+        now: OffsetDateTime,
+    ) -> Result<Arc<ClientIdentity>, String> {
+        let leaf = chain.first().ok_or("no client certificate")?;
+        let key = inkan_pki::sha256_hex(leaf);
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
+        let result = match cached {
+            Some(r) => r,
+            None => {
+                let r = self.verify_uncached(chain, now);
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(key, r.clone());
+                }
+                r
+            }
+        };
+        let identity = result?;
+        if now.unix_timestamp() > identity.not_after {
+            return Err("the certificate has expired".into());
+        }
+        Ok(identity)
+    }
+
+    fn verify_uncached(
+        &self,
+        chain: &[Vec<u8>],
+        now: OffsetDateTime,
+    ) -> Result<Arc<ClientIdentity>, String> {
+        let leaf = &chain[0];
+        let mut intermediates = self.intermediates.clone();
+        intermediates.extend(chain.iter().skip(1).cloned());
+        verify_chain(
+            leaf,
+            &intermediates,
+            &self.roots,
+            ChainUsage::ClientAuth,
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+        let info = CertificateInfo::parse(leaf).map_err(|e| e.to_string())?;
+        Ok(Arc::new(ClientIdentity {
+            serial: info.serial,
+            subject: info.subject,
+            level: info.level,
+            not_after: info.not_after,
+            escaped_pem: url_escape(&der_to_pem("CERTIFICATE", leaf)),
+        }))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn url_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

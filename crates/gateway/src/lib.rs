@@ -1,0 +1,15 @@
+//! inkan-gateway: an authenticating reverse proxy. It terminates TLS, verifies client
+//! certificates against the configured CAs, checks them against a live revocation set on every
+//! request, enforces each route's requirements and forwards the verified identity to upstreams
+//! in `X-Inkan-*` headers (after removing any a client sent).
+#![warn(missing_docs)]
+
+mod config;
+mod identity;
+mod proxy;
+mod revocation;
+mod routes;
+
+pub use config::{ClientCertMode, GatewayConfig, RouteConfig};
+pub use proxy::{gateway_router, Gateway};
+pub use revocation::RevokedSet;

@@ -1,0 +1,343 @@
+//! The request path: route, identity, requirements, revocation, headers, upstream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use inkan_server::PeerCertificates;
+use time::OffsetDateTime;
+
+use crate::identity::{ClientIdentity, IdentityVerifier};
+use crate::routes::{find, Route};
+use crate::{ClientCertMode, GatewayConfig, RevokedSet};
+
+/// Request bodies are buffered up to this size, so a request can be retried on another upstream.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The gateway's state: routes, verifier, revocation set and the upstream client.
+pub struct Gateway {
+    routes: Vec<Route>,
+    verifier: IdentityVerifier,
+    revoked: Arc<RevokedSet>,
+    client: Client<HttpConnector, Body>,
+}
+
+impl Gateway {
+    /// Builds the gateway from its configuration and a revocation set.
+    pub fn new(config: &GatewayConfig, revoked: Arc<RevokedSet>) -> Result<Self, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        Ok(Self {
+            routes: config.routes.iter().cloned().map(Route::new).collect(),
+            verifier: IdentityVerifier::from_files(&config.client_ca)?,
+            revoked,
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector),
+        })
+    }
+}
+
+/// The gateway as an axum router: every request goes through [`handle`].
+pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
+    Router::new().fallback(handle).with_state(gateway)
+}
+
+/// Why a request is not forwarded: a status and a short reason for the client.
+struct Refusal(StatusCode, String);
+
+impl Refusal {
+    fn new(status: StatusCode, message: &str) -> Self {
+        Self(status, message.to_string())
+    }
+
+    fn into_response(self) -> Response {
+        refuse(self.0, &self.1)
+    }
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    Extension(peer): Extension<PeerCertificates>,
+    ConnectInfo(client_addr): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let started = Instant::now();
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or("")
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let (outcome, identity, upstream) =
+        route_request(&gw, &peer, client_addr, &host, request).await;
+    let status = outcome.status();
+    tracing::info!(
+        target: "inkan::access",
+        client = %client_addr,
+        subject = identity.as_ref().map_or("-", |i| i.subject.as_str()),
+        serial = identity.as_ref().map_or("-", |i| i.serial.as_str()),
+        %method,
+        host,
+        path,
+        upstream = upstream.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        bytes = outcome.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-"),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    outcome
+}
+
+async fn route_request(
+    gw: &Gateway,
+    peer: &PeerCertificates,
+    client_addr: SocketAddr,
+    host: &str,
+    request: Request<Body>,
+) -> (Response, Option<Arc<ClientIdentity>>, Option<String>) {
+    let Some(route) = find(&gw.routes, host, request.uri().path()) else {
+        return (
+            refuse(StatusCode::NOT_FOUND, "no route for this host and path"),
+            None,
+            None,
+        );
+    };
+    let identity = match check_identity(gw, route, peer) {
+        Ok(identity) => identity,
+        Err(refusal) => return (refusal.into_response(), None, None),
+    };
+    if let Err(refusal) = check_requirements(route, identity.as_deref()) {
+        return (refusal.into_response(), identity, None);
+    }
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return (
+                refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+                identity,
+                None,
+            )
+        }
+    };
+    let mut headers = parts.headers.clone();
+    prepare_headers(&mut headers, identity.as_deref(), client_addr);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    for index in route.upstream_order() {
+        let upstream = &route.config.upstreams[index];
+        let Ok(uri) =
+            format!("{}{}", upstream.trim_end_matches('/'), path_and_query).parse::<Uri>()
+        else {
+            return (
+                refuse(StatusCode::BAD_REQUEST, "malformed request target"),
+                identity,
+                None,
+            );
+        };
+        let mut forwarded = Request::builder()
+            .method(parts.method.clone())
+            .uri(uri)
+            .version(http::Version::HTTP_11)
+            .body(Body::from(body.clone()))
+            .unwrap_or_default();
+        *forwarded.headers_mut() = headers.clone();
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, gw.client.request(forwarded)).await {
+            Ok(Ok(response)) => {
+                route.mark_up(index);
+                let (mut parts, body) = response.into_parts();
+                for name in HOP_BY_HOP {
+                    parts.headers.remove(name);
+                }
+                return (
+                    Response::from_parts(parts, Body::new(body)),
+                    identity,
+                    Some(upstream.clone()),
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(upstream, error = %e, "upstream failed; trying the next one");
+                route.mark_down(index);
+            }
+            Err(_) => {
+                tracing::warn!(upstream, "upstream timed out");
+                route.mark_down(index);
+            }
+        }
+    }
+    (
+        refuse(
+            StatusCode::BAD_GATEWAY,
+            "no upstream of this route is reachable",
+        ),
+        identity,
+        None,
+    )
+}
+
+/// The verified client, if the route looks at certificates; a refusal otherwise.
+fn check_identity(
+    gw: &Gateway,
+    route: &Route,
+    peer: &PeerCertificates,
+) -> Result<Option<Arc<ClientIdentity>>, Refusal> {
+    let mode = route.config.client_cert;
+    if mode == ClientCertMode::Off {
+        return Ok(None);
+    }
+    if peer.0.is_empty() {
+        return if mode == ClientCertMode::Required {
+            Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "this route needs a client certificate from a trusted CA",
+            ))
+        } else {
+            Ok(None)
+        };
+    }
+    let identity = gw
+        .verifier
+        .verify(&peer.0, OffsetDateTime::now_utc())
+        .map_err(|why| {
+            Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                &format!("client certificate not accepted: {why}"),
+            )
+        })?;
+    if gw.revoked.is_stale() {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "revocation status is unknown (the authority's feed is unreachable); try again later",
+        ));
+    }
+    if gw.revoked.is_revoked(&identity.serial) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "the client certificate has been revoked",
+        ));
+    }
+    Ok(Some(identity))
+}
+
+fn check_requirements(route: &Route, identity: Option<&ClientIdentity>) -> Result<(), Refusal> {
+    let config = &route.config;
+    let needs_identity = config.min_level.is_some()
+        || !config.allow_subjects.is_empty()
+        || !config.allow_serials.is_empty();
+    let Some(identity) = identity else {
+        return if needs_identity {
+            Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "this route needs a client certificate",
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    if let Some(min) = config.min_level {
+        let level = identity.level.unwrap_or(0);
+        if level < min {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                &format!("assurance level {level} is below this route's minimum of {min}"),
+            ));
+        }
+    }
+    if !config.allow_subjects.is_empty() && !config.allow_subjects.contains(&identity.subject) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this subject may not use this route",
+        ));
+    }
+    if !config.allow_serials.is_empty()
+        && !config
+            .allow_serials
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&identity.serial))
+    {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this certificate may not use this route",
+        ));
+    }
+    Ok(())
+}
+
+/// Removes hop-by-hop and every client-sent `X-Inkan-*` header, then adds the verified identity.
+fn prepare_headers(headers: &mut HeaderMap, identity: Option<&ClientIdentity>, client: SocketAddr) {
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-inkan-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", client.ip()),
+        None => client.ip().to_string(),
+    };
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    match identity {
+        Some(id) => {
+            set("x-inkan-verified", "SUCCESS");
+            set("x-inkan-subject", &id.subject);
+            set("x-inkan-serial", &id.serial);
+            if let Some(level) = id.level {
+                set("x-inkan-level", &level.to_string());
+            }
+            set("x-inkan-client-cert", &id.escaped_pem);
+        }
+        None => set("x-inkan-verified", "NONE"),
+    }
+    set("x-forwarded-for", &forwarded_for);
+    set("x-forwarded-proto", "https");
+}
