@@ -216,6 +216,36 @@ pub enum BenchCommand {
     Ocsp(BenchOcspArgs),
     /// Time to generate and sign a CRL with N revoked entries (in memory, no server).
     Crl(BenchCrlArgs),
+    /// GET throughput through a TLS front with a client certificate (inkan gateway, nginx, ...).
+    Gateway(BenchGatewayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGatewayArgs {
+    /// The URL to GET (https:// for a TLS front, http:// for an upstream directly).
+    #[arg(long)]
+    pub url: String,
+    /// Trust anchor PEM for an https:// URL.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) to present.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 50_000)]
+    pub count: usize,
+    /// A new connection (full TLS handshake) for every request instead of keep-alive.
+    #[arg(long)]
+    pub new_connections: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 
 mod crl;
 mod enroll;
+mod gateway;
+mod load;
 mod ocsp;
 
 use std::time::Duration;
@@ -16,6 +18,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Enroll(args) => enroll::enroll(data_dir, args).await,
         BenchCommand::Ocsp(args) => ocsp::ocsp(data_dir, args).await,
         BenchCommand::Crl(args) => crl::crl(args).await,
+        BenchCommand::Gateway(args) => gateway::gateway(args).await,
     }
 }
 

@@ -1,0 +1,106 @@
+//! `inkan bench gateway`: GET requests through a TLS front (inkan gateway, nginx, …) with a
+//! client certificate, over keep-alive or with a full handshake per request.
+
+use anyhow::Context;
+use inkan_agent::{client_tls_config, HttpTarget};
+use inkan_pki::{certs_from_pem, GeneratedKey};
+use serde_json::json;
+
+use super::load::{self, RequestShape};
+use super::{percentile, progress};
+use crate::cli::BenchGatewayArgs;
+
+pub async fn gateway(args: BenchGatewayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.concurrency > 0 && args.count > 0,
+        "--concurrency and --count must be positive"
+    );
+    let target = HttpTarget::parse(&args.url)?;
+    let roots = match &args.ca_file {
+        Some(p) => {
+            certs_from_pem(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)?
+        }
+        None => Vec::new(),
+    };
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let chain = certs_from_pem(
+                &std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+            )?;
+            let key = GeneratedKey::from_pem(
+                &std::fs::read_to_string(key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+                None,
+            )?;
+            Some((chain, key.pkcs8_der().to_vec()))
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("give both --cert and --key, or neither"),
+    };
+    anyhow::ensure!(
+        !target.secure || !roots.is_empty(),
+        "an https:// URL needs --ca-file"
+    );
+    let tls = client_tls_config(&roots, identity)?;
+    let shape = RequestShape {
+        method: http::Method::GET,
+        path: String::new(),
+        headers: Vec::new(),
+        bodies: Vec::new(),
+    };
+    let bar = progress(args.count as u64, "requesting", args.json);
+    let result = load::run(
+        &target,
+        tls,
+        shape,
+        args.concurrency,
+        args.count,
+        !args.new_connections,
+        bar,
+    )
+    .await;
+    let mode = if args.new_connections {
+        "new connection per request"
+    } else {
+        "keep-alive"
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "benchmark": "gateway",
+                "url": args.url,
+                "mode": mode,
+                "concurrency": args.concurrency,
+                "succeeded": result.latencies.len(),
+                "failed": result.errors,
+                "seconds": result.elapsed.as_secs_f64(),
+                "requests_per_sec": result.rate(),
+                "latency_ms": {"p50": percentile(&result.latencies, 0.5), "p99": percentile(&result.latencies, 0.99)},
+                "first_error": result.first_error,
+            }))?
+        );
+    } else {
+        println!(
+            "GET {} ({mode}), {} connections",
+            args.url, args.concurrency
+        );
+        println!(
+            "  answered      {} ({} failed) in {:.2} s",
+            result.latencies.len(),
+            result.errors,
+            result.elapsed.as_secs_f64()
+        );
+        println!("  throughput    {:.0} requests/s", result.rate());
+        println!(
+            "  latency       p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&result.latencies, 0.5),
+            percentile(&result.latencies, 0.99)
+        );
+        if let Some(e) = &result.first_error {
+            println!("  first error   {e}");
+        }
+    }
+    anyhow::ensure!(result.errors == 0, "{} requests failed", result.errors);
+    Ok(())
+}
