@@ -41,7 +41,10 @@ pub async fn gateway(args: BenchGatewayArgs) -> anyhow::Result<()> {
         !target.secure || !roots.is_empty(),
         "an https:// URL needs --ca-file"
     );
-    let tls = client_tls_config(&roots, identity)?;
+    let mut tls = (*client_tls_config(&roots, identity)?).clone();
+    // Every new connection is a full handshake, as a fleet of distinct devices would make.
+    tls.resumption = rustls::client::Resumption::disabled();
+    let tls = std::sync::Arc::new(tls);
     let shape = RequestShape {
         method: http::Method::GET,
         path: String::new(),

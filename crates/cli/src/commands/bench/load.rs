@@ -90,10 +90,25 @@ pub async fn run(
                 }
                 let Some(c) = conn.as_mut() else { continue };
                 let body = shape.bodies[i % shape.bodies.len()].clone();
-                match c
-                    .send(shape.method.clone(), &shape.path, &shape.headers, body)
-                    .await
-                {
+                let mut sent = c
+                    .send(
+                        shape.method.clone(),
+                        &shape.path,
+                        &shape.headers,
+                        body.clone(),
+                    )
+                    .await;
+                // A server may close an idle keep-alive connection (nginx does after
+                // keepalive_requests): reconnect and send again once, as HTTP clients do.
+                if matches!(&sent, Err(e) if e.to_string().contains("connection closed")) {
+                    if let Ok(mut fresh) = HttpConnection::connect(&target, tls.clone()).await {
+                        sent = fresh
+                            .send(shape.method.clone(), &shape.path, &shape.headers, body)
+                            .await;
+                        conn = Some(fresh);
+                    }
+                }
+                match sent {
                     Ok((s, _, _)) if s.is_success() => latencies.push(t.elapsed()),
                     Ok((s, _, b)) => {
                         errors += 1;
