@@ -23,7 +23,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quickstart(args) => quickstart::run(&data_dir, args).await,
         Command::Serve(args) => serve::run(&data_dir, args).await,
-        Command::Gateway(args) => gateway::run(args).await,
+        Command::Gateway(args) => gateway::run(&data_dir, args).await,
         Command::Ca(cmd) => ca::run(&data_dir, cmd).await,
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
