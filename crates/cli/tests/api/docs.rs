@@ -46,3 +46,8 @@ fn est_guide_runs_as_written() {
 fn revocation_guide_runs_as_written() {
     run_doc("docs/revocation.md");
 }
+
+#[test]
+fn gateway_guide_runs_as_written() {
+    run_doc("docs/gateway.md");
+}
