@@ -17,6 +17,9 @@ pub struct GatewayConfig {
     /// PEM files with the CA certificates client certificates may chain to (roots and
     /// intermediates; an inkan data directory's `ca/chain.pem`).
     pub client_ca: Vec<PathBuf>,
+    /// Optional plain-HTTP admin listener serving Prometheus `/metrics` (keep it private).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     /// Where revocations come from.
     #[serde(default)]
     pub revocation: RevocationSource,

@@ -6,10 +6,11 @@
 
 mod config;
 mod identity;
+mod metrics;
 mod proxy;
 mod revocation;
 mod routes;
 
 pub use config::{ClientCertMode, GatewayConfig, RouteConfig};
-pub use proxy::{gateway_router, Gateway};
+pub use proxy::{gateway_router, metrics_router, Gateway};
 pub use revocation::RevokedSet;

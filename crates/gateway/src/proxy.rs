@@ -1,7 +1,7 @@
 //! The request path: route, identity, requirements, revocation, headers, upstream.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -17,6 +17,7 @@ use inkan_server::PeerCertificates;
 use time::OffsetDateTime;
 
 use crate::identity::{ClientIdentity, IdentityVerifier};
+use crate::metrics::Metrics;
 use crate::routes::{find, Route};
 use crate::{ClientCertMode, GatewayConfig, RevokedSet};
 
@@ -36,12 +37,27 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// The gateway's state: routes, verifier, revocation set and the upstream client.
-pub struct Gateway {
+/// What a configuration reload replaces: routes (with their upstream pools) and trusted CAs.
+struct Routing {
     routes: Vec<Route>,
     verifier: IdentityVerifier,
+}
+
+impl Routing {
+    fn new(config: &GatewayConfig) -> Result<Self, String> {
+        Ok(Self {
+            routes: config.routes.iter().cloned().map(Route::new).collect(),
+            verifier: IdentityVerifier::from_files(&config.client_ca)?,
+        })
+    }
+}
+
+/// The gateway's state: routing (swappable), revocation set, upstream client, metrics.
+pub struct Gateway {
+    routing: RwLock<Arc<Routing>>,
     revoked: Arc<RevokedSet>,
     client: Client<HttpConnector, Body>,
+    metrics: Metrics,
 }
 
 impl Gateway {
@@ -51,14 +67,51 @@ impl Gateway {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         Ok(Self {
-            routes: config.routes.iter().cloned().map(Route::new).collect(),
-            verifier: IdentityVerifier::from_files(&config.client_ca)?,
+            routing: RwLock::new(Arc::new(Routing::new(config)?)),
             revoked,
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector),
+            metrics: Metrics::default(),
         })
     }
+
+    /// Swaps in the routes and client CAs of a new configuration; requests in flight finish on
+    /// the old ones, open connections stay open. On error nothing changes.
+    pub fn reload(&self, config: &GatewayConfig) -> Result<(), String> {
+        let routing = Arc::new(Routing::new(config)?);
+        let mut current = self
+            .routing
+            .write()
+            .map_err(|_| "routing lock poisoned".to_string())?;
+        *current = routing;
+        Ok(())
+    }
+
+    /// Prometheus text for `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics
+            .render(self.revoked.len(), self.revoked.feed_age_seconds())
+    }
+
+    fn routing(&self) -> Option<Arc<Routing>> {
+        self.routing.read().ok().map(|r| r.clone())
+    }
+}
+
+/// The admin router: Prometheus text at `/metrics`.
+pub fn metrics_router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(gw): State<Arc<Gateway>>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    gw.metrics_text(),
+                )
+            }),
+        )
+        .with_state(gateway)
 }
 
 /// The gateway as an axum router: every request goes through [`handle`].
@@ -107,9 +160,14 @@ async fn handle(
         .to_string();
     let path = request.uri().path().to_string();
     let method = request.method().clone();
-    let (outcome, identity, upstream) =
+    let (outcome, identity, upstream, route) =
         route_request(&gw, &peer, client_addr, &host, request).await;
     let status = outcome.status();
+    gw.metrics.record(
+        route.as_deref().unwrap_or("-"),
+        status.as_u16(),
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    );
     tracing::info!(
         target: "inkan::access",
         client = %client_addr,
@@ -126,21 +184,45 @@ async fn handle(
     outcome
 }
 
+type Outcome = (
+    Response,
+    Option<Arc<ClientIdentity>>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Routes a request; also names the route matched (for metrics).
 async fn route_request(
     gw: &Gateway,
     peer: &PeerCertificates,
     client_addr: SocketAddr,
     host: &str,
     request: Request<Body>,
-) -> (Response, Option<Arc<ClientIdentity>>, Option<String>) {
-    let Some(route) = find(&gw.routes, host, request.uri().path()) else {
-        return (
-            refuse(StatusCode::NOT_FOUND, "no route for this host and path"),
-            None,
-            None,
-        );
+) -> Outcome {
+    let Some(routing) = gw.routing() else {
+        let refused = refuse(StatusCode::INTERNAL_SERVER_ERROR, "routing unavailable");
+        return (refused, None, None, None);
     };
-    let identity = match check_identity(gw, route, peer) {
+    let Some(route) = find(&routing.routes, host, request.uri().path()) else {
+        let refused = refuse(StatusCode::NOT_FOUND, "no route for this host and path");
+        return (refused, None, None, None);
+    };
+    let name = Some(route.config.path.clone());
+    let (response, identity, upstream) =
+        forward(gw, &routing, route, peer, client_addr, request).await;
+    (response, identity, upstream, name)
+}
+
+/// Checks the client against the route and forwards to one of its upstreams.
+async fn forward(
+    gw: &Gateway,
+    routing: &Routing,
+    route: &Route,
+    peer: &PeerCertificates,
+    client_addr: SocketAddr,
+    request: Request<Body>,
+) -> (Response, Option<Arc<ClientIdentity>>, Option<String>) {
+    let identity = match check_identity(gw, routing, route, peer) {
         Ok(identity) => identity,
         Err(refusal) => return (refusal.into_response(), None, None),
     };
@@ -198,10 +280,12 @@ async fn route_request(
             }
             Ok(Err(e)) => {
                 tracing::warn!(upstream, error = %e, "upstream failed; trying the next one");
+                gw.metrics.upstream_failed();
                 route.mark_down(index);
             }
             Err(_) => {
                 tracing::warn!(upstream, "upstream timed out");
+                gw.metrics.upstream_failed();
                 route.mark_down(index);
             }
         }
@@ -219,6 +303,7 @@ async fn route_request(
 /// The verified client, if the route looks at certificates; a refusal otherwise.
 fn check_identity(
     gw: &Gateway,
+    routing: &Routing,
     route: &Route,
     peer: &PeerCertificates,
 ) -> Result<Option<Arc<ClientIdentity>>, Refusal> {
@@ -236,7 +321,7 @@ fn check_identity(
             Ok(None)
         };
     }
-    let identity = gw
+    let identity = routing
         .verifier
         .verify(&peer.0, OffsetDateTime::now_utc())
         .map_err(|why| {

@@ -49,6 +49,25 @@ impl RevokedSet {
         }
     }
 
+    /// How many serials are known revoked.
+    pub fn len(&self) -> usize {
+        self.serials.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Whether no serial is known revoked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Seconds since the feed was last heard, if it ever was.
+    pub fn feed_age_seconds(&self) -> Option<f64> {
+        self.last_contact
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .map(|t| t.elapsed().as_secs_f64())
+    }
+
     fn insert(&self, serial: String) {
         if let Ok(mut s) = self.serials.write() {
             s.insert(serial);

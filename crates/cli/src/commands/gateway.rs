@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use inkan_gateway::{gateway_router, Gateway, GatewayConfig, RevokedSet};
+use inkan_gateway::{gateway_router, metrics_router, Gateway, GatewayConfig, RevokedSet};
 use inkan_pki::{certs_from_pem, subject_der, GeneratedKey};
 use tokio::net::TcpListener;
 
@@ -17,9 +17,9 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     }
     let path = args
         .config
-        .as_ref()
+        .clone()
         .context("give the gateway configuration with --config FILE (see docs/gateway.md)")?;
-    let mut config = GatewayConfig::load(path).map_err(anyhow::Error::msg)?;
+    let mut config = GatewayConfig::load(&path).map_err(anyhow::Error::msg)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -64,11 +64,42 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     }
     let tls = inkan_server::server_tls_config(&chain, key.pkcs8_der(), hints)?;
     let signal = termination_signal()?;
+    reload_on_sighup(gateway.clone(), path.clone())?;
+    if let Some(admin) = config.admin_listen {
+        let listener = TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let router = metrics_router(gateway.clone());
+        tokio::spawn(inkan_server::serve_plain(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("listening on https://{}", listener.local_addr()?);
     inkan_server::serve(listener, tls, gateway_router(gateway), signal).await?;
+    Ok(())
+}
+
+/// SIGHUP re-reads the configuration and swaps in its routes and client CAs without closing
+/// connections; a configuration that does not load is refused and the old one stays.
+fn reload_on_sighup(gateway: Arc<Gateway>, path: std::path::PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match GatewayConfig::load(&path).and_then(|c| gateway.reload(&c)) {
+                Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload refused; the previous configuration stays")
+                }
+            }
+        }
+    });
     Ok(())
 }
 

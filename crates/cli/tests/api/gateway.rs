@@ -154,6 +154,12 @@ async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() 
         .unwrap();
     let dev_serial = CertificateInfo::parse(&dev_cert).unwrap().serial;
     let dev = write_pair(&env, "device", std::slice::from_ref(&dev_cert), &dev_key);
+    let dev2_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let dev2_cert = est
+        .simpleenroll(&build_csr(&dev2_key, "dev-gw-2", &[]).unwrap())
+        .await
+        .unwrap();
+    let dev2 = write_pair(&env, "device2", &[dev2_cert], &dev2_key);
 
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -162,6 +168,7 @@ async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() 
     let config = format!(
         r#"
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 cert = "{cert}"
 key = "{key}"
 client_ca = ["{chain}"]
@@ -325,6 +332,47 @@ upstreams = ["http://127.0.0.1:{dead}"]
             revoked_at.elapsed() < Duration::from_secs(1),
             "still allowed {:?} after revocation",
             revoked_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Metrics on the admin listener.
+    let metrics = metrics_url(&gateway);
+    let (code, text) = curl(&env, &metrics, None, &[]);
+    assert_eq!(code, 200);
+    assert!(
+        text.contains("inkan_gateway_requests_total{route=\"/\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("inkan_gateway_revoked_certificates 1"),
+        "{text}"
+    );
+
+    // SIGHUP: a new configuration (the "/" route now points at a dead upstream) takes over
+    // without closing the open connection.
+    let new_config = std::fs::read_to_string(&config_path).unwrap().replacen(
+        &format!(
+            "path = \"/\"\nupstreams = [\"http://127.0.0.1:{}\"]",
+            upstream.port
+        ),
+        &format!("path = \"/\"\nupstreams = [\"http://127.0.0.1:{dead}\"]"),
+        1,
+    );
+    std::fs::write(&config_path, new_config).unwrap();
+    gateway.signal("HUP");
+    let reloaded = Instant::now();
+    loop {
+        let (status, _, _) = conn
+            .send(Method::GET, "/still-open", &[], Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(status, 403, "the open connection survives the reload");
+        if curl(&env, &url("/x"), Some(&dev2), &[]).0 == 502 {
+            break;
+        }
+        assert!(
+            reloaded.elapsed() < Duration::from_secs(2),
+            "the reload did not take effect"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -492,6 +540,16 @@ async fn nginx_configured_by_inkan_gives_the_same_checks() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(nginx);
+}
+
+/// The metrics URL the gateway printed before its listening line.
+fn metrics_url(gateway: &Server) -> String {
+    gateway
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on "))
+        .expect("no metrics line")
+        .to_string()
 }
 
 /// nginx's master process; SIGTERM on drop (even after a failed assertion) stops its workers.

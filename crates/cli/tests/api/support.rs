@@ -88,6 +88,8 @@ impl Env {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// The stdout lines printed up to and including the readiness line.
+    pub banner: Vec<String>,
 }
 
 impl Server {
@@ -123,6 +125,7 @@ impl Server {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         let mut addr = None;
+        let mut banner = Vec::new();
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap() == 0 {
@@ -133,13 +136,18 @@ impl Server {
                     log.lock().unwrap()
                 );
             }
+            banner.push(line.trim().to_string());
             if let Some(a) = line.trim().strip_prefix("listening on https://") {
                 addr = Some(a.to_string());
             }
             if let (true, Some(addr)) = (line.contains(marker), addr.clone()) {
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in reader.lines() {});
-                return Self { child, addr };
+                return Self {
+                    child,
+                    addr,
+                    banner,
+                };
             }
         }
     }
