@@ -17,6 +17,9 @@ pub struct GatewayConfig {
     /// PEM files with the CA certificates client certificates may chain to (roots and
     /// intermediates; an inkan data directory's `ca/chain.pem`).
     pub client_ca: Vec<PathBuf>,
+    /// P-256 PKCS#8 key (PEM) to sign an `X-Inkan-Assertion` JWS (ES256) for upstreams.
+    #[serde(default)]
+    pub assertion_key: Option<PathBuf>,
     /// Optional plain-HTTP admin listener serving Prometheus `/metrics` (keep it private).
     #[serde(default)]
     pub admin_listen: Option<SocketAddr>,
@@ -104,6 +107,9 @@ impl GatewayConfig {
         config.client_ca.iter_mut().for_each(fix);
         config.revocation.crl_files.iter_mut().for_each(fix);
         if let Some(p) = config.revocation.authority_ca.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = config.assertion_key.as_mut() {
             fix(p);
         }
         config.validate()?;

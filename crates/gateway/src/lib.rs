@@ -4,6 +4,7 @@
 //! in `X-Inkan-*` headers (after removing any a client sent).
 #![warn(missing_docs)]
 
+mod assertion;
 mod config;
 mod identity;
 mod metrics;

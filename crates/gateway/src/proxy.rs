@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use inkan_server::PeerCertificates;
 use time::OffsetDateTime;
 
+use crate::assertion::AssertionSigner;
 use crate::identity::{ClientIdentity, IdentityVerifier};
 use crate::metrics::Metrics;
 use crate::routes::{find, Route};
@@ -58,6 +59,7 @@ pub struct Gateway {
     revoked: Arc<RevokedSet>,
     client: Client<HttpConnector, Body>,
     metrics: Metrics,
+    assertion: Option<AssertionSigner>,
 }
 
 impl Gateway {
@@ -73,6 +75,16 @@ impl Gateway {
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector),
             metrics: Metrics::default(),
+            assertion: match &config.assertion_key {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let key = inkan_pki::GeneratedKey::from_pem(&pem, None)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    Some(AssertionSigner::from_pkcs8(key.pkcs8_der())?)
+                }
+                None => None,
+            },
         })
     }
 
@@ -242,6 +254,19 @@ async fn forward(
     };
     let mut headers = parts.headers.clone();
     prepare_headers(&mut headers, identity.as_deref(), client_addr);
+    if let (Some(signer), Some(id)) = (&gw.assertion, identity.as_deref()) {
+        let audience = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if let Some(jws) = signer
+            .sign(id, audience, OffsetDateTime::now_utc().unix_timestamp())
+            .and_then(|j| HeaderValue::from_str(&j).ok())
+        {
+            headers.insert(HeaderName::from_static("x-inkan-assertion"), jws);
+        }
+    }
     let path_and_query = parts
         .uri
         .path_and_query()

@@ -165,10 +165,14 @@ async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() 
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let assertion_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let assertion_file = env.tmp.path().join("assertion.key");
+    std::fs::write(&assertion_file, assertion_key.to_pem(None).unwrap()).unwrap();
     let config = format!(
         r#"
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
+assertion_key = "{assertion}"
 cert = "{cert}"
 key = "{key}"
 client_ca = ["{chain}"]
@@ -201,6 +205,7 @@ upstreams = ["http://127.0.0.1:{dead}"]
 "#,
         cert = gw_files.cert.display(),
         key = gw_files.key.display(),
+        assertion = assertion_file.display(),
         chain = env.data.join("ca/chain.pem").display(),
         authority = authority.url(),
         root = env.root_pem().display(),
@@ -242,6 +247,21 @@ upstreams = ["http://127.0.0.1:{dead}"]
     assert_eq!(header(&echo, "x-inkan-level"), ["2"]);
     assert_eq!(header(&echo, "x-inkan-verified"), ["SUCCESS"]);
     assert!(header(&echo, "x-inkan-client-cert")[0].starts_with("-----BEGIN%20CERTIFICATE-----"));
+    // The signed assertion verifies with the gateway's assertion key and names the same serial.
+    use base64::Engine;
+    let jws = header(&echo, "x-inkan-assertion")[0];
+    let parts: Vec<&str> = jws.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["serial"], dev_serial.as_str());
+    let spki = assertion_key.public_key_der();
+    let point = &spki[spki.len() - 65..];
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &b64.decode(parts[2]).unwrap(),
+        )
+        .expect("the assertion signature verifies");
 
     // Refusals, each with a reason.
     let (code, body) = curl(&env, &url("/hello"), None, &[]);
