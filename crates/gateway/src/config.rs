@@ -10,16 +10,25 @@ use serde::Deserialize;
 pub struct GatewayConfig {
     /// Address of the TLS listener.
     pub listen: SocketAddr,
-    /// Server certificate chain (PEM) and key (PKCS#8 PEM).
-    pub cert: PathBuf,
+    /// Server certificate chain (PEM) and key (PKCS#8 PEM) — or leave both out and use
+    /// `[tls_from_authority]`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
     /// Server key.
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Get the gateway's certificate from an inkan authority over EST at start.
+    #[serde(default)]
+    pub tls_from_authority: Option<TlsFromAuthority>,
     /// PEM files with the CA certificates client certificates may chain to (roots and
     /// intermediates; an inkan data directory's `ca/chain.pem`).
     pub client_ca: Vec<PathBuf>,
     /// P-256 PKCS#8 key (PEM) to sign an `X-Inkan-Assertion` JWS (ES256) for upstreams.
     #[serde(default)]
     pub assertion_key: Option<PathBuf>,
+    /// Trust anchors (PEM) for `https://` upstreams; default: the `client_ca` roots.
+    #[serde(default)]
+    pub upstream_ca: Vec<PathBuf>,
     /// Optional plain-HTTP admin listener serving Prometheus `/metrics` (keep it private).
     #[serde(default)]
     pub admin_listen: Option<SocketAddr>,
@@ -29,6 +38,27 @@ pub struct GatewayConfig {
     /// Routes, matched by host then longest path prefix.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// Enrollment of the gateway's own certificate at start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFromAuthority {
+    /// The authority's HTTPS URL.
+    pub url: String,
+    /// Its TLS trust anchor (PEM).
+    pub ca: PathBuf,
+    /// EST label (a profile issuing server certificates).
+    #[serde(default = "server_label")]
+    pub label: String,
+    /// File holding the label's enrollment secret.
+    pub secret_file: PathBuf,
+    /// DNS names and IP addresses the certificate covers (the first is the CN).
+    pub names: Vec<String>,
+}
+
+fn server_label() -> String {
+    "server".into()
 }
 
 /// Where the gateway learns about revocations.
@@ -102,9 +132,18 @@ impl GatewayConfig {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut config.cert);
-        fix(&mut config.key);
+        if let Some(p) = config.cert.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = config.key.as_mut() {
+            fix(p);
+        }
+        if let Some(t) = config.tls_from_authority.as_mut() {
+            fix(&mut t.ca);
+            fix(&mut t.secret_file);
+        }
         config.client_ca.iter_mut().for_each(fix);
+        config.upstream_ca.iter_mut().for_each(fix);
         config.revocation.crl_files.iter_mut().for_each(fix);
         if let Some(p) = config.revocation.authority_ca.as_mut() {
             fix(p);
@@ -125,9 +164,13 @@ impl GatewayConfig {
             if r.upstreams.is_empty() {
                 return Err(format!("route {:?} has no upstreams", r.path));
             }
-            if let Some(u) = r.upstreams.iter().find(|u| !u.starts_with("http://")) {
+            if let Some(u) = r
+                .upstreams
+                .iter()
+                .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
                 return Err(format!(
-                    "upstream {u:?}: only http:// upstreams are supported"
+                    "upstream {u:?} must start with http:// or https://"
                 ));
             }
             if !r.path.starts_with('/') {
@@ -136,6 +179,17 @@ impl GatewayConfig {
             if r.min_level.is_some_and(|l| !(1..=4).contains(&l)) {
                 return Err(format!("route {:?}: min_level must be 1 to 4", r.path));
             }
+        }
+        match (&self.cert, &self.key, &self.tls_from_authority) {
+            (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+            _ => return Err("give either cert and key, or [tls_from_authority] (not both)".into()),
+        }
+        if self
+            .tls_from_authority
+            .as_ref()
+            .is_some_and(|t| t.names.is_empty())
+        {
+            return Err("tls_from_authority.names must list the gateway's names".into());
         }
         if self.client_ca.is_empty() {
             return Err("client_ca must list at least one CA file".into());

@@ -12,6 +12,6 @@ mod proxy;
 mod revocation;
 mod routes;
 
-pub use config::{ClientCertMode, GatewayConfig, RouteConfig};
+pub use config::{ClientCertMode, GatewayConfig, RouteConfig, TlsFromAuthority};
 pub use proxy::{gateway_router, metrics_router, Gateway};
 pub use revocation::RevokedSet;

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use http_body_util::{BodyExt, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -57,7 +58,7 @@ impl Routing {
 pub struct Gateway {
     routing: RwLock<Arc<Routing>>,
     revoked: Arc<RevokedSet>,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     metrics: Metrics,
     assertion: Option<AssertionSigner>,
 }
@@ -68,6 +69,12 @@ impl Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(upstream_tls(config)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(Self {
             routing: RwLock::new(Arc::new(Routing::new(config)?)),
             revoked,
@@ -109,6 +116,32 @@ impl Gateway {
     fn routing(&self) -> Option<Arc<Routing>> {
         self.routing.read().ok().map(|r| r.clone())
     }
+}
+
+/// TLS for `https://` upstreams: the configured anchors, else the client CA roots.
+fn upstream_tls(config: &GatewayConfig) -> Result<rustls::ClientConfig, String> {
+    let files = if config.upstream_ca.is_empty() {
+        &config.client_ca
+    } else {
+        &config.upstream_ca
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for file in files {
+        let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for der in
+            inkan_pki::certs_from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?
+        {
+            roots
+                .add(der.into())
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The admin router: Prometheus text at `/metrics`.

@@ -47,15 +47,7 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     }
     let gateway = Arc::new(Gateway::new(&config, revoked).map_err(anyhow::Error::msg)?);
 
-    let chain = certs_from_pem(
-        &std::fs::read(&config.cert)
-            .with_context(|| format!("reading {}", config.cert.display()))?,
-    )?;
-    let key = GeneratedKey::from_pem(
-        &std::fs::read_to_string(&config.key)
-            .with_context(|| format!("reading {}", config.key.display()))?,
-        None,
-    )?;
+    let (chain, key) = server_identity(&config).await?;
     let mut hints = Vec::new();
     for file in &config.client_ca {
         for ca in certs_from_pem(&std::fs::read(file)?)? {
@@ -83,6 +75,59 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     println!("listening on https://{}", listener.local_addr()?);
     inkan_server::serve(listener, tls, gateway_router(gateway), signal).await?;
     Ok(())
+}
+
+/// The gateway's certificate chain and key: from files, or enrolled from the authority.
+async fn server_identity(config: &GatewayConfig) -> anyhow::Result<(Vec<Vec<u8>>, GeneratedKey)> {
+    if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
+        let chain = certs_from_pem(
+            &std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+        )?;
+        let key = GeneratedKey::from_pem(
+            &std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?,
+            None,
+        )?;
+        return Ok((chain, key));
+    }
+    let from = config
+        .tls_from_authority
+        .as_ref()
+        .context("the gateway needs cert and key, or [tls_from_authority]")?;
+    let anchors = certs_from_pem(
+        &std::fs::read(&from.ca).with_context(|| format!("reading {}", from.ca.display()))?,
+    )?;
+    let secret = std::fs::read_to_string(&from.secret_file)
+        .with_context(|| format!("reading {}", from.secret_file.display()))?
+        .trim()
+        .to_string();
+    let key = GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256)?;
+    let csr = inkan_pki::build_csr(&key, &from.names[0], &from.names)?;
+    let tls = inkan_agent::client_tls_config(&anchors, None)?;
+    let credentials = inkan_agent::EstCredentials::Secret {
+        user: "inkan-gateway".into(),
+        secret,
+    };
+    let mut est =
+        inkan_agent::EstClient::connect(&from.url, tls, Some(from.label.clone()), credentials)
+            .await?;
+    let cacerts = est
+        .cacerts()
+        .await
+        .context("EST cacerts from the authority")?;
+    let leaf = est
+        .simpleenroll(&csr)
+        .await
+        .context("enrolling the gateway's certificate at the authority")?;
+    let info = inkan_pki::CertificateInfo::parse(&leaf)?;
+    let mut chain = vec![leaf];
+    // The issuing CA: the certificate in cacerts that is not self-signed.
+    chain.extend(
+        cacerts
+            .into_iter()
+            .filter(|c| inkan_pki::CertificateInfo::parse(c).is_ok_and(|i| i.issuer != i.subject)),
+    );
+    tracing::info!(serial = %info.serial, subject = %info.subject, "enrolled the gateway's certificate");
+    Ok((chain, key))
 }
 
 /// SIGHUP re-reads the configuration and swaps in its routes and client CAs without closing

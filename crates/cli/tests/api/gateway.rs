@@ -116,34 +116,10 @@ async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() 
     cmd.env("INKAN_LOG", "warn");
     let authority = Server::start(cmd);
     let upstream = Upstream::start();
-    let issuing =
-        inkan_pki::certs_from_pem(&std::fs::read(env.data.join("ca/issuing.pem")).unwrap())
-            .unwrap()
-            .remove(0);
 
-    // The gateway's own certificate, from the authority's `server` profile.
-    let gw_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
-    let mut est = inkan_agent::EstClient::connect(
-        &authority.url(),
-        tls,
-        Some("server".into()),
-        secret_credentials(&server_secret),
-    )
-    .await
-    .unwrap();
-    let gw_cert = est
-        .simpleenroll(
-            &build_csr(
-                &gw_key,
-                "localhost",
-                &["localhost".into(), "127.0.0.1".into()],
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let gw_files = write_pair(&env, "gateway", &[gw_cert, issuing.clone()], &gw_key);
+    // The gateway gets its own certificate from the authority at start (`server` profile).
+    let secret_file = env.tmp.path().join("server.secret");
+    std::fs::write(&secret_file, &server_secret).unwrap();
 
     // A device certificate.
     let mut est = authority.est(&env, secret_credentials(&secret)).await;
@@ -173,9 +149,13 @@ async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() 
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 assertion_key = "{assertion}"
-cert = "{cert}"
-key = "{key}"
 client_ca = ["{chain}"]
+
+[tls_from_authority]
+url = "{authority}"
+ca = "{root}"
+secret_file = "{secret_file}"
+names = ["localhost", "127.0.0.1"]
 
 [revocation]
 authority = "{authority}"
@@ -202,10 +182,13 @@ upstreams = ["http://127.0.0.1:{dead}", "http://127.0.0.1:{up}"]
 [[route]]
 path = "/down"
 upstreams = ["http://127.0.0.1:{dead}"]
+
+[[route]]
+path = "/healthz"
+upstreams = ["{authority}"]
 "#,
-        cert = gw_files.cert.display(),
-        key = gw_files.key.display(),
         assertion = assertion_file.display(),
+        secret_file = secret_file.display(),
         chain = env.data.join("ca/chain.pem").display(),
         authority = authority.url(),
         root = env.root_pem().display(),
@@ -314,6 +297,10 @@ upstreams = ["http://127.0.0.1:{dead}"]
     assert_eq!(code, 200, "{body}");
     let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(header(&echo, "x-inkan-verified"), ["NONE"]);
+
+    // An https:// upstream (the authority itself), verified with the client CA roots.
+    let (code, body) = curl(&env, &url("/healthz"), Some(&dev), &[]);
+    assert_eq!((code, body.trim()), (200, "ok"));
 
     // A dead upstream: 502 alone, skipped when another is there.
     assert_eq!(curl(&env, &url("/down"), Some(&dev), &[]).0, 502);
