@@ -86,6 +86,20 @@ pub fn client_tls_config(
     Ok(Arc::new(config))
 }
 
+/// HTTP/1.1 over an established stream; the connection is driven by a background task.
+async fn http1_handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
 /// One keep-alive HTTP/1.1 connection, over TLS for `https://` targets.
 pub struct HttpConnection {
     target: HttpTarget,
@@ -110,21 +124,9 @@ impl HttpConnection {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
+            http1_handshake(stream).await.map_err(fail)?
         } else {
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
+            http1_handshake(tcp).await.map_err(fail)?
         };
         Ok(Self {
             target: target.clone(),
@@ -132,44 +134,13 @@ impl HttpConnection {
         })
     }
 
-    /// Sends a request and returns the status and the body as a stream (for server-sent events).
-    pub async fn open(
-        &mut self,
-        method: http::Method,
-        path: &str,
-        headers: &[(&str, String)],
-    ) -> Result<(StatusCode, hyper::body::Incoming), AgentError> {
-        let uri = format!("{}{}", self.target.base_path, path);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::HOST, self.target.authority());
-        for (name, value) in headers {
-            builder = builder.header(*name, value);
-        }
-        let request = builder
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| AgentError::Protocol(e.to_string()))?;
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| AgentError::Protocol(format!("connection closed: {e}")))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))?;
-        Ok((response.status(), response.into_body()))
-    }
-
-    /// Sends one request to `path` (appended to the base path) and reads the whole response.
-    pub async fn send(
+    async fn request(
         &mut self,
         method: http::Method,
         path: &str,
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), AgentError> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, AgentError> {
         let mut uri = format!("{}{}", self.target.base_path, path);
         if uri.is_empty() {
             uri.push('/');
@@ -188,11 +159,32 @@ impl HttpConnection {
             .ready()
             .await
             .map_err(|e| AgentError::Protocol(format!("connection closed: {e}")))?;
-        let response = self
-            .sender
+        self.sender
             .send_request(request)
             .await
-            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))?;
+            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))
+    }
+
+    /// Sends a request and returns the status and the body as a stream (for server-sent events).
+    pub async fn open(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<(StatusCode, hyper::body::Incoming), AgentError> {
+        let response = self.request(method, path, headers, Bytes::new()).await?;
+        Ok((response.status(), response.into_body()))
+    }
+
+    /// Sends one request to `path` (appended to the base path) and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), AgentError> {
+        let response = self.request(method, path, headers, body).await?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
