@@ -114,6 +114,7 @@ impl Config {
         let mut all = BTreeMap::new();
         all.insert("device".to_string(), Profile::device());
         all.insert("server".to_string(), Profile::server());
+        all.insert("product".to_string(), Profile::product());
         for (name, profile) in &self.profiles {
             let mut p = profile.clone();
             p.name.clone_from(name);

@@ -15,6 +15,9 @@ pub enum AuthorityError {
     /// A renewal asked for a different subject or names than the certificate it renews.
     #[error("a renewal must keep the subject and names of the current certificate ({0})")]
     RenewalMismatch(String),
+    /// The request is understood but not allowed (a cap, a disabled product...); says why.
+    #[error("{0}")]
+    Refused(String),
     /// Configuration is wrong; the message says what to change.
     #[error("configuration: {0}")]
     Config(String),

@@ -13,6 +13,7 @@ mod error;
 mod est_secret;
 mod ocsp_service;
 mod pipeline;
+mod registry;
 mod revocation_feed;
 mod server_identity;
 
@@ -23,6 +24,7 @@ pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
+pub use registry::NewProduct;
 pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;
 

@@ -29,6 +29,15 @@ pub enum EnrollMethod {
     },
     /// Renewal with the current certificate (EST simplereenroll).
     Renewal(RenewalOf),
+    /// A device bootstrapping its own certificate with its product's ProductCert.
+    Bootstrap {
+        /// The product.
+        product_id: String,
+        /// The ProductCert presented.
+        product_cert_serial: String,
+        /// The device registered for this key.
+        device_id: String,
+    },
     /// An administrator on the command line.
     Admin {
         /// Who.
@@ -53,6 +62,7 @@ impl EnrollMethod {
             Self::EstSecret { .. } => "est-secret",
             Self::ClientCert { .. } => "client-cert",
             Self::Renewal(_) => "renewal",
+            Self::Bootstrap { .. } => "bootstrap-cert",
             Self::Admin { .. } => "admin",
         }
     }
@@ -62,6 +72,15 @@ impl EnrollMethod {
             Self::EstSecret { label } => json!({"label": label}),
             Self::ClientCert { serial } => json!({"client_cert_serial": serial}),
             Self::Renewal(r) => json!({"renews": r.serial}),
+            Self::Bootstrap {
+                product_id,
+                product_cert_serial,
+                device_id,
+            } => json!({
+                "product": product_id,
+                "product_cert_serial": product_cert_serial,
+                "device": device_id,
+            }),
             Self::Admin { actor } => json!({"admin": actor}),
         }
     }
@@ -70,6 +89,10 @@ impl EnrollMethod {
     fn bootstrap_serial(&self) -> Option<String> {
         match self {
             Self::ClientCert { serial } => Some(serial.clone()),
+            Self::Bootstrap {
+                product_cert_serial,
+                ..
+            } => Some(product_cert_serial.clone()),
             _ => None,
         }
     }
@@ -79,6 +102,7 @@ impl EnrollMethod {
             Self::EstSecret { label } => format!("est-secret:{label}"),
             Self::ClientCert { serial } => format!("cert:{serial}"),
             Self::Renewal(r) => format!("cert:{}", r.serial),
+            Self::Bootstrap { product_id, .. } => format!("product:{product_id}"),
             Self::Admin { actor } => format!("admin:{actor}"),
         }
     }
@@ -93,6 +117,8 @@ pub struct IssueRequest {
     pub profile: String,
     /// What the requester proved.
     pub method: EnrollMethod,
+    /// A validity other than the profile's (a product's device validity).
+    pub validity: Option<std::time::Duration>,
 }
 
 /// A certificate that is durably recorded and may be handed out.
@@ -259,11 +285,24 @@ impl Authority {
             .profiles
             .get(&request.profile)
             .ok_or_else(|| AuthorityError::UnknownProfile(request.profile.clone()))?;
-        let checked = CsrCheck::new(profile).check(&request.csr_der)?;
+        let mut checked = CsrCheck::new(profile).check(&request.csr_der)?;
         if let EnrollMethod::Renewal(current) = &request.method {
             check_renewal(current, &checked)?;
         }
-        self.sign_and_record(profile, &checked, &request.method)
+        let mut profile = profile.clone();
+        if let Some(validity) = request.validity {
+            profile.validity = validity;
+        }
+        if let EnrollMethod::Bootstrap { device_id, .. } = &request.method {
+            // A DeviceCert names the device by its random local id only: no hardware serial,
+            // nothing from the shared ProductCert.
+            checked.subject = inkan_pki::Subject(vec![(
+                inkan_pki::SubjectAttribute::CommonName,
+                device_id.clone(),
+            )]);
+            checked.sans.clear();
+        }
+        self.sign_and_record(&profile, &checked, &request.method)
             .await
     }
 

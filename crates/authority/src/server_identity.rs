@@ -39,6 +39,7 @@ impl ServerIdentity {
                 method: EnrollMethod::Admin {
                     actor: "server-startup".into(),
                 },
+                validity: None,
             })
             .await?;
         let chain = vec![issued.der, authority.ca().cert_der().to_vec()];

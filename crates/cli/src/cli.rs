@@ -33,6 +33,12 @@ pub enum Command {
     /// Create and inspect the certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Product lines: a ProductCert per product bootstraps each unit's own certificate.
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// Devices registered by their products.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Inspect issued certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -187,6 +193,64 @@ pub enum CertCommand {
         /// certificate), recursively.
         #[arg(long)]
         cascade: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProductCommand {
+    /// Create a product and its ProductCert; writes the certificate chain and key (0600) once.
+    Create {
+        /// Product name (unique).
+        name: String,
+        /// At most this many devices may register.
+        #[arg(long)]
+        max_devices: Option<i64>,
+        /// Validity of each device's certificate (d, h, m, s).
+        #[arg(long, default_value = "365d")]
+        device_validity: String,
+        /// Device attributes the product allows, comma-separated (e.g. serial,mac).
+        #[arg(long, value_delimiter = ',')]
+        attributes: Vec<String>,
+        /// Directory for product.pem and product.key (default: ./<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List products.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a product from registering new devices (existing certificates stay valid).
+    Disable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Let a disabled product register devices again.
+    Enable {
+        /// Product name or id.
+        product: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// List devices, newest first.
+    List {
+        /// Only this product (name or id).
+        #[arg(long)]
+        product: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

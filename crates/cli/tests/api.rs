@@ -10,6 +10,7 @@ mod api {
     mod durability;
     mod est;
     mod gateway;
+    mod products;
     mod quickstart;
     mod revocation;
 }

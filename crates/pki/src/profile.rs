@@ -90,6 +90,24 @@ impl Profile {
         }
     }
 
+    /// The built-in `product` profile: the ProductCert shared by every unit of a product line,
+    /// used only to bootstrap each unit's own certificate; 5 years, level 2.
+    pub fn product() -> Self {
+        Self {
+            name: "product".into(),
+            validity: Duration::from_secs(5 * 365 * 86_400),
+            backdate: default_backdate(),
+            key_usage: vec![KeyUsage::DigitalSignature],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
+            san: vec![SanKind::Uri],
+            max_sans: 1,
+            subject: vec![SubjectAttribute::CommonName, SubjectAttribute::Organization],
+            require_common_name: true,
+            key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
+            level: 2,
+        }
+    }
+
     /// Checks the profile is self-consistent; returns a message naming the problem.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=4).contains(&self.level) {

@@ -122,11 +122,25 @@ async fn enroll(
         enroll_method(authority, label, peer, headers).await?
     };
     let csr_der = decode_base64_body(body)?;
+    if let EnrollMethod::ClientCert { serial } = &method {
+        // A ProductCert does not enroll itself: it registers a device and gets its DeviceCert.
+        if let Some(product) = authority.store().product_by_cert(serial).await? {
+            let (device, issued) = authority
+                .bootstrap_device(&product, serial, &csr_der, serde_json::json!({}))
+                .await?;
+            tracing::info!(device = %device.id, product = %product.name, serial = %issued.serial, "device registered");
+            return pkcs7_response(
+                &[issued.der],
+                "application/pkcs7-mime; smime-type=certs-only",
+            );
+        }
+    }
     let issued = authority
         .issue(IssueRequest {
             csr_der,
             profile,
             method,
+            validity: None,
         })
         .await?;
     tracing::info!(serial = %issued.serial, subject = %issued.info.subject, label, "issued");

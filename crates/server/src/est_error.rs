@@ -29,6 +29,7 @@ impl From<AuthorityError> for EstError {
             AuthorityError::RenewalMismatch(_) => Self::BadRequest(e.to_string()),
             AuthorityError::UnknownProfile(p) => Self::NotFound(format!("unknown EST label {p:?}")),
             AuthorityError::ShuttingDown => Self::Unavailable,
+            AuthorityError::Refused(why) => Self::Forbidden(why),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -73,7 +73,10 @@ impl IntoResponse for Problem {
 
 impl From<inkan_authority::AuthorityError> for Problem {
     fn from(e: inkan_authority::AuthorityError) -> Self {
-        Self::internal(e)
+        match e {
+            inkan_authority::AuthorityError::Refused(why) => Self::forbidden(why),
+            other => Self::internal(other),
+        }
     }
 }
 

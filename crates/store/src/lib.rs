@@ -17,8 +17,9 @@ use async_trait::async_trait;
 pub use audit::{AuditBreak, AuditEvent, ChainVerifier, NewAuditEvent};
 pub use error::StoreError;
 pub use model::{
-    CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, IssuerRecord,
-    NewCertificate, RecordOutcome, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
+    CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, DeviceRecord, IssuerRecord,
+    NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome, RevocationRecord, RevokeOutcome,
+    RevokeResult, RevokedEntry,
 };
 pub use sqlite::SqliteStore;
 
@@ -112,6 +113,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// The name of the admin token with this SHA-256, if it exists.
     async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError>;
+
+    /// Creates a product (audited).
+    async fn create_product(&self, product: &ProductRecord, actor: &str) -> Result<(), StoreError>;
+
+    /// Sets a product's ProductCert serial.
+    async fn set_product_cert(&self, product_id: &str, serial: &str) -> Result<(), StoreError>;
+
+    /// A product by id or name.
+    async fn product(&self, id_or_name: &str) -> Result<Option<ProductRecord>, StoreError>;
+
+    /// The product whose ProductCert has this serial.
+    async fn product_by_cert(&self, serial: &str) -> Result<Option<ProductRecord>, StoreError>;
+
+    /// All products, oldest first.
+    async fn products(&self) -> Result<Vec<ProductRecord>, StoreError>;
+
+    /// Enables or disables a product (audited).
+    async fn set_product_status(
+        &self,
+        product_id: &str,
+        status: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Registers a device atomically against the product's cap; idempotent per (product, key).
+    async fn register_device(
+        &self,
+        device: &DeviceRecord,
+        actor: &str,
+    ) -> Result<RegisterOutcome, StoreError>;
+
+    /// Devices, newest first, optionally of one product.
+    async fn devices(
+        &self,
+        product_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeviceRecord>, StoreError>;
 
     /// (serial, audit_seq) of certificates with rowid-order position > `after`, at most
     /// `limit`; the cursor is the last item's position.

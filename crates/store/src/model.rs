@@ -179,3 +179,58 @@ pub struct CrlRecord {
     /// The CRL, DER.
     pub der: Vec<u8>,
 }
+
+/// A product line whose ProductCert bootstraps device certificates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRecord {
+    /// Random id (hex).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Device attribute names the product allows (`serial`, `mac`, …).
+    pub attributes: Vec<String>,
+    /// At most this many devices, if set.
+    pub max_devices: Option<i64>,
+    /// Validity of device certificates, seconds.
+    pub device_validity_secs: i64,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Serial of the ProductCert.
+    pub cert_serial: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// A registered device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Random local id (hex); the DeviceCert's common name.
+    pub id: String,
+    /// Its product.
+    pub product_id: String,
+    /// Identity attributes (kept here, not in the certificate).
+    pub attributes: serde_json::Value,
+    /// SHA-256 of the device key.
+    pub spki_sha256: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds.
+    pub last_seen_ms: i64,
+}
+
+/// The outcome of registering a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A new device.
+    Registered(DeviceRecord),
+    /// The same product and key registered before (a retry): that device.
+    Existing(DeviceRecord),
+    /// The product's device cap is reached.
+    CapReached(i64),
+    /// The key belongs to a device of another product.
+    KeyInUse,
+    /// The product is disabled.
+    ProductDisabled,
+}

@@ -12,9 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::audit::GENESIS_HASH;
 use crate::{
-    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, IssuerRecord,
-    NewAuditEvent, NewCertificate, RecordOutcome, RevocationRecord, RevokeOutcome, RevokeResult,
-    RevokedEntry, Store, StoreError,
+    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, DeviceRecord,
+    IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
+    RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry, Store, StoreError,
 };
 
 /// Rows per multi-row statement (14 binds each stays far below SQLite's 32766-variable limit).
@@ -149,6 +149,35 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
         data: row.try_get("data")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+    })
+}
+
+fn product_from_row(row: &SqliteRow) -> Result<ProductRecord, StoreError> {
+    let attributes: String = row.try_get("attributes")?;
+    Ok(ProductRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        max_devices: row.try_get("max_devices")?,
+        device_validity_secs: row.try_get("device_validity_secs")?,
+        status: row.try_get("status")?,
+        cert_serial: row.try_get("cert_serial")?,
+        created_at_ms: row.try_get("created_at")?,
+    })
+}
+
+fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, StoreError> {
+    let attributes: String = row.try_get("attributes")?;
+    Ok(DeviceRecord {
+        id: row.try_get("id")?,
+        product_id: row.try_get("product_id")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        spki_sha256: row.try_get("spki_sha256")?,
+        status: row.try_get("status")?,
+        created_at_ms: row.try_get("created_at")?,
+        last_seen_ms: row.try_get("last_seen")?,
     })
 }
 
@@ -621,6 +650,178 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn create_product(&self, product: &ProductRecord, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO products (id, name, attributes, max_devices, device_validity_secs, status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&product.id)
+        .bind(&product.name)
+        .bind(serde_json::to_string(&product.attributes).unwrap_or_else(|_| "[]".into()))
+        .bind(product.max_devices)
+        .bind(product.device_validity_secs)
+        .bind(&product.status)
+        .bind(product.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let mut head = audit_head(&mut tx).await?;
+        let event = NewAuditEvent {
+            at_ms: product.created_at_ms,
+            kind: "product.created".into(),
+            actor: actor.into(),
+            subject: product.id.clone(),
+            data: serde_json::json!({"name": product.name, "max_devices": product.max_devices}),
+        };
+        insert_event(&mut tx, &mut head, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_product_cert(&self, product_id: &str, serial: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE products SET cert_serial = ? WHERE id = ?")
+            .bind(serial)
+            .bind(product_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn product(&self, id_or_name: &str) -> Result<Option<ProductRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM products WHERE id = ?1 OR name = ?1")
+            .bind(id_or_name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    async fn product_by_cert(&self, serial: &str) -> Result<Option<ProductRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM products WHERE cert_serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    async fn products(&self) -> Result<Vec<ProductRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM products ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(product_from_row).collect()
+    }
+
+    async fn set_product_status(
+        &self,
+        product_id: &str,
+        status: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query("UPDATE products SET status = ? WHERE id = ? AND status != ?")
+            .bind(status)
+            .bind(product_id)
+            .bind(status)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            let mut head = audit_head(&mut tx).await?;
+            let event = NewAuditEvent {
+                at_ms,
+                kind: format!("product.{status}"),
+                actor: actor.into(),
+                subject: product_id.into(),
+                data: serde_json::json!({}),
+            };
+            insert_event(&mut tx, &mut head, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn register_device(
+        &self,
+        device: &DeviceRecord,
+        actor: &str,
+    ) -> Result<RegisterOutcome, StoreError> {
+        // One write transaction: the cap check and the insert cannot interleave with another
+        // registration, so a cap of N admits exactly N devices under any concurrency.
+        let mut tx = self.write_tx().await?;
+        let product = sqlx::query("SELECT status, max_devices FROM products WHERE id = ?")
+            .bind(&device.product_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no product {}", device.product_id)))?;
+        let status: String = product.try_get("status")?;
+        if status != "active" {
+            return Ok(RegisterOutcome::ProductDisabled);
+        }
+        let existing = sqlx::query("SELECT * FROM devices WHERE spki_sha256 = ?")
+            .bind(&device.spki_sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = existing {
+            let found = device_from_row(&row)?;
+            return Ok(if found.product_id == device.product_id {
+                RegisterOutcome::Existing(found)
+            } else {
+                RegisterOutcome::KeyInUse
+            });
+        }
+        let max: Option<i64> = product.try_get("max_devices")?;
+        if let Some(max) = max {
+            let count: i64 = sqlx::query("SELECT COUNT(*) FROM devices WHERE product_id = ?")
+                .bind(&device.product_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if count >= max {
+                return Ok(RegisterOutcome::CapReached(max));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO devices (id, product_id, attributes, spki_sha256, status, created_at, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&device.id)
+        .bind(&device.product_id)
+        .bind(device.attributes.to_string())
+        .bind(&device.spki_sha256)
+        .bind(&device.status)
+        .bind(device.created_at_ms)
+        .bind(device.last_seen_ms)
+        .execute(&mut *tx)
+        .await?;
+        let mut head = audit_head(&mut tx).await?;
+        let event = NewAuditEvent {
+            at_ms: device.created_at_ms,
+            kind: "device.registered".into(),
+            actor: actor.into(),
+            subject: device.id.clone(),
+            data: serde_json::json!({"product": device.product_id}),
+        };
+        insert_event(&mut tx, &mut head, &event).await?;
+        tx.commit().await?;
+        Ok(RegisterOutcome::Registered(device.clone()))
+    }
+
+    async fn devices(
+        &self,
+        product_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM devices WHERE (?1 IS NULL OR product_id = ?1)
+             ORDER BY created_at DESC, id LIMIT ?2",
+        )
+        .bind(product_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
     }
 
     async fn issued_audit_refs(

@@ -26,6 +26,7 @@ fn request(csr_der: Vec<u8>, method: EnrollMethod) -> IssueRequest {
         csr_der,
         profile: "device".into(),
         method,
+        validity: None,
     }
 }
 

@@ -5,8 +5,10 @@ mod audit;
 mod bench;
 mod ca;
 mod cert;
+mod device;
 mod est;
 mod gateway;
+mod product;
 mod quickstart;
 mod serve;
 
@@ -26,6 +28,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => gateway::run(&data_dir, args).await,
         Command::Ca(cmd) => ca::run(&data_dir, cmd).await,
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
+        Command::Product(cmd) => product::run(&data_dir, cmd).await,
+        Command::Device(cmd) => device::run(&data_dir, cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,
         Command::Audit(cmd) => audit::run(&data_dir, cmd).await,

@@ -1,0 +1,199 @@
+//! Products and devices: a ProductCert bootstraps each unit's own DeviceCert over EST.
+
+use std::process::Command;
+
+use inkan_agent::EstCredentials;
+use inkan_pki::{build_csr, certs_from_pem, CertificateInfo, GeneratedKey, KeyAlgorithm};
+
+use super::support::{Env, Server};
+
+fn create_product(
+    env: &Env,
+    name: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = env.tmp.path().join(name);
+    let mut args = vec![
+        "product",
+        "create",
+        name,
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    (
+        out["cert_path"].as_str().unwrap().into(),
+        out["key_path"].as_str().unwrap().into(),
+    )
+}
+
+/// A unit's first boot, with curl and openssl only: its own key, the shared ProductCert.
+fn register_with_curl(
+    env: &Env,
+    server: &Server,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    unit: &str,
+) -> (u16, String) {
+    let work = env.tmp.path().join(unit);
+    std::fs::create_dir_all(&work).unwrap();
+    let script = format!(
+        "set -euo pipefail; cd {w}; \
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout unit.key \
+           -subj /CN=SN-{unit} -outform DER 2>/dev/null | base64 > unit.csr; \
+         code=$(curl -sS -o resp.b64 -w '%{{http_code}}' --cacert {root} --cert {cert} --key {key} \
+           -H 'Content-Type: application/pkcs10' --data-binary @unit.csr {url}/.well-known/est/simpleenroll); \
+         echo $code; if [ $code = 200 ]; then base64 -d resp.b64 | openssl pkcs7 -inform DER -print_certs -out unit.pem; \
+         openssl x509 -in unit.pem -noout -subject; else cat resp.b64; fi",
+        w = work.display(),
+        root = env.root_pem().display(),
+        cert = cert.display(),
+        key = key.display(),
+        url = server.url(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (code, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    (code.trim().parse().unwrap_or(0), rest.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_bootstrap_their_own_certificates_within_the_product_rules() {
+    let (env, _) = Env::with_ca();
+    let (cert, key) = create_product(&env, "thermo", &["--max-devices", "2"]);
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+
+    // Two units get DeviceCerts named by their random device id, not their hardware serial.
+    let (code, subject) = register_with_curl(&env, &server, &cert, &key, "unit-1");
+    assert_eq!(code, 200, "{subject}");
+    assert!(!subject.contains("SN-unit-1"), "{subject}");
+    let (code, _) = register_with_curl(&env, &server, &cert, &key, "unit-2");
+    assert_eq!(code, 200);
+    // The third exceeds the cap.
+    let (code, body) = register_with_curl(&env, &server, &cert, &key, "unit-3");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("limit of 2 devices"), "{body}");
+
+    let devices: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["device", "list", "--product", "thermo", "--json"]))
+            .unwrap();
+    assert_eq!(devices.len(), 2);
+    let unit1 = std::fs::read_to_string(env.tmp.path().join("unit-1/unit.pem")).unwrap();
+    let info = CertificateInfo::parse(&certs_from_pem(unit1.as_bytes()).unwrap()[0]).unwrap();
+    assert!(devices
+        .iter()
+        .any(|d| info.subject == format!("CN={}", d["id"].as_str().unwrap())));
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["cert", "show", &info.serial, "--json"])).unwrap();
+    assert_eq!(shown["method"], "bootstrap-cert");
+
+    // Disabling the product stops registrations at once.
+    let (cert2, key2) = create_product(&env, "meter", &[]);
+    assert_eq!(
+        register_with_curl(&env, &server, &cert2, &key2, "m-1").0,
+        200
+    );
+    env.ok(&["product", "disable", "meter"]);
+    let (code, body) = register_with_curl(&env, &server, &cert2, &key2, "m-2");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("disabled"), "{body}");
+    env.ok(&["product", "enable", "meter"]);
+    assert_eq!(
+        register_with_curl(&env, &server, &cert2, &key2, "m-3").0,
+        200
+    );
+
+    // Revoking the ProductCert stops registrations; --cascade also revokes its DeviceCerts.
+    let product_serial =
+        CertificateInfo::parse(&certs_from_pem(&std::fs::read(&cert2).unwrap()).unwrap()[0])
+            .unwrap()
+            .serial;
+    let out: serde_json::Value =
+        serde_json::from_str(&env.ok(&["cert", "revoke", &product_serial, "--cascade", "--json"]))
+            .unwrap();
+    assert_eq!(out["cascaded"].as_array().unwrap().len(), 2);
+    let (code, _) = register_with_curl(&env, &server, &cert2, &key2, "m-4");
+    assert_eq!(code, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() {
+    let (env, _) = Env::with_ca();
+    let (cert, key) = create_product(&env, "fleet", &["--max-devices", "150"]);
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+    let chain = certs_from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let product_key =
+        GeneratedKey::from_pem(&std::fs::read_to_string(&key).unwrap(), None).unwrap();
+    let tls = inkan_agent::client_tls_config(
+        &[env.root_der()],
+        Some((chain, product_key.pkcs8_der().to_vec())),
+    )
+    .unwrap();
+
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let mut est =
+            inkan_agent::EstClient::connect(&server.url(), tls.clone(), None, EstCredentials::None)
+                .await
+                .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            let mut refused = 0;
+            for i in 0..25 {
+                let k = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+                match est
+                    .simpleenroll(&build_csr(&k, &format!("u-{w}-{i}"), &[]).unwrap())
+                    .await
+                {
+                    Ok(_) => ok += 1,
+                    Err(inkan_agent::AgentError::Status { status: 403, .. }) => refused += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            (ok, refused)
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        let (o, r) = t.await.unwrap();
+        ok += o;
+        refused += r;
+    }
+    assert_eq!((ok, refused), (150, 50));
+
+    // Registration is idempotent per key, and a key cannot serve two products.
+    let (cert_b, key_b) = create_product(&env, "other", &[]);
+    let unit = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let csr = build_csr(&unit, "x", &[]).unwrap();
+    let mut est =
+        inkan_agent::EstClient::connect(&server.url(), tls.clone(), None, EstCredentials::None)
+            .await
+            .unwrap();
+    assert!(est.simpleenroll(&csr).await.is_err(), "the cap is reached");
+    let chain_b = certs_from_pem(&std::fs::read(&cert_b).unwrap()).unwrap();
+    let key_b = GeneratedKey::from_pem(&std::fs::read_to_string(&key_b).unwrap(), None).unwrap();
+    let tls_b = inkan_agent::client_tls_config(
+        &[env.root_der()],
+        Some((chain_b, key_b.pkcs8_der().to_vec())),
+    )
+    .unwrap();
+    let mut est_b =
+        inkan_agent::EstClient::connect(&server.url(), tls_b, None, EstCredentials::None)
+            .await
+            .unwrap();
+    let first = CertificateInfo::parse(&est_b.simpleenroll(&csr).await.unwrap()).unwrap();
+    let again = CertificateInfo::parse(&est_b.simpleenroll(&csr).await.unwrap()).unwrap();
+    assert_eq!(
+        first.subject, again.subject,
+        "a retry returns the same device"
+    );
+    let devices: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["device", "list", "--product", "other", "--json"])).unwrap();
+    assert_eq!(devices.len(), 1);
+}
