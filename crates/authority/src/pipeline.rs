@@ -293,14 +293,23 @@ impl Authority {
         if let Some(validity) = request.validity {
             profile.validity = validity;
         }
-        if let EnrollMethod::Bootstrap { device_id, .. } = &request.method {
+        if let EnrollMethod::Bootstrap {
+            device_id,
+            product_id,
+            ..
+        } = &request.method
+        {
             // A DeviceCert names the device by its random local id only: no hardware serial,
             // nothing from the shared ProductCert.
             checked.subject = inkan_pki::Subject(vec![(
                 inkan_pki::SubjectAttribute::CommonName,
                 device_id.clone(),
             )]);
-            checked.sans.clear();
+            // Relying parties (the gateway) read device and product from these URIs.
+            checked.sans = vec![
+                inkan_pki::San::Uri(format!("urn:inkan:device:{device_id}")),
+                inkan_pki::San::Uri(format!("urn:inkan:product:{product_id}")),
+            ];
         }
         self.sign_and_record(&profile, &checked, &request.method)
             .await

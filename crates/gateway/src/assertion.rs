@@ -39,6 +39,8 @@ impl AssertionSigner {
             "sub": identity.subject,
             "serial": identity.serial,
             "level": identity.level,
+            "device": identity.device,
+            "product": identity.product,
             "aud": audience,
             "iat": now,
             "exp": now + LIFETIME_SECONDS,
@@ -70,6 +72,8 @@ mod tests {
             level: Some(2),
             not_after: 0,
             escaped_pem: String::new(),
+            device: None,
+            product: None,
         };
         let jws = signer.sign(&identity, "app.example", 1000).unwrap();
         let parts: Vec<&str> = jws.split('.').collect();

@@ -101,6 +101,12 @@ pub struct RouteConfig {
     /// Only these certificate serials, if set.
     #[serde(default)]
     pub allow_serials: Vec<String>,
+    /// Only devices of these products (product ids), if set.
+    #[serde(default)]
+    pub allow_products: Vec<String>,
+    /// Only these devices (device ids), if set.
+    #[serde(default)]
+    pub allow_devices: Vec<String>,
 }
 
 fn root_path() -> String {

@@ -24,6 +24,10 @@ pub struct ClientIdentity {
     pub not_after: i64,
     /// The certificate as URL-encoded PEM (as nginx's `$ssl_client_escaped_cert`).
     pub escaped_pem: String,
+    /// The inkan device id (`urn:inkan:device:<id>` SAN), for bootstrapped device certificates.
+    pub device: Option<String>,
+    /// The inkan product id (`urn:inkan:product:<id>` SAN).
+    pub product: Option<String>,
 }
 
 /// Verifies client certificate chains and remembers the outcome by certificate.
@@ -106,7 +110,16 @@ impl IdentityVerifier {
         )
         .map_err(|e| e.to_string())?;
         let info = CertificateInfo::parse(leaf).map_err(|e| e.to_string())?;
+        let uri = |prefix: &str| {
+            info.sans.iter().find_map(|s| match s {
+                inkan_pki::San::Uri(u) => u.strip_prefix(prefix).map(str::to_string),
+                _ => None,
+            })
+        };
+        let (device, product) = (uri("urn:inkan:device:"), uri("urn:inkan:product:"));
         Ok(Arc::new(ClientIdentity {
+            device,
+            product,
             serial: info.serial,
             subject: info.subject,
             level: info.level,

@@ -407,7 +407,9 @@ fn check_requirements(route: &Route, identity: Option<&ClientIdentity>) -> Resul
     let config = &route.config;
     let needs_identity = config.min_level.is_some()
         || !config.allow_subjects.is_empty()
-        || !config.allow_serials.is_empty();
+        || !config.allow_serials.is_empty()
+        || !config.allow_products.is_empty()
+        || !config.allow_devices.is_empty();
     let Some(identity) = identity else {
         return if needs_identity {
             Err(Refusal::new(
@@ -444,6 +446,24 @@ fn check_requirements(route: &Route, identity: Option<&ClientIdentity>) -> Resul
             "this certificate may not use this route",
         ));
     }
+    let listed = |allowed: &[String], value: &Option<String>| {
+        allowed.is_empty()
+            || value
+                .as_ref()
+                .is_some_and(|v| allowed.iter().any(|a| a == v))
+    };
+    if !listed(&config.allow_products, &identity.product) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "devices of this product may not use this route",
+        ));
+    }
+    if !listed(&config.allow_devices, &identity.device) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this device may not use this route",
+        ));
+    }
     Ok(())
 }
 
@@ -476,6 +496,12 @@ fn prepare_headers(headers: &mut HeaderMap, identity: Option<&ClientIdentity>, c
             set("x-inkan-serial", &id.serial);
             if let Some(level) = id.level {
                 set("x-inkan-level", &level.to_string());
+            }
+            if let Some(device) = &id.device {
+                set("x-inkan-device", device);
+            }
+            if let Some(product) = &id.product {
+                set("x-inkan-product", product);
             }
             set("x-inkan-client-cert", &id.escaped_pem);
         }

@@ -704,3 +704,99 @@ async fn crl_file_mode_and_failing_closed() {
     );
     assert_eq!(code, 200, "routes without certificates keep working");
 }
+
+/// Bootstrapped device certificates carry device and product ids, which the gateway forwards
+/// and routes can require.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_can_require_products_and_upstreams_see_the_device() {
+    let (env, _) = Env::with_ca();
+    let server_secret = env.secret("server");
+    let product: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "product",
+        "create",
+        "camera",
+        "--out",
+        env.tmp.path().join("camera").to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let product_id = product["product"]["id"].as_str().unwrap().to_string();
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let authority = Server::start(cmd);
+    let upstream = Upstream::start();
+
+    // A unit bootstraps its DeviceCert with the ProductCert.
+    let chain =
+        inkan_pki::certs_from_pem(&std::fs::read(product["cert_path"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let product_key = GeneratedKey::from_pem(
+        &std::fs::read_to_string(product["key_path"].as_str().unwrap()).unwrap(),
+        None,
+    )
+    .unwrap();
+    let tls = inkan_agent::client_tls_config(
+        &[env.root_der()],
+        Some((chain, product_key.pkcs8_der().to_vec())),
+    )
+    .unwrap();
+    let mut est = inkan_agent::EstClient::connect(
+        &authority.url(),
+        tls,
+        None,
+        inkan_agent::EstCredentials::None,
+    )
+    .await
+    .unwrap();
+    let unit_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let unit_cert = est
+        .simpleenroll(&build_csr(&unit_key, "SN-0001", &[]).unwrap())
+        .await
+        .unwrap();
+    let device_id = CertificateInfo::parse(&unit_cert)
+        .unwrap()
+        .subject
+        .trim_start_matches("CN=")
+        .to_string();
+    let unit = write_pair(&env, "unit", &[unit_cert], &unit_key);
+
+    let secret_file = env.tmp.path().join("server.secret");
+    std::fs::write(&secret_file, &server_secret).unwrap();
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nclient_ca = [\"{chain}\"]\n\
+         [tls_from_authority]\nurl = \"{url}\"\nca = \"{root}\"\nsecret_file = \"{secret}\"\nnames = [\"localhost\"]\n\
+         [[route]]\npath = \"/cameras\"\nallow_products = [\"{product_id}\"]\nupstreams = [\"http://127.0.0.1:{up}\"]\n\
+         [[route]]\npath = \"/meters\"\nallow_products = [\"some-other-product\"]\nupstreams = [\"http://127.0.0.1:{up}\"]\n",
+        chain = env.data.join("ca/chain.pem").display(),
+        url = authority.url(),
+        root = env.root_pem().display(),
+        secret = secret_file.display(),
+        up = upstream.port,
+    );
+    let path = env.tmp.path().join("gw.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(super::support::binary());
+    cmd.args(["gateway", "--config"])
+        .arg(&path)
+        .env("INKAN_LOG", "warn");
+    let gateway = Server::start(cmd);
+    let port = gateway.addr.rsplit(':').next().unwrap().to_string();
+
+    let (code, body) = curl(
+        &env,
+        &format!("https://localhost:{port}/cameras/1"),
+        Some(&unit),
+        &[],
+    );
+    assert_eq!(code, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(header(&echo, "x-inkan-device"), [device_id.as_str()]);
+    assert_eq!(header(&echo, "x-inkan-product"), [product_id.as_str()]);
+    let (code, body) = curl(
+        &env,
+        &format!("https://localhost:{port}/meters/1"),
+        Some(&unit),
+        &[],
+    );
+    assert_eq!(code, 403, "{body}");
+}
