@@ -12,6 +12,7 @@ mod connection;
 mod est;
 mod est_error;
 mod problem;
+mod registry_api;
 mod revocation_routes;
 mod routes;
 mod tls;

@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<RegisterOutcome, StoreError>;
 
+    /// One device by id.
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+
     /// Devices, newest first, optionally of one product.
     async fn devices(
         &self,

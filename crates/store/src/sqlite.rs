@@ -808,6 +808,14 @@ impl Store for SqliteStore {
         Ok(RegisterOutcome::Registered(device.clone()))
     }
 
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM devices WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
     async fn devices(
         &self,
         product_id: Option<&str>,

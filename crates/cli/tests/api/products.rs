@@ -197,3 +197,109 @@ async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() 
         serde_json::from_str(&env.ok(&["device", "list", "--product", "other", "--json"])).unwrap();
     assert_eq!(devices.len(), 1);
 }
+
+/// The same flow through the REST API, driven by curl: admin creates the product, a unit
+/// registers over mTLS with the ProductCert, then reads its own record with its DeviceCert.
+#[test]
+fn the_rest_api_registers_devices_with_curl() {
+    let (env, _) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create"]).trim().to_string();
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+    let dir = env.tmp.path();
+    let curl = |args: &[&str]| -> (u16, serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+            .arg(env.root_pem())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (
+            code.parse().unwrap(),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    };
+    let url = |p: &str| format!("{}{p}", server.url());
+
+    let (code, created) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"name": "lamp", "max_devices": 10, "attributes": ["serial", "mac"]}"#,
+        &url("/v1/products"),
+    ]);
+    assert_eq!(code, 201, "{created}");
+    std::fs::write(
+        dir.join("lamp.pem"),
+        created["product_cert"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lamp.key"),
+        created["product_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (code, _) = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"name": "x"}"#,
+        &url("/v1/products"),
+    ]);
+    assert_eq!(code, 401);
+
+    let register = |unit: &str, info: &str| {
+        let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+        std::fs::write(dir.join(format!("{unit}.key")), key.to_pem(None).unwrap()).unwrap();
+        let csr = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            build_csr(&key, unit, &[]).unwrap(),
+        );
+        let body = format!(r#"{{"device_info": {info}, "csr": "{csr}"}}"#);
+        curl(&[
+            "--cert",
+            dir.join("lamp.pem").to_str().unwrap(),
+            "--key",
+            dir.join("lamp.key").to_str().unwrap(),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &url("/v1/devices"),
+        ])
+    };
+    let (code, reg) = register("u1", r#"{"serial": "SN-1", "mac": "00:11:22:33:44:55"}"#);
+    assert_eq!(code, 201, "{reg}");
+    let device_id = reg["device"]["id"].as_str().unwrap().to_string();
+    assert_eq!(reg["device"]["attributes"]["serial"], "SN-1");
+    let chain = reg["device_cert_chain"].as_str().unwrap();
+    assert!(!chain.contains("SN-1"));
+    std::fs::write(dir.join("u1.pem"), chain).unwrap();
+    let (code, problem) = register("u2", r#"{"imei": "123"}"#);
+    assert_eq!(code, 403, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("imei"));
+
+    // The device reads its own record; not another's; an admin reads any.
+    let (u1_pem, u1_key) = (dir.join("u1.pem"), dir.join("u1.key"));
+    let mine = [
+        "--cert",
+        u1_pem.to_str().unwrap(),
+        "--key",
+        u1_key.to_str().unwrap(),
+    ];
+    let (code, own) = curl(&[&mine[..], &[&url(&format!("/v1/devices/{device_id}"))]].concat());
+    assert_eq!(code, 200, "{own}");
+    let (code, _) = curl(&[&mine[..], &[&url("/v1/devices/0000000000000000")]].concat());
+    assert_eq!(code, 403);
+    let (code, listed) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &url("/v1/products/lamp"),
+    ]);
+    assert_eq!((code, listed["devices"].as_i64()), (200, Some(1)));
+}
