@@ -51,3 +51,8 @@ fn revocation_guide_runs_as_written() {
 fn gateway_guide_runs_as_written() {
     run_doc("docs/gateway.md");
 }
+
+#[test]
+fn manufacturing_guide_runs_as_written() {
+    run_doc("docs/manufacturing.md");
+}
