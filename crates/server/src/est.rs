@@ -17,17 +17,15 @@ use crate::client_cert::ClientCertProblem;
 use crate::est_error::EstError;
 use crate::PeerCertificates;
 
-/// The EST routes.
+/// The EST routes. Each operation answers with and without a label; the unlabelled paths use
+/// `est.default_label`.
 pub(crate) fn routes() -> Router<Arc<Authority>> {
     Router::new()
         .route("/.well-known/est/cacerts", get(cacerts))
-        .route("/.well-known/est/csrattrs", get(csrattrs_default))
-        .route("/.well-known/est/simpleenroll", post(simpleenroll_default))
-        .route(
-            "/.well-known/est/simplereenroll",
-            post(simplereenroll_default),
-        )
-        .route("/.well-known/est/{label}/cacerts", get(cacerts_labelled))
+        .route("/.well-known/est/csrattrs", get(csrattrs))
+        .route("/.well-known/est/simpleenroll", post(simpleenroll))
+        .route("/.well-known/est/simplereenroll", post(simplereenroll))
+        .route("/.well-known/est/{label}/cacerts", get(cacerts))
         .route("/.well-known/est/{label}/csrattrs", get(csrattrs))
         .route("/.well-known/est/{label}/simpleenroll", post(simpleenroll))
         .route(
@@ -36,29 +34,25 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         )
 }
 
-async fn cacerts(State(authority): State<Arc<Authority>>) -> Result<Response, EstError> {
-    pkcs7_response(&authority.ca_chain(), "application/pkcs7-mime")
+/// The label in the path, or the default label.
+fn label_of(authority: &Authority, label: Option<Path<String>>) -> String {
+    label.map_or_else(|| authority.config().est.default_label.clone(), |Path(l)| l)
 }
 
-async fn cacerts_labelled(
+async fn cacerts(
     State(authority): State<Arc<Authority>>,
-    Path(label): Path<String>,
+    label: Option<Path<String>>,
 ) -> Result<Response, EstError> {
-    profile_for(&authority, &label)?;
-    cacerts(State(authority)).await
-}
-
-async fn csrattrs_default(State(authority): State<Arc<Authority>>) -> Result<Response, EstError> {
-    let label = authority.config().est.default_label.clone();
-    csrattrs(State(authority), Path(label)).await
+    profile_for(&authority, &label_of(&authority, label))?;
+    pkcs7_response(&authority.ca_chain(), "application/pkcs7-mime")
 }
 
 /// The CSR attributes: the signature algorithm the profile prefers (ecdsa-with-SHA256).
 async fn csrattrs(
     State(authority): State<Arc<Authority>>,
-    Path(label): Path<String>,
+    label: Option<Path<String>>,
 ) -> Result<Response, EstError> {
-    profile_for(&authority, &label)?;
+    profile_for(&authority, &label_of(&authority, label))?;
     // SEQUENCE { OBJECT IDENTIFIER ecdsa-with-SHA256 }
     let der = [
         0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
@@ -66,43 +60,25 @@ async fn csrattrs(
     Ok(base64_response(&der, "application/csrattrs"))
 }
 
-async fn simpleenroll_default(
-    State(authority): State<Arc<Authority>>,
-    Extension(peer): Extension<PeerCertificates>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, EstError> {
-    let label = authority.config().est.default_label.clone();
-    enroll(&authority, &label, &peer, &headers, &body, false).await
-}
-
 async fn simpleenroll(
     State(authority): State<Arc<Authority>>,
-    Path(label): Path<String>,
+    label: Option<Path<String>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, EstError> {
+    let label = label_of(&authority, label);
     enroll(&authority, &label, &peer, &headers, &body, false).await
-}
-
-async fn simplereenroll_default(
-    State(authority): State<Arc<Authority>>,
-    Extension(peer): Extension<PeerCertificates>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, EstError> {
-    let label = authority.config().est.default_label.clone();
-    enroll(&authority, &label, &peer, &headers, &body, true).await
 }
 
 async fn simplereenroll(
     State(authority): State<Arc<Authority>>,
-    Path(label): Path<String>,
+    label: Option<Path<String>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, EstError> {
+    let label = label_of(&authority, label);
     enroll(&authority, &label, &peer, &headers, &body, true).await
 }
 

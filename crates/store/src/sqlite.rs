@@ -74,6 +74,15 @@ async fn audit_head(tx: &mut Transaction<'static, Sqlite>) -> Result<(i64, Strin
     })
 }
 
+/// Appends one event at the head of the chain, inside the caller's write transaction.
+async fn append_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: NewAuditEvent,
+) -> Result<AuditEvent, StoreError> {
+    let mut head = audit_head(tx).await?;
+    insert_event(tx, &mut head, &event).await
+}
+
 async fn insert_event(
     tx: &mut Transaction<'static, Sqlite>,
     head: &mut (i64, String),
@@ -377,15 +386,17 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         if inserted > 0 {
-            let mut head = audit_head(&mut tx).await?;
-            let event = NewAuditEvent {
-                at_ms: issuer.created_at_ms,
-                kind: "issuer.registered".into(),
-                actor: actor.into(),
-                subject: issuer.id.clone(),
-                data: serde_json::json!({"role": issuer.role, "subject": issuer.subject}),
-            };
-            insert_event(&mut tx, &mut head, &event).await?;
+            append_event(
+                &mut tx,
+                NewAuditEvent {
+                    at_ms: issuer.created_at_ms,
+                    kind: "issuer.registered".into(),
+                    actor: actor.into(),
+                    subject: issuer.id.clone(),
+                    data: serde_json::json!({"role": issuer.role, "subject": issuer.subject}),
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -426,15 +437,17 @@ impl Store for SqliteStore {
         .bind(at_ms)
         .execute(&mut *tx)
         .await?;
-        let mut head = audit_head(&mut tx).await?;
-        let event = NewAuditEvent {
-            at_ms,
-            kind: "est.secret.set".into(),
-            actor: actor.into(),
-            subject: label.into(),
-            data: serde_json::json!({}),
-        };
-        insert_event(&mut tx, &mut head, &event).await?;
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms,
+                kind: "est.secret.set".into(),
+                actor: actor.into(),
+                subject: label.into(),
+                data: serde_json::json!({}),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -631,15 +644,17 @@ impl Store for SqliteStore {
             .bind(at_ms)
             .execute(&mut *tx)
             .await?;
-        let mut head = audit_head(&mut tx).await?;
-        let event = NewAuditEvent {
-            at_ms,
-            kind: "admin.token.created".into(),
-            actor: actor.into(),
-            subject: name.into(),
-            data: serde_json::json!({}),
-        };
-        insert_event(&mut tx, &mut head, &event).await?;
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms,
+                kind: "admin.token.created".into(),
+                actor: actor.into(),
+                subject: name.into(),
+                data: serde_json::json!({}),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -667,15 +682,17 @@ impl Store for SqliteStore {
         .bind(product.created_at_ms)
         .execute(&mut *tx)
         .await?;
-        let mut head = audit_head(&mut tx).await?;
-        let event = NewAuditEvent {
-            at_ms: product.created_at_ms,
-            kind: "product.created".into(),
-            actor: actor.into(),
-            subject: product.id.clone(),
-            data: serde_json::json!({"name": product.name, "max_devices": product.max_devices}),
-        };
-        insert_event(&mut tx, &mut head, &event).await?;
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms: product.created_at_ms,
+                kind: "product.created".into(),
+                actor: actor.into(),
+                subject: product.id.clone(),
+                data: serde_json::json!({"name": product.name, "max_devices": product.max_devices}),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -728,15 +745,17 @@ impl Store for SqliteStore {
             .await?
             .rows_affected();
         if changed > 0 {
-            let mut head = audit_head(&mut tx).await?;
-            let event = NewAuditEvent {
-                at_ms,
-                kind: format!("product.{status}"),
-                actor: actor.into(),
-                subject: product_id.into(),
-                data: serde_json::json!({}),
-            };
-            insert_event(&mut tx, &mut head, &event).await?;
+            append_event(
+                &mut tx,
+                NewAuditEvent {
+                    at_ms,
+                    kind: format!("product.{status}"),
+                    actor: actor.into(),
+                    subject: product_id.into(),
+                    data: serde_json::json!({}),
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(changed > 0)
@@ -795,15 +814,17 @@ impl Store for SqliteStore {
         .bind(device.last_seen_ms)
         .execute(&mut *tx)
         .await?;
-        let mut head = audit_head(&mut tx).await?;
-        let event = NewAuditEvent {
-            at_ms: device.created_at_ms,
-            kind: "device.registered".into(),
-            actor: actor.into(),
-            subject: device.id.clone(),
-            data: serde_json::json!({"product": device.product_id}),
-        };
-        insert_event(&mut tx, &mut head, &event).await?;
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms: device.created_at_ms,
+                kind: "device.registered".into(),
+                actor: actor.into(),
+                subject: device.id.clone(),
+                data: serde_json::json!({"product": device.product_id}),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(RegisterOutcome::Registered(device.clone()))
     }

@@ -62,6 +62,28 @@ impl Drop for Upstream {
     }
 }
 
+/// A TLS server certificate for localhost / 127.0.0.1 from the authority's `server` profile,
+/// with the issuing CA, written as `<name>.pem` / `<name>.key`.
+async fn server_pair(env: &Env, authority: &Server, server_secret: &str, name: &str) -> Files {
+    let issuing =
+        inkan_pki::certs_from_pem(&std::fs::read(env.data.join("ca/issuing.pem")).unwrap())
+            .unwrap()
+            .remove(0);
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
+    let mut est = inkan_agent::EstClient::connect(
+        &authority.url(),
+        tls,
+        Some("server".into()),
+        secret_credentials(server_secret),
+    )
+    .await
+    .unwrap();
+    let csr = build_csr(&key, "localhost", &["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = est.simpleenroll(&csr).await.unwrap();
+    write_pair(env, name, &[cert, issuing], &key)
+}
+
 struct Files {
     cert: std::path::PathBuf,
     key: std::path::PathBuf,
@@ -403,28 +425,8 @@ async fn nginx_configured_by_inkan_gives_the_same_checks() {
     cmd.env("INKAN_LOG", "warn");
     let authority = Server::start(cmd);
     let upstream = Upstream::start();
-    let issuing =
-        inkan_pki::certs_from_pem(&std::fs::read(env.data.join("ca/issuing.pem")).unwrap())
-            .unwrap()
-            .remove(0);
 
-    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
-    let mut est = inkan_agent::EstClient::connect(
-        &authority.url(),
-        tls,
-        Some("server".into()),
-        secret_credentials(&server_secret),
-    )
-    .await
-    .unwrap();
-    let cert = est
-        .simpleenroll(
-            &build_csr(&key, "localhost", &["localhost".into(), "127.0.0.1".into()]).unwrap(),
-        )
-        .await
-        .unwrap();
-    let front = write_pair(&env, "nginx", &[cert, issuing], &key);
+    let front = server_pair(&env, &authority, &server_secret, "nginx").await;
     let mut est = authority.est(&env, secret_credentials(&secret)).await;
     let dev_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let dev_cert = est
@@ -581,27 +583,7 @@ async fn crl_file_mode_and_failing_closed() {
     cmd.env("INKAN_LOG", "warn");
     let authority = Server::start(cmd);
     let upstream = Upstream::start();
-    let issuing =
-        inkan_pki::certs_from_pem(&std::fs::read(env.data.join("ca/issuing.pem")).unwrap())
-            .unwrap()
-            .remove(0);
-    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
-    let mut est = inkan_agent::EstClient::connect(
-        &authority.url(),
-        tls,
-        Some("server".into()),
-        secret_credentials(&server_secret),
-    )
-    .await
-    .unwrap();
-    let cert = est
-        .simpleenroll(
-            &build_csr(&key, "localhost", &["localhost".into(), "127.0.0.1".into()]).unwrap(),
-        )
-        .await
-        .unwrap();
-    let front = write_pair(&env, "front", &[cert, issuing], &key);
+    let front = server_pair(&env, &authority, &server_secret, "front").await;
     let mut est = authority.est(&env, secret_credentials(&secret)).await;
     let mut devices = Vec::new();
     for name in ["kept", "revoked"] {
