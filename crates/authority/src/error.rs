@@ -18,6 +18,12 @@ pub enum AuthorityError {
     /// The request is understood but not allowed (a cap, a disabled product...); says why.
     #[error("{0}")]
     Refused(String),
+    /// The requester did not prove who it is (a bad or replayed PSK token); says why.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A separate CA this authority relies on failed or refused; says which and why.
+    #[error("the certificate authority at {0}")]
+    Upstream(String),
     /// Configuration is wrong; the message says what to change.
     #[error("configuration: {0}")]
     Config(String),

@@ -38,6 +38,15 @@ pub enum EnrollMethod {
         /// The device registered for this key.
         device_id: String,
     },
+    /// A device registering with a key derived from its product's PSK group key.
+    Psk {
+        /// The product.
+        product_id: String,
+        /// The registration id the device key derives from.
+        registration_id: String,
+        /// The device registered for this key.
+        device_id: String,
+    },
     /// An administrator on the command line.
     Admin {
         /// Who.
@@ -63,6 +72,7 @@ impl EnrollMethod {
             Self::ClientCert { .. } => "client-cert",
             Self::Renewal(_) => "renewal",
             Self::Bootstrap { .. } => "bootstrap-cert",
+            Self::Psk { .. } => "psk",
             Self::Admin { .. } => "admin",
         }
     }
@@ -81,6 +91,15 @@ impl EnrollMethod {
                 "product_cert_serial": product_cert_serial,
                 "device": device_id,
             }),
+            Self::Psk {
+                product_id,
+                registration_id,
+                device_id,
+            } => json!({
+                "product": product_id,
+                "registration_id": registration_id,
+                "device": device_id,
+            }),
             Self::Admin { actor } => json!({"admin": actor}),
         }
     }
@@ -97,12 +116,31 @@ impl EnrollMethod {
         }
     }
 
+    /// (device id, product id) for the methods that certify a registered device.
+    fn device_identity(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Bootstrap {
+                device_id,
+                product_id,
+                ..
+            }
+            | Self::Psk {
+                device_id,
+                product_id,
+                ..
+            } => Some((device_id, product_id)),
+            _ => None,
+        }
+    }
+
     fn actor(&self) -> String {
         match self {
             Self::EstSecret { label } => format!("est-secret:{label}"),
             Self::ClientCert { serial } => format!("cert:{serial}"),
             Self::Renewal(r) => format!("cert:{}", r.serial),
-            Self::Bootstrap { product_id, .. } => format!("product:{product_id}"),
+            Self::Bootstrap { product_id, .. } | Self::Psk { product_id, .. } => {
+                format!("product:{product_id}")
+            }
             Self::Admin { actor } => format!("admin:{actor}"),
         }
     }
@@ -145,6 +183,7 @@ pub struct Authority {
     crl: Arc<CrlPublisher>,
     ocsp: OcspService,
     feed: Arc<RevocationFeed>,
+    device_issuer: std::sync::RwLock<Arc<dyn crate::Issuer>>,
 }
 
 fn system_clock() -> OffsetDateTime {
@@ -203,6 +242,7 @@ impl Authority {
             crl: CrlPublisher::new(config.revocation.crl_validity),
             ocsp,
             feed,
+            device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
             ca,
             config,
             store,
@@ -293,17 +333,12 @@ impl Authority {
         if let Some(validity) = request.validity {
             profile.validity = validity;
         }
-        if let EnrollMethod::Bootstrap {
-            device_id,
-            product_id,
-            ..
-        } = &request.method
-        {
+        if let Some((device_id, product_id)) = request.method.device_identity() {
             // A DeviceCert names the device by its random local id only: no hardware serial,
             // nothing from the shared ProductCert.
             checked.subject = inkan_pki::Subject(vec![(
                 inkan_pki::SubjectAttribute::CommonName,
-                device_id.clone(),
+                device_id.to_string(),
             )]);
             // Relying parties (the gateway) read device and product from these URIs.
             checked.sans = vec![
@@ -355,6 +390,22 @@ impl Authority {
         Err(AuthorityError::Ca(
             "could not allocate a unique serial number".into(),
         ))
+    }
+
+    /// Sends device certificates to another CA (see [`crate::Issuer`]); the default is this
+    /// authority's own pipeline.
+    pub fn set_device_issuer(&self, issuer: Arc<dyn crate::Issuer>) {
+        if let Ok(mut slot) = self.device_issuer.write() {
+            *slot = issuer;
+        }
+    }
+
+    /// The CA device certificates come from.
+    pub fn device_issuer(&self) -> Arc<dyn crate::Issuer> {
+        match self.device_issuer.read() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The issuing CA.

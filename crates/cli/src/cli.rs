@@ -39,6 +39,9 @@ pub enum Command {
     /// Devices registered by their products.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The device side: first-boot registration and renewal of the device's own certificate.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Inspect issued certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -217,6 +220,12 @@ pub enum ProductCommand {
         /// Directory for product.pem and product.key (default: ./<name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write product.p12 (PKCS#12) protected by the passphrase in this file.
+        #[arg(long)]
+        p12_passphrase_file: Option<PathBuf>,
+        /// Also let devices register with keys derived from a PSK group key.
+        #[arg(long)]
+        psk: bool,
         #[command(flatten)]
         passphrase: PassphraseArgs,
         /// Machine-readable output.
@@ -229,6 +238,17 @@ pub enum ProductCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one product with its policy and device count.
+    Show {
+        /// Product name or id.
+        product: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// PSK (symmetric key) registration: device key = HMAC-SHA256(group key, registration id).
+    #[command(subcommand)]
+    Psk(PskCommand),
     /// Stop a product from registering new devices (existing certificates stay valid).
     Disable {
         /// Product name or id.
@@ -239,6 +259,84 @@ pub enum ProductCommand {
         /// Product name or id.
         product: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PskCommand {
+    /// Turn PSK registration on with a fresh group key (replaces an earlier key).
+    Enable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Turn PSK registration off (the group key is forgotten).
+    Disable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Print the key (base64) to flash into the unit with this registration id.
+    Derive {
+        /// Product name or id.
+        product: String,
+        /// The unit's registration id (1-128 of A-Z a-z 0-9 . _ : -), e.g. its serial number.
+        registration_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// First boot: make a device key, register with the product's bootstrap credential and
+    /// store the device's own certificate.
+    Enroll(AgentEnrollArgs),
+    /// Renew the device certificate (EST simplereenroll) when two thirds of its life are over.
+    Renew(AgentRenewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentEnrollArgs {
+    /// The authority, https://HOST:PORT.
+    #[arg(long, env = "INKAN_AUTHORITY")]
+    pub authority: String,
+    /// Trust anchor(s) for the authority's TLS certificate (PEM), e.g. the CA's root.pem.
+    #[arg(long)]
+    pub ca_file: PathBuf,
+    /// The product's bootstrap credential: product.p12 (PKCS#12) or product.pem (then also
+    /// --bootstrap-key).
+    #[arg(long, conflicts_with = "psk_key_file")]
+    pub bootstrap: Option<PathBuf>,
+    /// The ProductCert key (PEM), with a PEM --bootstrap.
+    #[arg(long)]
+    pub bootstrap_key: Option<PathBuf>,
+    /// File with the passphrase of a PKCS#12 --bootstrap (first line). Or INKAN_P12_PASSPHRASE.
+    #[arg(long)]
+    pub bootstrap_passphrase_file: Option<PathBuf>,
+    /// File with this unit's PSK device key (base64, from `inkan product psk derive`).
+    #[arg(long, requires_all = ["product", "registration_id"])]
+    pub psk_key_file: Option<PathBuf>,
+    /// Product name or id (PSK registration).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// This unit's registration id (PSK registration).
+    #[arg(long)]
+    pub registration_id: Option<String>,
+    /// Device attribute kept in the registry (not the certificate), e.g. --info serial=SN-1.
+    #[arg(long = "info", value_name = "KEY=VALUE")]
+    pub info: Vec<String>,
+    /// State directory: device.key (0600), device.pem, ca.pem, agent.json.
+    #[arg(long, default_value = "inkan-agent")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRenewArgs {
+    /// State directory written by `inkan agent enroll`.
+    #[arg(long, default_value = "inkan-agent")]
+    pub dir: PathBuf,
+    /// Renew now, whatever the remaining lifetime.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep running: renew every time two thirds of the certificate's life are over.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +352,24 @@ pub enum DeviceCommand {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+    /// Show a device: attributes, status and the certificates it received.
+    Show {
+        /// Device id.
+        device: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a device from renewing or registering again (revoke its certificate to cut it off).
+    Disable {
+        /// Device id.
+        device: String,
+    },
+    /// Let a disabled device renew again.
+    Enable {
+        /// Device id.
+        device: String,
     },
 }
 

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
-use inkan_authority::{Authority, EnrollMethod, IssueRequest, RenewalOf};
+use inkan_authority::{
+    Authority, EnrollMethod, IssueRequest, IssuedDeviceCert, Registrant, RenewalOf,
+};
 use inkan_pki::certs_only_encode;
 
 use crate::client_cert::ClientCertProblem;
@@ -102,13 +104,39 @@ async fn enroll(
         // A ProductCert does not enroll itself: it registers a device and gets its DeviceCert.
         if let Some(product) = authority.store().product_by_cert(serial).await? {
             let (device, issued) = authority
-                .bootstrap_device(&product, serial, &csr_der, serde_json::json!({}))
+                .bootstrap_device(
+                    &product,
+                    Registrant::ProductCert {
+                        serial: serial.clone(),
+                    },
+                    &csr_der,
+                    serde_json::json!({}),
+                )
                 .await?;
             tracing::info!(device = %device.id, product = %product.name, serial = %issued.serial, "device registered");
             return pkcs7_response(
-                &[issued.der],
+                &issued.chain[..1],
                 "application/pkcs7-mime; smime-type=certs-only",
             );
+        }
+    }
+    // A DeviceCert renews under its product's policy: a disabled device cannot renew, and the
+    // new certificate has the product's device validity.
+    let mut device = None;
+    let mut validity = None;
+    if let EnrollMethod::Renewal(current) = &method {
+        let sans: Vec<inkan_pki::San> = match authority.store().certificate(&current.serial).await?
+        {
+            Some(record) => inkan_pki::CertificateInfo::parse(&record.der)
+                .map(|info| info.sans)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if let Some((found, product)) = authority.device_of(&sans).await? {
+            validity = Some(std::time::Duration::from_secs(
+                u64::try_from(product.device_validity_secs).unwrap_or(0),
+            ));
+            device = Some(found);
         }
     }
     let issued = authority
@@ -116,9 +144,22 @@ async fn enroll(
             csr_der,
             profile,
             method,
-            validity: None,
+            validity,
         })
         .await?;
+    if let Some(device) = device {
+        authority
+            .record_device_cert(
+                &device.id,
+                "local",
+                &IssuedDeviceCert {
+                    serial: issued.serial.clone(),
+                    chain: vec![issued.der.clone()],
+                    not_after: issued.info.not_after,
+                },
+            )
+            .await?;
+    }
     tracing::info!(serial = %issued.serial, subject = %issued.info.subject, label, "issued");
     pkcs7_response(
         &[issued.der],

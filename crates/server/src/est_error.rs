@@ -30,6 +30,7 @@ impl From<AuthorityError> for EstError {
             AuthorityError::UnknownProfile(p) => Self::NotFound(format!("unknown EST label {p:?}")),
             AuthorityError::ShuttingDown => Self::Unavailable,
             AuthorityError::Refused(why) => Self::Forbidden(why),
+            AuthorityError::Unauthenticated(why) => Self::Unauthorized(why),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use inkan_authority::Authority;
+use inkan_authority::{enable_product_psk, unix_ms, Authority, Registrant};
 use inkan_pki::der_to_pem;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,8 +23,11 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
     Router::new()
         .route("/v1/products", post(create_product).get(list_products))
         .route("/v1/products/{id}", get(show_product))
-        .route("/v1/devices", post(register_device))
+        .route("/v1/products/{id}/psk", post(enable_psk))
+        .route("/v1/devices", post(register_device).get(list_devices))
         .route("/v1/devices/{id}", get(show_device))
+        .route("/v1/devices/{id}/disable", post(disable_device))
+        .route("/v1/devices/{id}/enable", post(enable_device))
 }
 
 /// Parses a JSON body strictly (Content-Type and unknown fields checked).
@@ -64,6 +67,12 @@ struct NewProductBody {
     device_validity: Option<String>,
     #[serde(default)]
     attributes: Vec<String>,
+    /// Also return the ProductCert and key as PKCS#12 under this passphrase.
+    #[serde(default)]
+    pkcs12_passphrase: Option<String>,
+    /// Turn PSK registration on and return the group key.
+    #[serde(default)]
+    psk: bool,
 }
 
 async fn create_product(
@@ -88,14 +97,62 @@ async fn create_product(
             &actor,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "product": created.product,
-            "product_cert": created.chain_pem,
-            "product_key": created.key_pem,
-        })),
-    ))
+    let mut body = json!({
+        "product": created.product,
+        "product_cert": created.chain_pem,
+        "product_key": created.key_pem,
+    });
+    if let Some(passphrase) = request.pkcs12_passphrase.as_deref() {
+        if passphrase.len() < 8 {
+            return Err(Problem::bad_request(
+                "pkcs12_passphrase must be at least 8 characters",
+            ));
+        }
+        body["product_p12"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(created.pkcs12(passphrase)?));
+    }
+    if request.psk {
+        body["psk_group_key"] = json!(
+            enable_product_psk(
+                &**authority.store(),
+                &created.product,
+                &actor,
+                unix_ms(authority.now()),
+            )
+            .await?
+        );
+        body["product"]["psk"] = json!(true);
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Turns PSK registration on with a fresh group key (replacing any earlier one).
+async fn enable_psk(
+    State(authority): State<Arc<Authority>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let actor = require_admin(&authority, &headers).await?;
+    let product = find_product(&authority, &id).await?;
+    let key = enable_product_psk(
+        &**authority.store(),
+        &product,
+        &actor,
+        unix_ms(authority.now()),
+    )
+    .await?;
+    Ok(Json(json!({ "product": product.id, "psk_group_key": key })))
+}
+
+async fn find_product(
+    authority: &Authority,
+    id: &str,
+) -> Result<inkan_store::ProductRecord, Problem> {
+    authority
+        .store()
+        .product(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no product {id:?}")))
 }
 
 async fn list_products(
@@ -114,11 +171,7 @@ async fn show_product(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers).await?;
-    let product = authority
-        .store()
-        .product(&id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no product {id:?}")))?;
+    let product = find_product(&authority, &id).await?;
     let devices = authority
         .store()
         .devices(Some(&product.id), i64::MAX)
@@ -136,23 +189,44 @@ struct RegisterBody {
     csr: String,
 }
 
-/// A unit's first boot: authenticated by its product's ProductCert over mTLS.
+/// A unit's first boot: authenticated by its product's ProductCert over mTLS, or by a PSK
+/// token (`Authorization: InkanPSK …`) signed with the key derived for its registration id.
 async fn register_device(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    let client = peer.verify(&authority).await.map_err(|_| {
-        Problem::unauthorized(
-            "register over mTLS with your product's ProductCert as client certificate",
-        )
-    })?;
-    let product = authority
-        .store()
-        .product_by_cert(&client.info.serial)
-        .await?
-        .ok_or_else(|| Problem::forbidden("the client certificate is not a ProductCert"))?;
+    let psk_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with(inkan_pki::PSK_SCHEME));
+    let (product, registrant) = match psk_header {
+        Some(value) => {
+            let (product, registration_id) = authority
+                .verify_psk(value, "POST", "/v1/devices", &body)
+                .await?;
+            (product, Registrant::Psk { registration_id })
+        }
+        None => {
+            let client = peer.verify(&authority).await.map_err(|_| {
+                Problem::unauthorized(
+                    "register over mTLS with your product's ProductCert as client certificate, or with an InkanPSK token",
+                )
+            })?;
+            let product = authority
+                .store()
+                .product_by_cert(&client.info.serial)
+                .await?
+                .ok_or_else(|| Problem::forbidden("the client certificate is not a ProductCert"))?;
+            (
+                product,
+                Registrant::ProductCert {
+                    serial: client.info.serial.clone(),
+                },
+            )
+        }
+    };
     let request: RegisterBody = json_body(&headers, &body)?;
     let csr = base64::engine::general_purpose::STANDARD
         .decode(request.csr.trim())
@@ -160,24 +234,81 @@ async fn register_device(
     let (device, issued) = authority
         .bootstrap_device(
             &product,
-            &client.info.serial,
+            registrant,
             &csr,
             serde_json::Value::Object(request.device_info),
         )
-        .await
-        .map_err(|e| match e {
-            inkan_authority::AuthorityError::Csr(c) => Problem::bad_request(c.to_string()),
-            other => Problem::from(other),
-        })?;
-    let chain = format!(
-        "{}{}",
-        der_to_pem("CERTIFICATE", &issued.der),
-        der_to_pem("CERTIFICATE", authority.ca().cert_der())
-    );
+        .await?;
+    let chain: String = issued
+        .chain
+        .iter()
+        .map(|der| der_to_pem("CERTIFICATE", der))
+        .collect();
     Ok((
         StatusCode::CREATED,
         Json(json!({ "device": device, "serial": issued.serial, "device_cert_chain": chain })),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceQuery {
+    product: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Devices, newest first (admin), optionally of one product.
+async fn list_devices(
+    State(authority): State<Arc<Authority>>,
+    Query(query): Query<DeviceQuery>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    require_admin(&authority, &headers).await?;
+    let product = match &query.product {
+        Some(p) => Some(find_product(&authority, p).await?.id),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let devices = authority.store().devices(product.as_deref(), limit).await?;
+    Ok(Json(json!({ "devices": devices })))
+}
+
+async fn disable_device(
+    State(authority): State<Arc<Authority>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    set_device_status(&authority, &id, &headers, "disabled").await
+}
+
+async fn enable_device(
+    State(authority): State<Arc<Authority>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    set_device_status(&authority, &id, &headers, "active").await
+}
+
+/// A disabled device can neither renew nor register again; its current certificate stays
+/// valid until revoked.
+async fn set_device_status(
+    authority: &Authority,
+    id: &str,
+    headers: &HeaderMap,
+    status: &str,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let actor = require_admin(authority, headers).await?;
+    authority
+        .store()
+        .device(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no device {id:?}")))?;
+    let changed = authority
+        .store()
+        .set_device_status(id, status, &actor, unix_ms(authority.now()))
+        .await?;
+    let device = authority.store().device(id).await?;
+    Ok(Json(json!({ "device": device, "changed": changed })))
 }
 
 /// A device record: for an admin, or for the device itself (its DeviceCert over mTLS).
@@ -212,5 +343,8 @@ async fn show_device(
         .device(&id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no device {id:?}")))?;
-    Ok(Json(json!({ "device": device })))
+    let certificates = authority.store().device_certificates(&id).await?;
+    Ok(Json(
+        json!({ "device": device, "certificates": certificates }),
+    ))
 }

@@ -17,9 +17,9 @@ use async_trait::async_trait;
 pub use audit::{AuditBreak, AuditEvent, ChainVerifier, NewAuditEvent};
 pub use error::StoreError;
 pub use model::{
-    CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, DeviceRecord, IssuerRecord,
-    NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome, RevocationRecord, RevokeOutcome,
-    RevokeResult, RevokedEntry,
+    CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, DeviceCertificate,
+    DeviceRecord, IssuerRecord, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
+    RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
 };
 pub use sqlite::SqliteStore;
 
@@ -154,6 +154,47 @@ pub trait Store: Send + Sync + 'static {
         product_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Turns PSK registration on (`Some(group key hex)`) or off for a product (audited).
+    async fn set_product_psk(
+        &self,
+        product_id: &str,
+        group_key_hex: Option<&str>,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The product's PSK group key (hex), if PSK registration is on.
+    async fn product_psk_key(&self, product_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records a PSK token nonce until `expires_ms`; `false` if it was seen before (a replay).
+    /// Expired nonces are dropped on the way.
+    async fn consume_psk_nonce(
+        &self,
+        product_id: &str,
+        nonce: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Enables or disables a device (audited); `false` if it already had that status.
+    async fn set_device_status(
+        &self,
+        device_id: &str,
+        status: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a device received a certificate (durable before the device sees it) and
+    /// marks the device as seen.
+    async fn record_device_certificate(&self, cert: &DeviceCertificate) -> Result<(), StoreError>;
+
+    /// The certificates a device received, newest first.
+    async fn device_certificates(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<DeviceCertificate>, StoreError>;
 
     /// (serial, audit_seq) of certificates with rowid-order position > `after`, at most
     /// `limit`; the cursor is the last item's position.

@@ -197,6 +197,9 @@ pub struct ProductRecord {
     pub status: String,
     /// Serial of the ProductCert.
     pub cert_serial: Option<String>,
+    /// Whether devices may register with a key derived from the product's PSK group key.
+    #[serde(default)]
+    pub psk: bool,
     /// Unix milliseconds.
     pub created_at_ms: i64,
 }
@@ -212,6 +215,9 @@ pub struct DeviceRecord {
     pub attributes: serde_json::Value,
     /// SHA-256 of the device key.
     pub spki_sha256: String,
+    /// The registration id a PSK device registered with (its key derives from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_id: Option<String>,
     /// `active` or `disabled`.
     pub status: String,
     /// Unix milliseconds.
@@ -233,4 +239,26 @@ pub enum RegisterOutcome {
     KeyInUse,
     /// The product is disabled.
     ProductDisabled,
+    /// The key belongs to a device of this product that has been disabled.
+    DeviceDisabled,
+    /// The PSK registration id belongs to another device of this product (another key).
+    RegistrationIdInUse,
+}
+
+/// A DeviceCert as the registry knows it, whichever CA issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCertificate {
+    /// Serial (hex).
+    pub serial: String,
+    /// The device.
+    pub device_id: String,
+    /// `local`, or the EST URL of the authority that issued it.
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// The certificate.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
 }

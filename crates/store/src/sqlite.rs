@@ -12,9 +12,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::audit::GENESIS_HASH;
 use crate::{
-    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord, DeviceRecord,
-    IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
-    RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry, Store, StoreError,
+    AuditEvent, CertificateQuery, CertificateRecord, CertificateStatus, CrlRecord,
+    DeviceCertificate, DeviceRecord, IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord,
+    RecordOutcome, RegisterOutcome, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
+    Store, StoreError,
 };
 
 /// Rows per multi-row statement (14 binds each stays far below SQLite's 32766-variable limit).
@@ -172,6 +173,7 @@ fn product_from_row(row: &SqliteRow) -> Result<ProductRecord, StoreError> {
         device_validity_secs: row.try_get("device_validity_secs")?,
         status: row.try_get("status")?,
         cert_serial: row.try_get("cert_serial")?,
+        psk: row.try_get::<Option<String>, _>("psk_group_key")?.is_some(),
         created_at_ms: row.try_get("created_at")?,
     })
 }
@@ -184,6 +186,7 @@ fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, StoreError> {
         attributes: serde_json::from_str(&attributes)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         spki_sha256: row.try_get("spki_sha256")?,
+        registration_id: row.try_get("registration_id")?,
         status: row.try_get("status")?,
         created_at_ms: row.try_get("created_at")?,
         last_seen_ms: row.try_get("last_seen")?,
@@ -784,11 +787,28 @@ impl Store for SqliteStore {
             .await?;
         if let Some(row) = existing {
             let found = device_from_row(&row)?;
-            return Ok(if found.product_id == device.product_id {
-                RegisterOutcome::Existing(found)
-            } else {
+            return Ok(if found.product_id != device.product_id {
                 RegisterOutcome::KeyInUse
+            } else if found.status != "active" {
+                RegisterOutcome::DeviceDisabled
+            } else if device.registration_id.is_some()
+                && found.registration_id != device.registration_id
+            {
+                RegisterOutcome::KeyInUse
+            } else {
+                RegisterOutcome::Existing(found)
             });
+        }
+        if let Some(registration_id) = &device.registration_id {
+            let taken =
+                sqlx::query("SELECT 1 FROM devices WHERE product_id = ? AND registration_id = ?")
+                    .bind(&device.product_id)
+                    .bind(registration_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                return Ok(RegisterOutcome::RegistrationIdInUse);
+            }
         }
         let max: Option<i64> = product.try_get("max_devices")?;
         if let Some(max) = max {
@@ -802,13 +822,15 @@ impl Store for SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO devices (id, product_id, attributes, spki_sha256, status, created_at, last_seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO devices (id, product_id, attributes, spki_sha256, registration_id, status,
+                                  created_at, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&device.id)
         .bind(&device.product_id)
         .bind(device.attributes.to_string())
         .bind(&device.spki_sha256)
+        .bind(&device.registration_id)
         .bind(&device.status)
         .bind(device.created_at_ms)
         .bind(device.last_seen_ms)
@@ -827,6 +849,159 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(RegisterOutcome::Registered(device.clone()))
+    }
+
+    async fn set_product_psk(
+        &self,
+        product_id: &str,
+        group_key_hex: Option<&str>,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query("UPDATE products SET psk_group_key = ? WHERE id = ?")
+            .bind(group_key_hex)
+            .bind(product_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Corrupt(format!("no product {product_id}")));
+        }
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms,
+                kind: if group_key_hex.is_some() {
+                    "product.psk-enabled"
+                } else {
+                    "product.psk-disabled"
+                }
+                .into(),
+                actor: actor.into(),
+                subject: product_id.into(),
+                data: serde_json::json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn product_psk_key(&self, product_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT psk_group_key FROM products WHERE id = ?")
+            .bind(product_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("psk_group_key")?,
+            None => None,
+        })
+    }
+
+    async fn consume_psk_nonce(
+        &self,
+        product_id: &str,
+        nonce: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM psk_nonces WHERE expires_at < ?")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO psk_nonces (nonce, product_id, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(product_id)
+        .bind(expires_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn set_device_status(
+        &self,
+        device_id: &str,
+        status: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query("UPDATE devices SET status = ? WHERE id = ? AND status != ?")
+            .bind(status)
+            .bind(device_id)
+            .bind(status)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            append_event(
+                &mut tx,
+                NewAuditEvent {
+                    at_ms,
+                    kind: format!("device.{status}"),
+                    actor: actor.into(),
+                    subject: device_id.into(),
+                    data: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn record_device_certificate(&self, cert: &DeviceCertificate) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING",
+        )
+        .bind(&cert.serial)
+        .bind(&cert.device_id)
+        .bind(&cert.issuer)
+        .bind(cert.not_after)
+        .bind(&cert.der)
+        .bind(cert.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
+            .bind(cert.created_at_ms)
+            .bind(&cert.device_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn device_certificates(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<DeviceCertificate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM device_certificates WHERE device_id = ? ORDER BY created_at DESC, serial",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeviceCertificate {
+                    serial: row.try_get("serial")?,
+                    device_id: row.try_get("device_id")?,
+                    issuer: row.try_get("issuer")?,
+                    not_after: row.try_get("not_after")?,
+                    der: row.try_get("der")?,
+                    created_at_ms: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {

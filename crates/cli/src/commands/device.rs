@@ -1,5 +1,6 @@
 use anyhow::Context;
-use inkan_authority::DataDir;
+use inkan_authority::{unix_ms, DataDir};
+use inkan_pki::CertificateInfo;
 
 use super::open_store;
 use crate::cli::DeviceCommand;
@@ -7,41 +8,123 @@ use crate::output::{rfc3339, table};
 use crate::running::load_config;
 
 pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
-    let DeviceCommand::List {
-        product,
-        limit,
-        json,
-    } = cmd;
     let config = load_config(data_dir, None)?;
     let store = open_store(data_dir, &config).await?;
-    let product_id = match &product {
-        Some(p) => Some(
-            store
-                .product(p)
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "admin".into())
+    );
+    match cmd {
+        DeviceCommand::List {
+            product,
+            limit,
+            json,
+        } => {
+            let product_id = match &product {
+                Some(p) => Some(
+                    store
+                        .product(p)
+                        .await?
+                        .with_context(|| format!("no product {p:?}: see `inkan product list`"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let devices = store.devices(product_id.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&devices)?);
+            } else if devices.is_empty() {
+                println!("no devices");
+            } else {
+                let rows: Vec<Vec<String>> = devices
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.id.clone(),
+                            d.product_id.clone(),
+                            d.status.clone(),
+                            rfc3339(d.created_at_ms / 1000),
+                            rfc3339(d.last_seen_ms / 1000),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["DEVICE", "PRODUCT", "STATUS", "REGISTERED", "LAST SEEN"],
+                    &rows,
+                );
+            }
+        }
+        DeviceCommand::Show { device, json } => {
+            let found = store
+                .device(&device)
                 .await?
-                .with_context(|| format!("no product {p:?}: see `inkan product list`"))?
-                .id,
-        ),
-        None => None,
-    };
-    let devices = store.devices(product_id.as_deref(), limit).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&devices)?);
-    } else if devices.is_empty() {
-        println!("no devices");
-    } else {
-        let rows: Vec<Vec<String>> = devices
-            .iter()
-            .map(|d| {
-                vec![
-                    d.id.clone(),
-                    d.product_id.clone(),
-                    d.status.clone(),
-                    rfc3339(d.created_at_ms / 1000),
-                ]
-            })
-            .collect();
-        table(&["DEVICE", "PRODUCT", "STATUS", "REGISTERED"], &rows);
+                .with_context(|| format!("no device {device:?}: see `inkan device list`"))?;
+            let certificates = store.device_certificates(&found.id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"device": found, "certificates": certificates})
+                    )?
+                );
+                return Ok(());
+            }
+            println!("device       {}", found.id);
+            println!("product      {}", found.product_id);
+            println!("status       {}", found.status);
+            if let Some(id) = &found.registration_id {
+                println!("registration {id} (PSK)");
+            }
+            println!("attributes   {}", found.attributes);
+            println!("key sha256   {}", found.spki_sha256);
+            println!("registered   {}", rfc3339(found.created_at_ms / 1000));
+            println!("last seen    {}", rfc3339(found.last_seen_ms / 1000));
+            let rows: Vec<Vec<String>> = certificates
+                .iter()
+                .map(|c| {
+                    let subject = CertificateInfo::parse(&c.der)
+                        .map(|i| i.subject)
+                        .unwrap_or_default();
+                    vec![
+                        c.serial.clone(),
+                        subject,
+                        rfc3339(c.not_after),
+                        c.issuer.clone(),
+                    ]
+                })
+                .collect();
+            println!();
+            table(&["SERIAL", "SUBJECT", "NOT AFTER", "ISSUER"], &rows);
+        }
+        DeviceCommand::Disable { device } => {
+            set_status(&*store, &device, "disabled", &actor).await?
+        }
+        DeviceCommand::Enable { device } => set_status(&*store, &device, "active", &actor).await?,
     }
+    Ok(())
+}
+
+async fn set_status(
+    store: &dyn inkan_store::Store,
+    device: &str,
+    status: &str,
+    actor: &str,
+) -> anyhow::Result<()> {
+    store
+        .device(device)
+        .await?
+        .with_context(|| format!("no device {device:?}: see `inkan device list`"))?;
+    let changed = store
+        .set_device_status(
+            device,
+            status,
+            actor,
+            unix_ms(time::OffsetDateTime::now_utc()),
+        )
+        .await?;
+    println!(
+        "device {device} is {status}{}",
+        if changed { "" } else { " (unchanged)" }
+    );
     Ok(())
 }

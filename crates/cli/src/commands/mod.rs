@@ -1,6 +1,7 @@
 //! One file per command family.
 
 mod admin;
+mod agent;
 mod audit;
 mod bench;
 mod ca;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
         Command::Product(cmd) => product::run(&data_dir, cmd).await,
         Command::Device(cmd) => device::run(&data_dir, cmd).await,
+        Command::Agent(cmd) => agent::run(cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,
         Command::Audit(cmd) => audit::run(&data_dir, cmd).await,

@@ -1,8 +1,12 @@
 use anyhow::Context;
-use inkan_authority::{replace_file, unix_ms, Authority, DataDir};
+use base64::Engine;
+use inkan_authority::{
+    enable_product_psk, psk_device_key, replace_file, unix_ms, Authority, DataDir,
+};
+use inkan_store::ProductRecord;
 
 use super::open_store;
-use crate::cli::ProductCommand;
+use crate::cli::{ProductCommand, PskCommand};
 use crate::output::{rfc3339, table};
 use crate::running::{load_config, passphrase};
 
@@ -20,9 +24,15 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             device_validity,
             attributes,
             out,
+            p12_passphrase_file,
+            psk,
             passphrase: pass,
             json,
         } => {
+            let p12_passphrase = match &p12_passphrase_file {
+                Some(path) => Some(first_line(path)?),
+                None => None,
+            };
             let validity =
                 inkan_pki::duration_text::parse(&device_validity).map_err(anyhow::Error::msg)?;
             anyhow::ensure!(
@@ -31,7 +41,7 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             );
             let ca =
                 data_dir.load_issuing_ca(passphrase(pass.passphrase_file.as_ref())?.as_deref())?;
-            let authority = Authority::start(config, ca, store).await?;
+            let authority = Authority::start(config, ca, store.clone()).await?;
             let created = authority
                 .create_product(&name, max_devices, validity, attributes, &actor)
                 .await?;
@@ -40,13 +50,27 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             let (cert, key) = (dir.join("product.pem"), dir.join("product.key"));
             replace_file(&key, created.key_pem.as_bytes(), 0o600)?;
             replace_file(&cert, created.chain_pem.as_bytes(), 0o644)?;
+            let p12 = match &p12_passphrase {
+                Some(pass) => {
+                    let path = dir.join("product.p12");
+                    replace_file(&path, &created.pkcs12(pass)?, 0o600)?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let mut product = created.product.clone();
+            if psk {
+                enable_product_psk(&*store, &product, &actor, now_ms()).await?;
+                product.psk = true;
+            }
             if json {
                 println!(
                     "{}",
                     serde_json::json!({
-                        "product": created.product,
+                        "product": product,
                         "cert_path": cert,
                         "key_path": key,
+                        "p12_path": p12,
                     })
                 );
             } else {
@@ -63,6 +87,15 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
                     "  key          {} (shown nowhere else; embed it with the certificate)",
                     key.display()
                 );
+                if let Some(p12) = &p12 {
+                    println!("  PKCS#12      {} (certificate chain + key)", p12.display());
+                }
+                if psk {
+                    println!(
+                        "  PSK          on: `inkan product psk derive {} <registration-id>` gives each unit's key",
+                        product.name
+                    );
+                }
                 println!("a unit registers with EST simpleenroll, presenting the ProductCert as TLS client certificate");
             }
         }
@@ -90,6 +123,66 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
                 table(&["NAME", "ID", "STATUS", "DEVICES", "CREATED"], &rows);
             }
         }
+        ProductCommand::Show { product, json } => {
+            let found = find(&*store, &product).await?;
+            let devices = store.devices(Some(&found.id), i64::MAX).await?.len();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"product": found, "devices": devices})
+                    )?
+                );
+            } else {
+                let max = found
+                    .max_devices
+                    .map_or_else(|| "no limit".to_string(), |m| m.to_string());
+                println!("product      {} ({})", found.name, found.id);
+                println!("status       {}", found.status);
+                println!("devices      {devices} (max {max})");
+                println!(
+                    "validity     {} per device certificate",
+                    inkan_pki::duration_text::format(&std::time::Duration::from_secs(
+                        u64::try_from(found.device_validity_secs).unwrap_or(0)
+                    ))
+                );
+                println!("attributes   {}", found.attributes.join(", "));
+                println!(
+                    "methods      ProductCert{}",
+                    if found.psk { ", PSK" } else { "" }
+                );
+                println!(
+                    "ProductCert  {}",
+                    found.cert_serial.as_deref().unwrap_or("-")
+                );
+                println!("created      {}", rfc3339(found.created_at_ms / 1000));
+            }
+        }
+        ProductCommand::Psk(PskCommand::Enable { product }) => {
+            let found = find(&*store, &product).await?;
+            let key = enable_product_psk(&*store, &found, &actor, now_ms()).await?;
+            println!(
+                "PSK registration is on for {}; earlier PSK device keys no longer work",
+                found.name
+            );
+            println!("group key (keep it secret; `inkan product psk derive` computes unit keys):");
+            println!("{key}");
+        }
+        ProductCommand::Psk(PskCommand::Disable { product }) => {
+            let found = find(&*store, &product).await?;
+            store
+                .set_product_psk(&found.id, None, &actor, now_ms())
+                .await?;
+            println!("PSK registration is off for {}", found.name);
+        }
+        ProductCommand::Psk(PskCommand::Derive {
+            product,
+            registration_id,
+        }) => {
+            let found = find(&*store, &product).await?;
+            let key = psk_device_key(&*store, &found, &registration_id).await?;
+            println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
+        }
         ProductCommand::Disable { product } => {
             set_status(&*store, &product, "disabled", &actor).await?
         }
@@ -98,6 +191,30 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+async fn find(store: &dyn inkan_store::Store, product: &str) -> anyhow::Result<ProductRecord> {
+    store
+        .product(product)
+        .await?
+        .with_context(|| format!("no product {product:?}: see `inkan product list`"))
+}
+
+fn now_ms() -> i64 {
+    unix_ms(time::OffsetDateTime::now_utc())
+}
+
+/// The first line of a passphrase file.
+fn first_line(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    anyhow::ensure!(
+        line.len() >= 8,
+        "the passphrase in {} is shorter than 8 characters",
+        path.display()
+    );
+    Ok(line)
 }
 
 async fn set_status(
