@@ -166,7 +166,7 @@ impl DeviceState {
             .and_then(|s| s.common_name())
             .unwrap_or(&info.device_id)
             .to_string();
-        let sans: Vec<String> = current.sans.iter().map(San::to_string).collect();
+        let sans: Vec<String> = current.sans.iter().map(San::value).collect();
         let csr = build_csr(&key, &common_name, &sans)?;
         let tls = client_tls_config(
             &self.roots()?,

@@ -92,8 +92,13 @@ pub async fn register_device(
     device_key: &GeneratedKey,
     device_info: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Registered, AgentError> {
-    // The CSR names nothing: the authority names the device by its random id.
-    let csr = build_csr(device_key, "inkan-device", &[])?;
+    // The CSR names nothing that identifies the unit: an inkan authority names the device by
+    // its random id; a separate CA (the registry's EST issuer) keeps this key-derived name.
+    let name = format!(
+        "device-{}",
+        &inkan_pki::sha256_hex(&device_key.public_key_der())[..16]
+    );
+    let csr = build_csr(device_key, &name, &[])?;
     let body = serde_json::to_vec(&serde_json::json!({
         "device_info": device_info,
         "csr": base64::engine::general_purpose::STANDARD.encode(csr),

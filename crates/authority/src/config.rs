@@ -22,6 +22,27 @@ pub struct Config {
     pub database_url: Option<String>,
     /// CRL and OCSP settings.
     pub revocation: RevocationConfig,
+    /// A separate certificate authority that issues device certificates over EST, for the
+    /// registry-only deployment; by default this authority issues them itself.
+    pub device_issuer: Option<DeviceIssuerConfig>,
+}
+
+/// A separate inkan (or any EST) authority that issues the DeviceCerts of registered devices.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceIssuerConfig {
+    /// `https://HOST:PORT` of the issuing authority.
+    pub est_url: String,
+    /// Its EST label (`/.well-known/est/<label>/`); none for the default label.
+    pub label: Option<String>,
+    /// Trust anchor(s) for its TLS certificate (PEM).
+    pub ca_file: std::path::PathBuf,
+    /// File holding that label's EST secret (HTTP Basic), first line.
+    pub secret_file: Option<std::path::PathBuf>,
+    /// Or a client certificate chain (PEM) that authority accepts, with `client_key`.
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's key (PKCS#8 PEM).
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// CRL and OCSP settings.

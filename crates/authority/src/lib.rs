@@ -18,7 +18,7 @@ mod registry;
 mod revocation_feed;
 mod server_identity;
 
-pub use config::{Config, EstConfig, RevocationConfig, ServerConfig};
+pub use config::{Config, DeviceIssuerConfig, EstConfig, RevocationConfig, ServerConfig};
 pub use crl_publisher::CrlPublisher;
 pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
 pub use error::AuthorityError;

@@ -84,7 +84,15 @@ impl RunningAuthority {
             .await
             .context("opening the database")?;
         let names = config.server.names.clone();
+        let device_issuer = config.device_issuer.clone();
         let authority = Authority::start(config, ca, store).await?;
+        if let Some(issuer) = &device_issuer {
+            let est = inkan_server::EstIssuer::connect(issuer).await.context(
+                "connecting to the device issuer ([device_issuer] in the configuration)",
+            )?;
+            tracing::info!(issuer = %inkan_authority::Issuer::name(&est), "device certificates come from a separate authority");
+            authority.set_device_issuer(Arc::new(est));
+        }
         let identity = ServerIdentity::load_or_issue(&authority, data_dir, &names).await?;
         let hints = [authority.ca().cert_der(), authority.ca().root_der()]
             .iter()

@@ -5,12 +5,15 @@
 mod api {
     pub mod support;
 
+    mod agent;
     mod cli;
     mod docs;
     mod durability;
     mod est;
     mod gateway;
+    mod issuer;
     mod products;
+    mod psk;
     mod quickstart;
     mod revocation;
 }

@@ -114,6 +114,14 @@ impl San {
         }
     }
 
+    /// The name without its form prefix (what [`San::guess`] reads back).
+    pub fn value(&self) -> String {
+        match self {
+            Self::Dns(v) | Self::Email(v) | Self::Uri(v) => v.clone(),
+            Self::Ip(ip) => ip.to_string(),
+        }
+    }
+
     pub(crate) fn to_rcgen(&self) -> Result<SanType, PkiError> {
         let bad = |v: &str| PkiError::Build(format!("{v:?} is not an IA5 string"));
         Ok(match self {

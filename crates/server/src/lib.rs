@@ -11,6 +11,7 @@ mod client_cert;
 mod connection;
 mod est;
 mod est_error;
+mod est_issuer;
 mod problem;
 mod registry_api;
 mod revocation_routes;
@@ -19,5 +20,6 @@ mod tls;
 
 pub use client_cert::{PeerCertificates, VerifiedClient};
 pub use connection::{serve, serve_plain};
+pub use est_issuer::EstIssuer;
 pub use routes::{plain_router, router};
 pub use tls::server_tls_config;

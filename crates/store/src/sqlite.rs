@@ -976,6 +976,17 @@ impl Store for SqliteStore {
             .bind(&cert.device_id)
             .execute(&mut *tx)
             .await?;
+        append_event(
+            &mut tx,
+            NewAuditEvent {
+                at_ms: cert.created_at_ms,
+                kind: "device.certificate".into(),
+                actor: format!("device:{}", cert.device_id),
+                subject: cert.device_id.clone(),
+                data: serde_json::json!({"serial": cert.serial, "issuer": cert.issuer}),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
