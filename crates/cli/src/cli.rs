@@ -423,12 +423,40 @@ pub enum AuditCommand {
 pub enum BenchCommand {
     /// EST simpleenroll throughput over TLS keep-alive, compared with this machine's limit.
     Enroll(BenchEnrollArgs),
+    /// Full device registrations per second: a new TLS connection with the ProductCert, a
+    /// CSR, a DeviceCert — compared with this machine's enroll limit.
+    Register(BenchRegisterArgs),
     /// OCSP responses per second over HTTP keep-alive, from pre-built DER requests.
     Ocsp(BenchOcspArgs),
     /// Time to generate and sign a CRL with N revoked entries (in memory, no server).
     Crl(BenchCrlArgs),
     /// GET throughput through a TLS front with a client certificate (inkan gateway, nginx, ...).
     Gateway(BenchGatewayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRegisterArgs {
+    /// The authority's URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    pub url: String,
+    /// Trust anchor PEM (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The ProductCert chain (PEM) of a product whose cap admits --count devices.
+    #[arg(long)]
+    pub product_cert: PathBuf,
+    /// The ProductCert's key (PEM).
+    #[arg(long)]
+    pub product_key: PathBuf,
+    /// Parallel registrations.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Devices to register in total (each with its own new key).
+    #[arg(long, default_value_t = 2000)]
+    pub count: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

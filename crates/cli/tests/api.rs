@@ -12,6 +12,7 @@ mod api {
     mod est;
     mod gateway;
     mod issuer;
+    mod openapi;
     mod products;
     mod psk;
     mod quickstart;

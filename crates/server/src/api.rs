@@ -33,18 +33,32 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/v1/revocations/stream", get(revocation_stream))
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of a revocation (optional; an empty body means reason `unspecified`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeBody {
+pub(crate) struct RevokeBody {
+    /// RFC 5280 reason name: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
     #[serde(default)]
     reason: Option<String>,
+    /// Also revoke every certificate enrolled with this one as client certificate (admin only).
     #[serde(default)]
     cascade: bool,
 }
 
 /// Revokes a certificate: an admin (bearer token) may revoke any, with `cascade`; a holder may
 /// revoke its own certificate over mTLS.
-async fn revoke(
+#[utoipa::path(post, path = "/v1/certificates/{serial}/revoke", tag = "revocation",
+    params(("serial" = String, Path, description = "Certificate serial, hex")),
+    request_body(content = Option<RevokeBody>, content_type = "application/json"),
+    security(("admin" = []), ("mtls" = [])),
+    responses(
+        (status = 200, description = "Revoked (or already revoked: `already_revoked`)", body = serde_json::Value),
+        (status = 400, description = "Malformed serial, reason or body", content_type = "application/problem+json"),
+        (status = 401, description = "No admin token or client certificate", content_type = "application/problem+json"),
+        (status = 403, description = "A client certificate may revoke only itself", content_type = "application/problem+json"),
+        (status = 404, description = "No such certificate", content_type = "application/problem+json")))]
+pub(crate) async fn revoke(
     State(authority): State<Arc<Authority>>,
     Path(serial): Path<String>,
     Extension(peer): Extension<PeerCertificates>,
@@ -124,17 +138,23 @@ async fn revoke(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+/// Position in the revocation feed.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FeedQuery {
+pub(crate) struct FeedQuery {
+    /// Only revocations with a feed sequence after this.
     #[serde(default)]
     since: i64,
+    /// At most this many (1 to 1000).
     #[serde(default)]
     limit: Option<i64>,
 }
 
 /// Revocations after `since`, oldest first; `next` is the `since` for the following call.
-async fn revocations(
+#[utoipa::path(get, path = "/v1/revocations", tag = "revocation", params(FeedQuery),
+    responses((status = 200, description = "`{revocations: [...], next}`", body = serde_json::Value),
+        (status = 400, description = "Malformed query", content_type = "application/problem+json")))]
+pub(crate) async fn revocations(
     State(authority): State<Arc<Authority>>,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
@@ -150,7 +170,10 @@ async fn revocations(
 
 /// Server-sent events: every revocation after `since` (or `Last-Event-ID`), then new ones as
 /// they happen. Each event's id is its feed sequence, so a reconnecting client resumes exactly.
-async fn revocation_stream(
+#[utoipa::path(get, path = "/v1/revocations/stream", tag = "revocation", params(FeedQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this feed sequence")),
+    responses((status = 200, description = "Server-sent events, one per revocation", content_type = "text/event-stream")))]
+pub(crate) async fn revocation_stream(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,

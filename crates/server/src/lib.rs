@@ -12,6 +12,7 @@ mod connection;
 mod est;
 mod est_error;
 mod est_issuer;
+mod openapi;
 mod problem;
 mod registry_api;
 mod revocation_routes;

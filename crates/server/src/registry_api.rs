@@ -57,14 +57,19 @@ async fn require_admin(authority: &Authority, headers: &HeaderMap) -> Result<Str
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new product line.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewProductBody {
+pub(crate) struct NewProductBody {
+    /// Unique name, 1 to 48 characters.
     name: String,
+    /// At most this many devices may register.
     #[serde(default)]
     max_devices: Option<i64>,
+    /// Validity of each DeviceCert (`365d`, `12h`, ...); default 365d.
     #[serde(default)]
     device_validity: Option<String>,
+    /// Device attributes (keys of `device_info`) the product allows.
     #[serde(default)]
     attributes: Vec<String>,
     /// Also return the ProductCert and key as PKCS#12 under this passphrase.
@@ -75,7 +80,15 @@ struct NewProductBody {
     psk: bool,
 }
 
-async fn create_product(
+/// Creates a product and its ProductCert; the key is returned once and never stored.
+#[utoipa::path(post, path = "/v1/products", tag = "registry", request_body = NewProductBody,
+    security(("admin" = [])),
+    responses(
+        (status = 201, description = "`{product, product_cert, product_key, product_p12?, psk_group_key?}`", body = serde_json::Value),
+        (status = 400, description = "Malformed body", content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 403, description = "Refused (name taken or invalid)", content_type = "application/problem+json")))]
+pub(crate) async fn create_product(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
     body: Bytes,
@@ -127,7 +140,12 @@ async fn create_product(
 }
 
 /// Turns PSK registration on with a fresh group key (replacing any earlier one).
-async fn enable_psk(
+#[utoipa::path(post, path = "/v1/products/{id}/psk", tag = "registry",
+    params(("id" = String, Path, description = "Product id or name")), security(("admin" = [])),
+    responses((status = 200, description = "`{product, psk_group_key}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+pub(crate) async fn enable_psk(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -155,7 +173,11 @@ async fn find_product(
         .ok_or_else(|| Problem::not_found(format!("no product {id:?}")))
 }
 
-async fn list_products(
+/// All products.
+#[utoipa::path(get, path = "/v1/products", tag = "registry", security(("admin" = [])),
+    responses((status = 200, description = "`{products: [...]}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json")))]
+pub(crate) async fn list_products(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
@@ -165,7 +187,13 @@ async fn list_products(
     ))
 }
 
-async fn show_product(
+/// One product and its device count.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "registry",
+    params(("id" = String, Path, description = "Product id or name")), security(("admin" = [])),
+    responses((status = 200, description = "`{product, devices}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+pub(crate) async fn show_product(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -180,10 +208,14 @@ async fn show_product(
     Ok(Json(json!({ "product": product, "devices": devices })))
 }
 
-#[derive(Debug, Deserialize)]
+/// A unit's registration.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
+pub(crate) struct RegisterBody {
+    /// Identity attributes kept in the registry (never in the certificate); keys must be in the
+    /// product's `attributes`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     device_info: serde_json::Map<String, serde_json::Value>,
     /// Base64 DER PKCS#10.
     csr: String,
@@ -191,7 +223,15 @@ struct RegisterBody {
 
 /// A unit's first boot: authenticated by its product's ProductCert over mTLS, or by a PSK
 /// token (`Authorization: InkanPSK …`) signed with the key derived for its registration id.
-async fn register_device(
+/// Idempotent per (product, key).
+#[utoipa::path(post, path = "/v1/devices", tag = "registry", request_body = RegisterBody,
+    security(("product_cert" = []), ("psk" = [])),
+    responses(
+        (status = 201, description = "`{device, serial, device_cert_chain}` (PEM chain)", body = serde_json::Value),
+        (status = 400, description = "Malformed body or CSR", content_type = "application/problem+json"),
+        (status = 401, description = "No ProductCert; bad, stale or replayed PSK token", content_type = "application/problem+json"),
+        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse)", content_type = "application/problem+json")))]
+pub(crate) async fn register_device(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
@@ -250,15 +290,22 @@ async fn register_device(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Which devices to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeviceQuery {
+pub(crate) struct DeviceQuery {
+    /// Only this product (id or name).
     product: Option<String>,
+    /// At most this many (1 to 10000, default 1000).
     limit: Option<i64>,
 }
 
 /// Devices, newest first (admin), optionally of one product.
-async fn list_devices(
+#[utoipa::path(get, path = "/v1/devices", tag = "registry", params(DeviceQuery), security(("admin" = [])),
+    responses((status = 200, description = "`{devices: [...]}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+pub(crate) async fn list_devices(
     State(authority): State<Arc<Authority>>,
     Query(query): Query<DeviceQuery>,
     headers: HeaderMap,
@@ -273,7 +320,13 @@ async fn list_devices(
     Ok(Json(json!({ "devices": devices })))
 }
 
-async fn disable_device(
+/// Disables a device: it can neither renew nor register again.
+#[utoipa::path(post, path = "/v1/devices/{id}/disable", tag = "registry",
+    params(("id" = String, Path, description = "Device id")), security(("admin" = [])),
+    responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+pub(crate) async fn disable_device(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -281,7 +334,13 @@ async fn disable_device(
     set_device_status(&authority, &id, &headers, "disabled").await
 }
 
-async fn enable_device(
+/// Enables a disabled device again.
+#[utoipa::path(post, path = "/v1/devices/{id}/enable", tag = "registry",
+    params(("id" = String, Path, description = "Device id")), security(("admin" = [])),
+    responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
+        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
+        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+pub(crate) async fn enable_device(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -311,8 +370,15 @@ async fn set_device_status(
     Ok(Json(json!({ "device": device, "changed": changed })))
 }
 
-/// A device record: for an admin, or for the device itself (its DeviceCert over mTLS).
-async fn show_device(
+/// A device record and its certificates: for an admin, or for the device itself (its
+/// DeviceCert over mTLS).
+#[utoipa::path(get, path = "/v1/devices/{id}", tag = "registry",
+    params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("mtls" = [])),
+    responses((status = 200, description = "`{device, certificates}`", body = serde_json::Value),
+        (status = 401, description = "Neither admin token nor client certificate", content_type = "application/problem+json"),
+        (status = 403, description = "A device may read only its own record", content_type = "application/problem+json"),
+        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+pub(crate) async fn show_device(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
     Extension(peer): Extension<PeerCertificates>,

@@ -303,3 +303,54 @@ fn the_rest_api_registers_devices_with_curl() {
     ]);
     assert_eq!((code, listed["devices"].as_i64()), (200, Some(1)));
 }
+
+#[test]
+fn bench_register_registers_real_devices_and_reports_a_ratio() {
+    let (env, _) = Env::with_ca();
+    let (cert, key) = create_product(&env, "bench", &["--max-devices", "30"]);
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+    let out = env.ok(&[
+        "bench",
+        "register",
+        "--url",
+        &server.url(),
+        "--product-cert",
+        cert.to_str().unwrap(),
+        "--product-key",
+        key.to_str().unwrap(),
+        "--count",
+        "24",
+        "--concurrency",
+        "4",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["succeeded"], 24, "{summary}");
+    assert!(summary["ratio_to_enroll_limit"].as_f64().unwrap() > 0.0);
+    let devices: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["device", "list", "--product", "bench", "--json"])).unwrap();
+    assert_eq!(devices.len(), 24);
+    // Past the cap the benchmark reports the failures instead of hiding them.
+    let out = env.run(&[
+        "bench",
+        "register",
+        "--url",
+        &server.url(),
+        "--product-cert",
+        cert.to_str().unwrap(),
+        "--product-key",
+        key.to_str().unwrap(),
+        "--count",
+        "10",
+        "--json",
+    ]);
+    assert!(!out.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["succeeded"], 6, "{summary}");
+    assert!(
+        summary["first_error"].as_str().unwrap().contains("403"),
+        "{summary}"
+    );
+}

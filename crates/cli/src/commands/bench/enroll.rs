@@ -161,14 +161,14 @@ pub async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result
 }
 
 /// The machine's limit for issuing: every core signing, then every core verifying, P-256.
-struct MachineLimit {
-    cores: usize,
-    sign_per_sec: f64,
-    verify_per_sec: f64,
-    limit_per_sec: f64,
+pub(super) struct MachineLimit {
+    pub cores: usize,
+    pub sign_per_sec: f64,
+    pub verify_per_sec: f64,
+    pub limit_per_sec: f64,
 }
 
-fn machine_limit(each: Duration) -> anyhow::Result<MachineLimit> {
+pub(super) fn machine_limit(each: Duration) -> anyhow::Result<MachineLimit> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)

@@ -1,10 +1,11 @@
-//! Load generators: `inkan bench enroll|ocsp|crl`.
+//! Load generators: `inkan bench enroll|register|ocsp|crl|gateway`.
 
 mod crl;
 mod enroll;
 mod gateway;
 mod load;
 mod ocsp;
+mod register;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::cli::BenchCommand;
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Enroll(args) => enroll::enroll(data_dir, args).await,
+        BenchCommand::Register(args) => register::register(data_dir, args).await,
         BenchCommand::Ocsp(args) => ocsp::ocsp(data_dir, args).await,
         BenchCommand::Crl(args) => crl::crl(args).await,
         BenchCommand::Gateway(args) => gateway::gateway(args).await,

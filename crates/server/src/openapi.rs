@@ -1,0 +1,85 @@
+//! `/v1/openapi.json`: the OpenAPI 3.1 description of the `/v1` API, generated from the
+//! handlers' annotations.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use inkan_authority::Authority;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "inkan authority",
+        description = "Device identity: products, devices, revocation. Errors are RFC 9457 problem+json. EST (RFC 7030) lives under /.well-known/est, OCSP at /ocsp, CRLs at /crl."
+    ),
+    paths(
+        crate::api::revoke,
+        crate::api::revocations,
+        crate::api::revocation_stream,
+        crate::registry_api::create_product,
+        crate::registry_api::list_products,
+        crate::registry_api::show_product,
+        crate::registry_api::enable_psk,
+        crate::registry_api::register_device,
+        crate::registry_api::list_devices,
+        crate::registry_api::show_device,
+        crate::registry_api::disable_device,
+        crate::registry_api::enable_device,
+    ),
+    components(schemas(
+        crate::api::RevokeBody,
+        crate::registry_api::NewProductBody,
+        crate::registry_api::RegisterBody
+    )),
+    modifiers(&SecuritySchemes)
+)]
+pub(crate) struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "mtls",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A certificate issued by this authority, as TLS client certificate".into(),
+                ),
+                extensions: None,
+                deprecated: None,
+            },
+        );
+        components.add_security_scheme(
+            "product_cert",
+            SecurityScheme::MutualTls {
+                description: Some("The product's ProductCert as TLS client certificate".into()),
+                extensions: None,
+                deprecated: None,
+            },
+        );
+        components.add_security_scheme(
+            "psk",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "InkanPSK product=\"…\", registration=\"…\", ts=\"…\", nonce=\"…\", sig=\"…\" — sig = base64 HMAC-SHA256(device key, \"inkan-psk-v1\\nMETHOD\\nPATH\\nproduct\\nregistration\\nts\\nnonce\\nhex(SHA-256(body))\"), device key = HMAC-SHA256(group key, registration id)",
+                ),
+            )),
+        );
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new().route(
+        "/v1/openapi.json",
+        get(|| async { Json(ApiDoc::openapi()) }),
+    )
+}
