@@ -286,7 +286,7 @@ pub enum PskCommand {
 pub enum AgentCommand {
     /// First boot: make a device key, register with the product's bootstrap credential and
     /// store the device's own certificate.
-    Enroll(AgentEnrollArgs),
+    Enroll(Box<AgentEnrollArgs>),
     /// Renew the device certificate (EST simplereenroll) when two thirds of its life are over.
     Renew(AgentRenewArgs),
 }

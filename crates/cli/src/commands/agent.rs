@@ -13,7 +13,7 @@ use crate::output::rfc3339;
 
 pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     match cmd {
-        AgentCommand::Enroll(args) => enroll(args).await,
+        AgentCommand::Enroll(args) => enroll(*args).await,
         AgentCommand::Renew(args) => renew(args).await,
     }
 }
