@@ -54,6 +54,19 @@ pub enum Command {
     /// Load generators that measure a running authority.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The device side: enroll this device; forward local HTTP over mTLS with its key.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Enroll this device and store its certificate chain (--tpm: a key inside the TPM 2.0,
+    /// attested by the TPM's endorsement key; level 3).
+    Enroll(crate::commands::agent_tpm::TpmEnrollArgs),
+    /// Forward plain local HTTP to an https:// upstream, authenticating with the device's
+    /// certificate and key (--tpm: the key stays in the TPM).
+    Proxy(crate::commands::agent_tpm::AgentProxyArgs),
 }
 
 #[derive(Debug, Args)]

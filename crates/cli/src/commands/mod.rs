@@ -1,6 +1,7 @@
 //! One file per command family.
 
 mod admin;
+pub mod agent_tpm;
 mod audit;
 mod bench;
 mod ca;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use inkan_authority::{Config, DataDir};
 use inkan_store::Store;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AgentCommand, Cli, Command};
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -34,6 +35,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,
         Command::Audit(cmd) => audit::run(&data_dir, cmd).await,
         Command::Bench(cmd) => bench::run(&data_dir, cmd).await,
+        Command::Agent(AgentCommand::Enroll(args)) => agent_tpm::enroll(args).await,
+        Command::Agent(AgentCommand::Proxy(args)) => agent_tpm::proxy(args).await,
     }
 }
 
