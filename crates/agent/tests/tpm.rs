@@ -219,6 +219,46 @@ fn persisted_key_is_fixed_tpm_as_tpm2_readpublic_shows() {
     assert!(out.contains("ecc"), "{out}");
 }
 
+/// The third-party path: tpm2-tools encodes the persisted key as a TSS2 PEM and curl (through
+/// Debian's tpm2-openssl provider and tpm2-abrmd) authenticates with it to a server that requires
+/// a client certificate. No inkan code signs anything here.
+#[test]
+fn curl_authenticates_with_the_tpm_key_through_tpm2_openssl() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let enrolled = dir.path().join("enrolled");
+    std::fs::create_dir_all(&enrolled).unwrap();
+    {
+        let tpm = Arc::new(Tpm::open(&swtpm.tcti()).unwrap());
+        let mut key = tpm.create_device_key().unwrap();
+        let files = key.files().unwrap();
+        std::fs::write(enrolled.join("key.pub"), &files.public).unwrap();
+        std::fs::write(enrolled.join("key.priv"), &files.private).unwrap();
+        let signer = TpmSigningKey::new(tpm.clone(), &key).unwrap();
+        TestPki::new(dir.path(), &signer);
+        tpm.persist(&mut key, 0x8100_0101).unwrap();
+    } // swtpm serves one client: the resource manager takes over
+    std::fs::copy(dir.path().join("client.pem"), enrolled.join("chain.pem")).unwrap();
+    std::fs::write(
+        enrolled.join("tpm-key.json"),
+        serde_json::json!({
+            "tcti": swtpm.tcti(), "handle": "0x81000101", "srk_handle": "0x81000001",
+            "key_name": "", "serial": "", "level": 3
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let server = SServer::start(dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/tpm-curl");
+    let out = run(Command::new(script)
+        .arg("--dir")
+        .arg(&enrolled)
+        .arg("--cacert")
+        .arg(dir.path().join("ca.pem"))
+        .arg(format!("https://localhost:{}/", server.port)));
+    assert!(out.contains("tpm-client"), "s_server saw the TPM client certificate: {out}");
+}
+
 #[test]
 fn delivery_decrypts_with_the_spec_kdf() {
     // Built independently with ring's seal, as the authority does.

@@ -13,4 +13,6 @@ mod api {
     mod products;
     mod quickstart;
     mod revocation;
+    #[cfg(feature = "tpm")]
+    mod tpm_agent;
 }
