@@ -31,7 +31,10 @@ fn ek_certificate_matches_the_default_template_ek_and_ak_is_restricted() {
     let swtpm = Swtpm::start();
     let tpm = Tpm::open(&swtpm.tcti()).unwrap();
     let ek = tpm.endorsement().unwrap();
-    let cert = ek.certificate.clone().expect("swtpm_setup provisioned an EK certificate");
+    let cert = ek
+        .certificate
+        .clone()
+        .expect("swtpm_setup provisioned an EK certificate");
     // swtpm 0.7 provisions RSA 2048 and ECC P-384 certificates, so the RSA 2048 EK is used.
     let tss_esapi::structures::Public::Rsa { unique, .. } = &ek.public else {
         panic!("expected the RSA EK, got {:?}", ek.public);
@@ -47,7 +50,11 @@ fn ek_certificate_matches_the_default_template_ek_and_ak_is_restricted() {
     let der = dir.path().join("ek.der");
     std::fs::write(&der, &cert).unwrap();
     let pem = dir.path().join("ek.pem");
-    run(Command::new("openssl").args(["x509", "-inform", "der", "-in"]).arg(&der).arg("-out").arg(&pem));
+    run(Command::new("openssl")
+        .args(["x509", "-inform", "der", "-in"])
+        .arg(&der)
+        .arg("-out")
+        .arg(&pem));
     run(Command::new("openssl")
         .args(["verify", "-partial_chain", "-CAfile"])
         .arg(swtpm.ek_issuer())
@@ -72,7 +79,11 @@ fn credential_activation_round_trip() {
     let secret: Vec<u8> = (0u8..32).collect();
     let ak_name = name_of(&ak.public).unwrap();
     let (blob, encrypted) = tpm.make_credential(&ek.public, &secret, &ak_name).unwrap();
-    assert_eq!(tpm.activate_credential(&ek, &ak, &blob, &encrypted).unwrap(), secret);
+    assert_eq!(
+        tpm.activate_credential(&ek, &ak, &blob, &encrypted)
+            .unwrap(),
+        secret
+    );
 
     // The same with tpm2-tools' independent software implementation (`-T none`).
     let dir = tempfile::tempdir().unwrap();
@@ -99,13 +110,18 @@ fn credential_activation_round_trip() {
     assert_eq!(&file[..4], &[0xba, 0xdc, 0xc0, 0xde]);
     let (blob, rest) = tpm2b_split(&file[8..]);
     let (encrypted, _) = tpm2b_split(rest);
-    assert_eq!(tpm.activate_credential(&ek, &ak, blob, encrypted).unwrap(), secret2);
+    assert_eq!(
+        tpm.activate_credential(&ek, &ak, blob, encrypted).unwrap(),
+        secret2
+    );
 
     // A credential bound to another name does not activate.
     let mut other = ak_name.clone();
     other[5] ^= 1;
     let (blob, encrypted) = tpm.make_credential(&ek.public, &secret, &other).unwrap();
-    assert!(tpm.activate_credential(&ek, &ak, &blob, &encrypted).is_err());
+    assert!(tpm
+        .activate_credential(&ek, &ak, &blob, &encrypted)
+        .is_err());
 }
 
 #[test]
@@ -118,16 +134,21 @@ fn certify_csr_and_signatures_verify_with_openssl() {
     let key = tpm.create_device_key().unwrap();
     let nonce = [7u8; 32];
     let certification = tpm.certify(&key, &ak, &nonce).unwrap();
-    assert_eq!(&certification.attest[..6], &[0xff, 0x54, 0x43, 0x47, 0x80, 0x17]);
+    assert_eq!(
+        &certification.attest[..6],
+        &[0xff, 0x54, 0x43, 0x47, 0x80, 0x17]
+    );
     let attest = Attest::unmarshall(&certification.attest).unwrap();
     assert_eq!(attest.extra_data().value(), nonce);
     let tss_esapi::structures::AttestInfo::Certify { info } = attest.attested() else {
         panic!("not a certify attestation");
     };
     assert_eq!(info.name().value(), name_of(&key.public).unwrap());
-    let signature =
-        tss_esapi::structures::Signature::unmarshall(&certification.signature).unwrap();
-    assert!(matches!(signature, tss_esapi::structures::Signature::EcDsa(_)));
+    let signature = tss_esapi::structures::Signature::unmarshall(&certification.signature).unwrap();
+    assert!(matches!(
+        signature,
+        tss_esapi::structures::Signature::EcDsa(_)
+    ));
 
     let attributes = key.public.object_attributes();
     assert!(attributes.fixed_tpm() && attributes.fixed_parent());
@@ -140,7 +161,9 @@ fn certify_csr_and_signatures_verify_with_openssl() {
     let csr_path = dir.path().join("req.der");
     std::fs::write(&csr_path, &csr).unwrap();
     let text = run(Command::new("openssl")
-        .args(["req", "-inform", "der", "-verify", "-noout", "-subject", "-in"])
+        .args([
+            "req", "-inform", "der", "-verify", "-noout", "-subject", "-in",
+        ])
         .arg(&csr_path));
     assert!(text.contains("tpm-device-1"), "{text}");
 
@@ -176,15 +199,21 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
         .clone()
         .client_tls_config(&[pki.ca_der.clone()], vec![pki.client_der.clone()])
         .unwrap();
-    let target = inkan_agent::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
-    let mut connection = inkan_agent::HttpConnection::connect(&target, tls).await.unwrap();
+    let target =
+        inkan_agent::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
+    let mut connection = inkan_agent::HttpConnection::connect(&target, tls)
+        .await
+        .unwrap();
     let (status, _, body) = connection
         .send(http::Method::GET, "/", &[], bytes::Bytes::new())
         .await
         .unwrap();
     assert_eq!(status, 200);
     let body = String::from_utf8_lossy(&body);
-    assert!(body.contains("tpm-client"), "s_server saw the client certificate: {body}");
+    assert!(
+        body.contains("tpm-client"),
+        "s_server saw the client certificate: {body}"
+    );
 }
 
 #[test]
@@ -212,7 +241,13 @@ fn persisted_key_is_fixed_tpm_as_tpm2_readpublic_shows() {
         .find(|l| l.trim_start().starts_with("value:") || l.contains("fixedtpm"))
         .unwrap_or_default()
         .to_string();
-    for flag in ["fixedtpm", "fixedparent", "sensitivedataorigin", "userwithauth", "sign"] {
+    for flag in [
+        "fixedtpm",
+        "fixedparent",
+        "sensitivedataorigin",
+        "userwithauth",
+        "sign",
+    ] {
         assert!(out.contains(flag), "{flag} missing in {out}");
     }
     assert!(!out.contains("restricted"), "{attributes}");
@@ -256,7 +291,10 @@ fn curl_authenticates_with_the_tpm_key_through_tpm2_openssl() {
         .arg("--cacert")
         .arg(dir.path().join("ca.pem"))
         .arg(format!("https://localhost:{}/", server.port)));
-    assert!(out.contains("tpm-client"), "s_server saw the TPM client certificate: {out}");
+    assert!(
+        out.contains("tpm-client"),
+        "s_server saw the TPM client certificate: {out}"
+    );
 }
 
 #[test]
@@ -296,7 +334,9 @@ impl TestPki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "test CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "test CA");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let server_key = KeyPair::generate().unwrap();
@@ -305,7 +345,9 @@ impl TestPki {
             .signed_by(&server_key, &issuer)
             .unwrap();
         let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        client_params.distinguished_name.push(DnType::CommonName, "tpm-client");
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "tpm-client");
         let client = client_params.signed_by(client_key, &issuer).unwrap();
         std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
         std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
@@ -329,7 +371,14 @@ impl SServer {
         for _ in 0..5 {
             let (port, _) = swtpm::free_ports();
             let mut child = Command::new("openssl")
-                .args(["s_server", "-quiet", "-www", "-Verify", "1", "-verify_return_error"])
+                .args([
+                    "s_server",
+                    "-quiet",
+                    "-www",
+                    "-Verify",
+                    "1",
+                    "-verify_return_error",
+                ])
                 .args(["-accept", &format!("127.0.0.1:{port}")])
                 .arg("-cert")
                 .arg(dir.join("server.pem"))

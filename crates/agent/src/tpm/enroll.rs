@@ -145,7 +145,10 @@ struct Delivery {
 
 /// Runs the whole device side: EK and AK, activation, device key, certification, TPM-signed CSR,
 /// enrollment, decryption of the delivered chain; persists the key at `options.handle`.
-pub async fn enroll(tpm: Arc<Tpm>, options: &TpmEnrollOptions) -> Result<TpmEnrollment, AgentError> {
+pub async fn enroll(
+    tpm: Arc<Tpm>,
+    options: &TpmEnrollOptions,
+) -> Result<TpmEnrollment, AgentError> {
     // Fail before asking the authority for anything if the key could not be persisted.
     Tpm::persistent(options.handle)?;
     if tpm.is_handle_defined(options.handle)? {
@@ -242,7 +245,8 @@ pub fn open_delivery_parts(
 ) -> Result<String, AgentError> {
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
     use ring::hkdf::{Salt, HKDF_SHA256};
-    let refused = || AgentError::Protocol("the delivery does not decrypt with the activation secret".into());
+    let refused =
+        || AgentError::Protocol("the delivery does not decrypt with the activation secret".into());
     let prk = Salt::new(HKDF_SHA256, activation_id.as_bytes()).extract(secret);
     let okm = prk
         .expand(&[DELIVERY_INFO], &AES_256_GCM)
@@ -258,7 +262,11 @@ pub fn open_delivery_parts(
         .map_err(|_| AgentError::Protocol("the delivered chain is not PEM text".into()))
 }
 
-fn open_delivery(secret: &[u8], activation_id: &str, delivery: &Delivery) -> Result<String, AgentError> {
+fn open_delivery(
+    secret: &[u8],
+    activation_id: &str,
+    delivery: &Delivery,
+) -> Result<String, AgentError> {
     if delivery.alg != "A256GCM" {
         return Err(AgentError::Protocol(format!(
             "unknown delivery algorithm {:?}",

@@ -78,11 +78,7 @@ impl Tpm {
                 c.create(srk, template, None, None, None, None)
             })?;
             let handle = ctx.execute_with_session(Some(AuthSession::Password), |c| {
-                c.load(
-                    srk,
-                    created.out_private.clone(),
-                    created.out_public.clone(),
-                )
+                c.load(srk, created.out_private.clone(), created.out_public.clone())
             })?;
             Ok(DeviceKey {
                 handle,
@@ -185,13 +181,14 @@ impl Tpm {
             let primary = ctx.execute_with_session(Some(AuthSession::Password), |c| {
                 c.create_primary(Hierarchy::Owner, template, None, None, None, None)
             })?;
-            let object: ObjectHandle = ctx.execute_with_session(Some(AuthSession::Password), |c| {
-                c.evict_control(
-                    Provision::Owner,
-                    primary.key_handle.into(),
-                    Persistent::Persistent(persistent),
-                )
-            })?;
+            let object: ObjectHandle =
+                ctx.execute_with_session(Some(AuthSession::Password), |c| {
+                    c.evict_control(
+                        Provision::Owner,
+                        primary.key_handle.into(),
+                        Persistent::Persistent(persistent),
+                    )
+                })?;
             ctx.flush_context(primary.key_handle.into())?;
             Ok(KeyHandle::from(object))
         })
@@ -280,8 +277,8 @@ pub fn ecdsa_der(r: &[u8], s: &[u8]) -> Result<Vec<u8>, AgentError> {
 
 /// A TPM2B: 2-byte big-endian size, then the bytes.
 fn tpm2b(bytes: &[u8]) -> Result<Vec<u8>, AgentError> {
-    let size = u16::try_from(bytes.len())
-        .map_err(|_| AgentError::Tpm("TPM2B buffer too large".into()))?;
+    let size =
+        u16::try_from(bytes.len()).map_err(|_| AgentError::Tpm("TPM2B buffer too large".into()))?;
     let mut out = size.to_be_bytes().to_vec();
     out.extend_from_slice(bytes);
     Ok(out)

@@ -141,7 +141,10 @@ impl Tpm {
     pub fn endorsement(&self) -> Result<Endorsement, AgentError> {
         let ecc = self.nv_certificate(EK_CERT_NV_ECC_P256)?;
         let (algorithm, certificate) = match ecc {
-            Some(cert) => (AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256), Some(cert)),
+            Some(cert) => (
+                AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256),
+                Some(cert),
+            ),
             None => (
                 AsymmetricAlgorithmSelection::Rsa(RsaKeyBits::Rsa2048),
                 self.nv_certificate(EK_CERT_NV_RSA2048)?,
@@ -167,8 +170,9 @@ impl Tpm {
         let raw = self.with("reading the EK certificate from NV", |ctx| {
             let handle = tss_esapi::handles::NvIndexTpmHandle::new(index)?;
             let auth = ctx.execute_without_session(|c| {
-                c.tr_from_tpm_public(TpmHandle::NvIndex(handle))
-                    .map(|h| tss_esapi::interface_types::resource_handles::NvAuth::NvIndex(h.into()))
+                c.tr_from_tpm_public(TpmHandle::NvIndex(handle)).map(|h| {
+                    tss_esapi::interface_types::resource_handles::NvAuth::NvIndex(h.into())
+                })
             })?;
             ctx.execute_with_nullauth_session(|c| {
                 tss_esapi::abstraction::nv::read_full(c, auth, handle)
@@ -260,10 +264,9 @@ impl Tpm {
                         None,
                     )
                 })?;
-                ctx.execute_with_sessions(
-                    (Some(AuthSession::Password), Some(session), None),
-                    |c| c.activate_credential(ak.handle, ek.handle, blob, secret),
-                )
+                ctx.execute_with_sessions((Some(AuthSession::Password), Some(session), None), |c| {
+                    c.activate_credential(ak.handle, ek.handle, blob, secret)
+                })
             })
         })
         .map(|digest| digest.value().to_vec())
@@ -313,7 +316,10 @@ impl Tpm {
         let public = ek_public.clone();
         self.with("making a credential", |ctx| {
             let ek = ctx.execute_without_session(|c| {
-                c.load_external_public(public, tss_esapi::interface_types::resource_handles::Hierarchy::Null)
+                c.load_external_public(
+                    public,
+                    tss_esapi::interface_types::resource_handles::Hierarchy::Null,
+                )
             })?;
             let made = ctx.execute_without_session(|c| c.make_credential(ek, credential, name));
             ctx.flush_context(ek.into())?;
@@ -362,7 +368,9 @@ fn der_prefix(bytes: &[u8]) -> Option<Vec<u8>> {
     let header_len = usize::try_from(u32::from(header.encoded_len().ok()?)).ok()?;
     let body_len = usize::try_from(u32::from(header.length)).ok()?;
     let _ = reader.position();
-    bytes.get(..header_len.checked_add(body_len)?).map(<[u8]>::to_vec)
+    bytes
+        .get(..header_len.checked_add(body_len)?)
+        .map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]

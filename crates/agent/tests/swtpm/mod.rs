@@ -89,7 +89,9 @@ impl Swtpm {
 
     /// The local CA's root.
     pub fn ek_root(&self) -> PathBuf {
-        self.dir.path().join("localca/swtpm-localca-rootca-cert.pem")
+        self.dir
+            .path()
+            .join("localca/swtpm-localca-rootca-cert.pem")
     }
 
     pub fn path(&self) -> &Path {

@@ -118,7 +118,10 @@ async fn enroll_tpm(args: TpmEnrollArgs, roots: Vec<Vec<u8>>) -> anyhow::Result<
             }))?
         );
     } else {
-        println!("enrolled: certificate {} (level {})", enrollment.serial, enrollment.level);
+        println!(
+            "enrolled: certificate {} (level {})",
+            enrollment.serial, enrollment.level
+        );
         println!("chain:    {}", chain.display());
         println!(
             "key:      TPM handle {} (never leaves the TPM)",

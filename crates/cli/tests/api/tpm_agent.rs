@@ -147,15 +147,8 @@ fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() 
     let chain = inkan_pki::certs_from_pem(&std::fs::read(&chain_path).unwrap()).unwrap();
     assert_eq!(chain.len(), 2, "leaf and issuing CA");
     let (_, leaf) = X509Certificate::from_der(&chain[0]).unwrap();
-    let policies: Vec<String> = leaf
-        .certificate_policies()
-        .unwrap()
-        .unwrap()
-        .value
-        .iter()
-        .map(|p| p.policy_id.to_id_string())
-        .collect();
-    assert!(policies.iter().any(|p| p == LEVEL_3_OID), "{policies:?}");
+    let parsed = inkan_pki::CertificateInfo::parse(&chain[0]).unwrap();
+    assert_eq!(parsed.level, Some(3), "policy {LEVEL_3_OID}");
     let eku = leaf.extended_key_usage().unwrap().unwrap().value;
     assert!(eku.client_auth);
     assert!(leaf.subject().to_string().contains("tpm-e2e"));
@@ -176,7 +169,11 @@ fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() 
         .arg(&chain_path)
         .output()
         .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 
     // A second enrollment at the same handle is refused before anything is asked.
     let again = Command::new(binary())
@@ -271,7 +268,12 @@ min_level = 3
     let record: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(record["method"], "tpm2");
     assert_eq!(record["key_name"], key_name);
-    for check in ["ek-chain", "credential-activated", "certify-signature", "key-fixed-tpm"] {
+    for check in [
+        "ek-chain",
+        "credential-activated",
+        "certify-signature",
+        "key-fixed-tpm",
+    ] {
         assert!(
             record["checks"]
                 .as_array()
