@@ -197,7 +197,10 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
 
     let tls = signer
         .clone()
-        .client_tls_config(&[pki.ca_der.clone()], vec![pki.client_der.clone()])
+        .client_tls_config(
+            std::slice::from_ref(&pki.ca_der),
+            vec![pki.client_der.clone()],
+        )
         .unwrap();
     let target =
         inkan_agent::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();

@@ -248,9 +248,9 @@ impl Tpm {
                     SymmetricDefinition::AES_128_CFB,
                     HashingAlgorithm::Sha256,
                 )?
-                .ok_or_else(|| {
-                    tss_esapi::Error::WrapperError(tss_esapi::WrapperErrorKind::WrongValueFromTpm)
-                })?;
+                .ok_or(tss_esapi::Error::WrapperError(
+                    tss_esapi::WrapperErrorKind::WrongValueFromTpm,
+                ))?;
             let (attributes, mask) = SessionAttributesBuilder::new().build();
             ctx.tr_sess_set_attributes(session, attributes, mask)?;
             ctx.execute_with_temporary_object(SessionHandle::from(session).into(), |ctx, _| {
