@@ -55,8 +55,11 @@ impl ForwardProxy {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         connector.enforce_http(false);
+        // hyper-rustls sets ALPN itself (and refuses a configuration that already has it).
+        let mut tls = (*tls).clone();
+        tls.alpn_protocols.clear();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
+            .with_tls_config(tls)
             .https_only()
             .enable_http1()
             .wrap_connector(connector);
@@ -101,6 +104,8 @@ impl ForwardProxy {
         .parse()
         .map_err(|e| format!("bad request target: {e}"))?;
         parts.uri = uri;
+        // Each hop has its own HTTP version: the upstream hop is always ours, HTTP/1.1.
+        parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         let host = HeaderValue::from_str(&self.upstream_authority()).map_err(|e| e.to_string())?;
         parts.headers.insert(HOST, host);
@@ -110,6 +115,8 @@ impl ForwardProxy {
             .await
             .map_err(|e| describe_client_error(&e))?;
         let (mut parts, body) = response.into_parts();
+        // An HTTP/1.0 upstream must not turn the client's keep-alive connection into 1.0.
+        parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
     }

@@ -3,6 +3,7 @@
 #![cfg(feature = "tpm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod mock_authority;
 mod swtpm;
 
 use std::process::Command;
@@ -217,6 +218,42 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
         body.contains("tpm-client"),
         "s_server saw the client certificate: {body}"
     );
+
+    // The forwarding proxy: plain HTTP in, mTLS with the TPM key out; 502 once the upstream is gone.
+    let tls = signer
+        .client_tls_config(
+            std::slice::from_ref(&pki.ca_der),
+            vec![pki.client_der.clone()],
+        )
+        .unwrap();
+    let proxy = Arc::new(
+        inkan_agent::ForwardProxy::new(&format!("https://localhost:{}", server.port), tls).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(inkan_agent::serve_proxy(listener, proxy, async {
+        let _ = stopped.await;
+    }));
+    let target = inkan_agent::HttpTarget::parse(&local).unwrap();
+    let plain = inkan_agent::client_tls_config(&[], None).unwrap();
+    let mut connection = inkan_agent::HttpConnection::connect(&target, plain)
+        .await
+        .unwrap();
+    let (status, _, body) = connection
+        .send(http::Method::GET, "/", &[], bytes::Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("tpm-client"));
+    drop(server);
+    let (status, _, body) = connection
+        .send(http::Method::GET, "/", &[], bytes::Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
 }
 
 #[test]
@@ -298,6 +335,46 @@ fn curl_authenticates_with_the_tpm_key_through_tpm2_openssl() {
         out.contains("tpm-client"),
         "s_server saw the TPM client certificate: {out}"
     );
+}
+
+/// The whole device side against a stand-in authority that follows the wire contract.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_against_a_contract_following_mock_authority() {
+    use inkan_agent::tpm::{enroll, TpmEnrollOptions, TpmKeyInfo};
+    let swtpm = Swtpm::start();
+    let tpm = Arc::new(Tpm::open(&swtpm.tcti()).unwrap());
+    let authority = mock_authority::MockAuthority::start(tpm.clone()).await;
+    let options = TpmEnrollOptions {
+        authority: authority.url.clone(),
+        roots: vec![authority.ca_der.clone()],
+        common_name: "mock-device".into(),
+        handle: 0x8100_0101,
+    };
+    let enrollment = enroll(tpm.clone(), &options).await.unwrap();
+    assert_eq!(enrollment.level, 3);
+    assert_eq!(enrollment.serial, "0a1b2c");
+    assert_eq!(enrollment.chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(tpm.is_handle_defined(0x8100_0101).unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = enrollment.write_to(dir.path()).unwrap();
+    assert!(chain.ends_with("chain.pem"));
+    let info = TpmKeyInfo::read(dir.path()).unwrap();
+    assert_eq!(info.handle, "0x81000101");
+    assert_eq!(info.srk_handle, "0x81000001");
+    assert_eq!(info.tcti, swtpm.tcti());
+    assert!(dir.path().join("key.pub").exists() && dir.path().join("key.priv").exists());
+
+    // The issued certificate is for the persisted key, which signs as the certificate says.
+    let key = tpm.open_key(0x8100_0101).unwrap();
+    let signer = TpmSigningKey::new(tpm.clone(), &key).unwrap();
+    let leaf = inkan_pki::certs_from_pem(enrollment.chain_pem.as_bytes()).unwrap()[0].clone();
+    let spki = signer.spki_der();
+    assert!(leaf.windows(spki.len()).any(|w| w == spki.as_slice()));
+
+    // Enrolling again at the same handle is refused before the authority is asked.
+    let err = enroll(tpm.clone(), &options).await.unwrap_err().to_string();
+    assert!(err.contains("already in use"), "{err}");
 }
 
 #[test]
