@@ -311,9 +311,18 @@ async fn post_json<Req: Serialize, Resp: for<'de> Deserialize<'de>>(
         )
         .await?;
     if status != StatusCode::CREATED && status != StatusCode::OK {
+        let mut message = problem_message(&body);
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("error").to_string();
+        }
+        if status == StatusCode::NOT_FOUND && path == "/v1/tpm/activations" {
+            message.push_str(
+                " — this authority does not offer TPM enrollment: upgrade it, or check --authority",
+            );
+        }
         return Err(AgentError::Status {
             status: status.as_u16(),
-            message: problem_message(&body),
+            message,
         });
     }
     serde_json::from_slice(&body)
