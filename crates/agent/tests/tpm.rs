@@ -71,6 +71,105 @@ fn ek_certificate_matches_the_default_template_ek_and_ak_is_restricted() {
     );
 }
 
+/// A TPM with an ECC P-256 EK certificate (NV 0x01c0000a, provisioned here with tpm2-tools and a
+/// test CA, as swtpm 0.7 only makes P-384 ones) gets the ECC EK, and activation works with it.
+#[test]
+fn ecc_p256_ek_certificate_selects_the_ecc_ek() {
+    let swtpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let tool = |args: &[&str]| {
+        run(Command::new(args[0])
+            .args(&args[1..])
+            .env("TPM2TOOLS_TCTI", swtpm.tcti())
+            .current_dir(dir.path()))
+    };
+    tool(&[
+        "tpm2_createek",
+        "-c",
+        "ek.ctx",
+        "-G",
+        "ecc",
+        "-u",
+        "ek.pem",
+        "-f",
+        "pem",
+    ]);
+    tool(&["tpm2_flushcontext", "-t"]);
+    tool(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=test EK CA",
+        "-days",
+        "1",
+    ]);
+    tool(&[
+        "openssl",
+        "x509",
+        "-new",
+        "-force_pubkey",
+        "ek.pem",
+        "-subj",
+        "/CN=ecc ek",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-days",
+        "1",
+        "-outform",
+        "der",
+        "-out",
+        "ek.der",
+    ]);
+    let cert = std::fs::read(p("ek.der")).unwrap();
+    let size = cert.len().to_string();
+    tool(&[
+        "tpm2_nvdefine",
+        "0x01c0000a",
+        "-C",
+        "p",
+        "-s",
+        &size,
+        "-a",
+        "ppwrite|ppread|ownerread|authread|no_da|platformcreate",
+    ]);
+    tool(&["tpm2_nvwrite", "0x01c0000a", "-C", "p", "-i", "ek.der"]);
+
+    let tpm = Tpm::open(&swtpm.tcti()).unwrap();
+    let ek = tpm.endorsement().unwrap();
+    assert_eq!(ek.certificate.as_deref(), Some(cert.as_slice()));
+    let tss_esapi::structures::Public::Ecc { unique, .. } = &ek.public else {
+        panic!("expected the ECC EK, got {:?}", ek.public);
+    };
+    let x = unique.x().value();
+    assert!(
+        cert.windows(x.len()).any(|w| w == x),
+        "the certificate is for this EK"
+    );
+    let ak = tpm.attestation_key(&ek).unwrap();
+    let secret = [0x5a; 32];
+    let (blob, encrypted) = tpm
+        .make_credential(&ek.public, &secret, &name_of(&ak.public).unwrap())
+        .unwrap();
+    assert_eq!(
+        tpm.activate_credential(&ek, &ak, &blob, &encrypted)
+            .unwrap(),
+        secret
+    );
+}
+
 #[test]
 fn credential_activation_round_trip() {
     let swtpm = Swtpm::start();
