@@ -29,6 +29,17 @@ pub enum AgentError {
     /// TLS configuration problem.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The TPM refused or failed an operation (or could not be opened).
+    #[error("TPM: {0}")]
+    Tpm(String),
+    /// Reading or writing a local file failed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// why
+        reason: String,
+    },
     /// Certificate or key problem.
     #[error(transparent)]
     Pki(#[from] inkan_pki::PkiError),

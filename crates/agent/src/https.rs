@@ -5,6 +5,7 @@ use http::{HeaderMap, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
@@ -62,17 +63,7 @@ pub fn client_tls_config(
     roots: &[Vec<u8>],
     identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
 ) -> Result<Arc<ClientConfig>, AgentError> {
-    let mut store = RootCertStore::empty();
-    for root in roots {
-        store
-            .add(CertificateDer::from(root.clone()))
-            .map_err(|e| AgentError::Tls(format!("bad trust anchor: {e}")))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AgentError::Tls(e.to_string()))?
-        .with_root_certificates(store);
+    let builder = client_config_builder(roots)?;
     let mut config = match identity {
         Some((chain, key)) => builder
             .with_client_auth_cert(
@@ -84,6 +75,33 @@ pub fn client_tls_config(
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A rustls client configuration trusting `roots` (DER) whose client certificate and key come
+/// from `resolver` (for keys rustls cannot load, such as a TPM key).
+pub fn client_tls_config_with_resolver(
+    roots: &[Vec<u8>],
+    resolver: Arc<dyn ResolvesClientCert>,
+) -> Result<Arc<ClientConfig>, AgentError> {
+    let mut config = client_config_builder(roots)?.with_client_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn client_config_builder(
+    roots: &[Vec<u8>],
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, AgentError> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store
+            .add(CertificateDer::from(root.clone()))
+            .map_err(|e| AgentError::Tls(format!("bad trust anchor: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AgentError::Tls(e.to_string()))?
+        .with_root_certificates(store))
 }
 
 /// HTTP/1.1 over an established stream; the connection is driven by a background task.

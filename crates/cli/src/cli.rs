@@ -39,7 +39,8 @@ pub enum Command {
     /// Devices registered by their products.
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// The device side: first-boot registration and renewal of the device's own certificate.
+    /// The device side: enrollment (product bootstrap, PSK or TPM attestation), renewal, and a
+    /// local proxy that adds the device's client certificate.
     #[command(subcommand)]
     Agent(AgentCommand),
     /// Inspect issued certificates.
@@ -289,6 +290,9 @@ pub enum AgentCommand {
     Enroll(Box<AgentEnrollArgs>),
     /// Renew the device certificate (EST simplereenroll) when two thirds of its life are over.
     Renew(AgentRenewArgs),
+    /// Forward plain local HTTP to an https:// upstream, authenticating with the device's
+    /// certificate and key (--tpm: the key stays in the TPM).
+    Proxy(crate::commands::agent_tpm::AgentProxyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -301,7 +305,7 @@ pub struct AgentEnrollArgs {
     pub ca_file: PathBuf,
     /// The product's bootstrap credential: product.p12 (PKCS#12) or product.pem (then also
     /// --bootstrap-key).
-    #[arg(long, conflicts_with = "psk_key_file")]
+    #[arg(long, conflicts_with_all = ["psk_key_file", "tpm"])]
     pub bootstrap: Option<PathBuf>,
     /// The ProductCert key (PEM), with a PEM --bootstrap.
     #[arg(long)]
@@ -310,7 +314,7 @@ pub struct AgentEnrollArgs {
     #[arg(long)]
     pub bootstrap_passphrase_file: Option<PathBuf>,
     /// File with this unit's PSK device key (base64, from `inkan product psk derive`).
-    #[arg(long, requires_all = ["product", "registration_id"])]
+    #[arg(long, requires_all = ["product", "registration_id"], conflicts_with = "tpm")]
     pub psk_key_file: Option<PathBuf>,
     /// Product name or id (PSK registration).
     #[arg(long)]
@@ -321,9 +325,27 @@ pub struct AgentEnrollArgs {
     /// Device attribute kept in the registry (not the certificate), e.g. --info serial=SN-1.
     #[arg(long = "info", value_name = "KEY=VALUE")]
     pub info: Vec<String>,
-    /// State directory: device.key (0600), device.pem, ca.pem, agent.json.
+    /// Enroll a key created inside this machine's TPM 2.0, proven by its endorsement key
+    /// (EK certificate → credential activation → TPM2_Certify): a level-3 certificate.
+    #[arg(long)]
+    pub tpm: bool,
+    /// TPM to use (TCTI): device:/dev/tpmrm0, tabrmd:bus_type=system, swtpm:host=H,port=P.
+    /// Default: $TPM2TOOLS_TCTI, $TCTI, else device:/dev/tpmrm0.
+    #[arg(long, requires = "tpm")]
+    pub tcti: Option<String>,
+    /// Persistent handle for the new TPM key (must be free).
+    #[arg(long, requires = "tpm", default_value = "0x81000101")]
+    pub handle: String,
+    /// Common name asked for in the TPM-bound certificate (default: this machine's host name).
+    #[arg(long, requires = "tpm")]
+    pub name: Option<String>,
+    /// State directory: device.key (0600), device.pem, ca.pem, agent.json — or, with --tpm,
+    /// chain.pem, tpm-key.json and the key's TPM blobs (which only load in this TPM).
     #[arg(long, default_value = "inkan-agent")]
     pub out: PathBuf,
+    /// Machine-readable output (--tpm).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,4 +17,6 @@ mod api {
     mod psk;
     mod quickstart;
     mod revocation;
+    #[cfg(feature = "tpm")]
+    mod tpm_agent;
 }

@@ -1,4 +1,5 @@
-//! `inkan agent`: the device side — first-boot registration and renewal.
+//! `inkan agent`: the device side — first-boot registration and renewal (TPM enrollment and the
+//! proxy are in `agent_tpm`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,8 +14,21 @@ use crate::output::rfc3339;
 
 pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     match cmd {
+        AgentCommand::Enroll(args) if args.tpm => {
+            super::agent_tpm::enroll(super::agent_tpm::TpmEnrollArgs {
+                authority: args.authority,
+                ca_file: args.ca_file,
+                out: args.out,
+                tcti: args.tcti,
+                handle: args.handle,
+                name: args.name,
+                json: args.json,
+            })
+            .await
+        }
         AgentCommand::Enroll(args) => enroll(*args).await,
         AgentCommand::Renew(args) => renew(args).await,
+        AgentCommand::Proxy(args) => super::agent_tpm::proxy(args).await,
     }
 }
 

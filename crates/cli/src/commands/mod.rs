@@ -2,6 +2,7 @@
 
 mod admin;
 mod agent;
+pub mod agent_tpm;
 mod audit;
 mod bench;
 mod ca;
