@@ -343,6 +343,7 @@ impl Authority {
                 der: der.clone(),
                 actor: method.actor(),
                 bootstrap_serial: method.bootstrap_serial(),
+                tpm: None,
             };
             if self.committer.record(record).await? == RecordOutcome::Recorded {
                 return Ok(Issued {
