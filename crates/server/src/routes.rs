@@ -14,6 +14,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::revocation_routes::routes())
         .merge(crate::api::routes())
         .merge(crate::registry_api::routes())
+        .merge(crate::tpm_api::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             limit,
