@@ -202,9 +202,9 @@ impl Config {
                 )));
             }
         }
-        if !(10..=3600).contains(&self.tpm.activation_ttl.as_secs()) {
+        if !(1..=3600).contains(&self.tpm.activation_ttl.as_secs()) {
             return Err(AuthorityError::Config(
-                "tpm.activation_ttl must be between 10s and 1h".into(),
+                "tpm.activation_ttl must be between 1s and 1h".into(),
             ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {

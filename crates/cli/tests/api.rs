@@ -13,4 +13,5 @@ mod api {
     mod products;
     mod quickstart;
     mod revocation;
+    mod tpm;
 }
