@@ -33,7 +33,7 @@ pub fn verify_ek_certificate(
 ) -> Result<EkCertificate, AttestError> {
     let refuse = |why: String| AttestError::refused(Check::EkChain, why);
     let cert = match X509Certificate::from_der(cert_der) {
-        Ok((rest, cert)) if rest.is_empty() => cert,
+        Ok(([], cert)) => cert,
         _ => {
             return Err(AttestError::malformed(
                 "ek_certificate",

@@ -15,7 +15,7 @@ const OID_RSA: &str = "1.2.840.113549.1.1.1";
 /// (ECC P-256 point, or RSA modulus and exponent).
 pub fn spki_matches(public: &Public, spki_der: &[u8]) -> bool {
     match SubjectPublicKeyInfo::from_der(spki_der) {
-        Ok((rest, spki)) if rest.is_empty() => parsed_matches(public, &spki),
+        Ok(([], spki)) => parsed_matches(public, &spki),
         _ => false,
     }
 }
