@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use inkan_pki::Profile;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,8 @@ pub struct Config {
     /// A separate certificate authority that issues device certificates over EST, for the
     /// registry-only deployment; by default this authority issues them itself.
     pub device_issuer: Option<DeviceIssuerConfig>,
+    /// TPM 2.0 enrollment.
+    pub tpm: TpmConfig,
 }
 
 /// A separate inkan (or any EST) authority that issues the DeviceCerts of registered devices.
@@ -43,6 +45,30 @@ pub struct DeviceIssuerConfig {
     pub client_cert: Option<std::path::PathBuf>,
     /// The client certificate's key (PKCS#8 PEM).
     pub client_key: Option<std::path::PathBuf>,
+}
+
+/// TPM 2.0 enrollment settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TpmConfig {
+    /// PEM files of the TPM manufacturers' EK CAs (roots and intermediates; each one is trusted
+    /// to issue EK certificates). Relative paths are relative to the configuration file.
+    pub ek_roots: Vec<PathBuf>,
+    /// SHA-256 (hex) of EK publics (TPMT_PUBLIC) accepted without an EK certificate.
+    pub ek_allow: Vec<String>,
+    /// How long a credential activation may be used.
+    #[serde(with = "inkan_pki::duration_text")]
+    pub activation_ttl: std::time::Duration,
+}
+
+impl Default for TpmConfig {
+    fn default() -> Self {
+        Self {
+            ek_roots: Vec::new(),
+            ek_allow: Vec::new(),
+            activation_ttl: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 /// CRL and OCSP settings.
@@ -124,8 +150,15 @@ impl Config {
             Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(AuthorityError::io(path, e)),
         };
-        let config: Self = toml::from_str(&text)
+        let mut config: Self = toml::from_str(&text)
             .map_err(|e| AuthorityError::Config(format!("{}: {e}", path.display())))?;
+        if let Some(dir) = path.parent() {
+            for root in &mut config.tpm.ek_roots {
+                if root.is_relative() {
+                    *root = dir.join(&*root);
+                }
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -136,6 +169,7 @@ impl Config {
         all.insert("device".to_string(), Profile::device());
         all.insert("server".to_string(), Profile::server());
         all.insert("product".to_string(), Profile::product());
+        all.insert("tpm".to_string(), Profile::tpm());
         for (name, profile) in &self.profiles {
             let mut p = profile.clone();
             p.name.clone_from(name);
@@ -181,6 +215,18 @@ impl Config {
                     "revocation.base_url {url:?} must start with http:// or https://"
                 )));
             }
+        }
+        for hash in &self.tpm.ek_allow {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(AuthorityError::Config(format!(
+                    "tpm.ek_allow entry {hash:?} is not a SHA-256 in hex (64 characters)"
+                )));
+            }
+        }
+        if !(1..=3600).contains(&self.tpm.activation_ttl.as_secs()) {
+            return Err(AuthorityError::Config(
+                "tpm.activation_ttl must be between 1s and 1h".into(),
+            ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return Err(AuthorityError::Config(

@@ -36,6 +36,18 @@ pub enum AuthorityError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// TPM evidence is malformed (400) or failed a named check (403).
+    #[error(transparent)]
+    Evidence(#[from] inkan_attest::AttestError),
+    /// No TPM activation has this id.
+    #[error("no activation {0:?}: ask for a new one at /v1/tpm/activations")]
+    ActivationUnknown(String),
+    /// The TPM activation was used by an earlier enrollment.
+    #[error("activation {0:?} was used already: each activation allows one enrollment")]
+    ActivationUsed(String),
+    /// The TPM activation expired.
+    #[error("activation {0:?} expired: ask for a new one at /v1/tpm/activations")]
+    ActivationExpired(String),
     /// The authority is shutting down.
     #[error("the authority is shutting down")]
     ShuttingDown,

@@ -17,8 +17,11 @@ mod pipeline;
 mod registry;
 mod revocation_feed;
 mod server_identity;
+mod tpm;
 
-pub use config::{Config, DeviceIssuerConfig, EstConfig, RevocationConfig, ServerConfig};
+pub use config::{
+    Config, DeviceIssuerConfig, EstConfig, RevocationConfig, ServerConfig, TpmConfig,
+};
 pub use crl_publisher::CrlPublisher;
 pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
 pub use error::AuthorityError;
@@ -29,6 +32,10 @@ pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
 pub use registry::{enable_product_psk, psk_device_key, NewProduct, Registrant, PSK_WINDOW_SECS};
 pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;
+pub use tpm::{
+    open_delivery, Delivery, TpmActivationRequest, TpmActivationResponse, TpmEnrollRequest,
+    TpmEnrolled, TpmTrust,
+};
 
 /// Milliseconds since the Unix epoch for `t`.
 pub fn unix_ms(t: time::OffsetDateTime) -> i64 {

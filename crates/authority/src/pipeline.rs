@@ -6,13 +6,15 @@ use inkan_pki::{
     RevocationReason, Serial,
 };
 use inkan_store::{
-    IssuerRecord, NewCertificate, RecordOutcome, RevokeOutcome, RevokeResult, Store,
+    IssuerRecord, NewCertificate, RecordOutcome, RevokeOutcome, RevokeResult, Store, TpmAttestation,
 };
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::committer::Committer;
-use crate::{AuthorityError, Config, CrlPublisher, OcspService, RevocationFeed, SecretVerifier};
+use crate::{
+    AuthorityError, Config, CrlPublisher, OcspService, RevocationFeed, SecretVerifier, TpmTrust,
+};
 
 /// How a requester proved it may have a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +54,9 @@ pub enum EnrollMethod {
         /// Who.
         actor: String,
     },
+    /// TPM 2.0 attestation: a credential activation plus TPM2_Certify of the CSR's key
+    /// (its `serial` is filled in when the certificate is signed).
+    Tpm(Box<TpmAttestation>),
 }
 
 /// The certificate a renewal replaces; the new one must keep its subject and names.
@@ -74,6 +79,7 @@ impl EnrollMethod {
             Self::Bootstrap { .. } => "bootstrap-cert",
             Self::Psk { .. } => "psk",
             Self::Admin { .. } => "admin",
+            Self::Tpm(_) => "tpm2",
         }
     }
 
@@ -101,6 +107,13 @@ impl EnrollMethod {
                 "device": device_id,
             }),
             Self::Admin { actor } => json!({"admin": actor}),
+            Self::Tpm(e) => json!({
+                "activation": e.activation_id,
+                "ek_certificate_sha256": e.ek_cert_sha256,
+                "ek_public_sha256": e.ek_public_sha256,
+                "ak_name": e.ak_name,
+                "key_name": e.key_name,
+            }),
         }
     }
 
@@ -142,6 +155,7 @@ impl EnrollMethod {
                 format!("product:{product_id}")
             }
             Self::Admin { actor } => format!("admin:{actor}"),
+            Self::Tpm(e) => format!("tpm-activation:{}", e.activation_id),
         }
     }
 }
@@ -184,6 +198,7 @@ pub struct Authority {
     ocsp: OcspService,
     feed: Arc<RevocationFeed>,
     device_issuer: std::sync::RwLock<Arc<dyn crate::Issuer>>,
+    tpm: TpmTrust,
 }
 
 fn system_clock() -> OffsetDateTime {
@@ -234,6 +249,7 @@ impl Authority {
             config.revocation.ocsp_validity,
         );
         let feed = RevocationFeed::new(store.latest_revocation_seq().await?);
+        let tpm = TpmTrust::load(&config.tpm)?;
         let authority = Arc::new(Self {
             issuer_id: ca.info().fingerprint_sha256.clone(),
             profiles: config.profiles(),
@@ -243,6 +259,7 @@ impl Authority {
             ocsp,
             feed,
             device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
+            tpm,
             ca,
             config,
             store,
@@ -325,6 +342,14 @@ impl Authority {
             .profiles
             .get(&request.profile)
             .ok_or_else(|| AuthorityError::UnknownProfile(request.profile.clone()))?;
+        // Level 3 is reached only with TPM evidence, and TPM evidence only issues level 3.
+        if (profile.name == "tpm") != matches!(request.method, EnrollMethod::Tpm(_)) {
+            return Err(AuthorityError::Refused(format!(
+                "profile {} is not available to {} enrollment",
+                profile.name,
+                request.method.name()
+            )));
+        }
         let mut checked = CsrCheck::new(profile).check(&request.csr_der)?;
         if let EnrollMethod::Renewal(current) = &request.method {
             check_renewal(current, &checked)?;
@@ -345,6 +370,11 @@ impl Authority {
                 inkan_pki::San::Uri(format!("urn:inkan:device:{device_id}")),
                 inkan_pki::San::Uri(format!("urn:inkan:product:{product_id}")),
             ];
+        }
+        if let EnrollMethod::Tpm(evidence) = &request.method {
+            // Relying parties name the TPM key by its name's first 16 bytes.
+            let prefix = evidence.key_name.get(..32).unwrap_or(&evidence.key_name);
+            checked.sans = vec![inkan_pki::San::Uri(format!("urn:inkan:tpm:{prefix}"))];
         }
         self.sign_and_record(&profile, &checked, &request.method)
             .await
@@ -378,13 +408,30 @@ impl Authority {
                 der: der.clone(),
                 actor: method.actor(),
                 bootstrap_serial: method.bootstrap_serial(),
+                tpm: match method {
+                    EnrollMethod::Tpm(evidence) => Some(TpmAttestation {
+                        serial: info.serial.clone(),
+                        ..(**evidence).clone()
+                    }),
+                    _ => None,
+                },
             };
-            if self.committer.record(record).await? == RecordOutcome::Recorded {
-                return Ok(Issued {
-                    serial: info.serial.clone(),
-                    der,
-                    info,
-                });
+            match self.committer.record(record).await? {
+                RecordOutcome::Recorded => {
+                    return Ok(Issued {
+                        serial: info.serial.clone(),
+                        der,
+                        info,
+                    })
+                }
+                RecordOutcome::ActivationUnavailable => {
+                    let id = match method {
+                        EnrollMethod::Tpm(e) => e.activation_id.clone(),
+                        _ => String::new(),
+                    };
+                    return Err(AuthorityError::ActivationUsed(id));
+                }
+                RecordOutcome::DuplicateSerial => {}
             }
         }
         Err(AuthorityError::Ca(
@@ -436,6 +483,11 @@ impl Authority {
     /// The profile a profile name refers to.
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)
+    }
+
+    /// What TPM enrollment trusts: EK CAs and allow-listed EKs.
+    pub fn tpm_trust(&self) -> &TpmTrust {
+        &self.tpm
     }
 
     /// The current time by the authority's clock.

@@ -108,6 +108,25 @@ impl Profile {
         }
     }
 
+    /// The built-in `tpm` profile: TLS client certificates for keys a TPM 2.0 attested, 90 days,
+    /// level 3. The subject is the CSR's common name only; the authority sets the one SAN
+    /// (`urn:inkan:tpm:<key name prefix>`).
+    pub fn tpm() -> Self {
+        Self {
+            name: "tpm".into(),
+            validity: Duration::from_secs(90 * 86_400),
+            backdate: default_backdate(),
+            key_usage: vec![KeyUsage::DigitalSignature],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
+            san: vec![SanKind::Uri],
+            max_sans: 1,
+            subject: vec![SubjectAttribute::CommonName],
+            require_common_name: true,
+            key_types: vec![KeyType::P256, KeyType::Rsa2048],
+            level: 3,
+        }
+    }
+
     /// Checks the profile is self-consistent; returns a message naming the problem.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=4).contains(&self.level) {

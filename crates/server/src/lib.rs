@@ -18,6 +18,7 @@ mod registry_api;
 mod revocation_routes;
 mod routes;
 mod tls;
+mod tpm_api;
 
 pub use client_cert::{PeerCertificates, VerifiedClient};
 pub use connection::{serve, serve_plain};

@@ -31,7 +31,10 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
 }
 
 /// Parses a JSON body strictly (Content-Type and unknown fields checked).
-fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

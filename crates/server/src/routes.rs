@@ -15,6 +15,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::api::routes())
         .merge(crate::registry_api::routes())
         .merge(crate::openapi::routes())
+        .merge(crate::tpm_api::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             limit,

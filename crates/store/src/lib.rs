@@ -9,6 +9,7 @@ pub mod audit;
 mod error;
 mod model;
 mod sqlite;
+mod tpm;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use model::{
     RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
 };
 pub use sqlite::SqliteStore;
+pub use tpm::{TpmActivation, TpmAttestation};
 
 /// Everything the authority persists. Implementations must make each method atomic.
 #[async_trait]
@@ -203,6 +205,19 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String, i64)>, StoreError>;
+
+    /// Stores a new TPM credential activation (audited).
+    async fn create_tpm_activation(
+        &self,
+        activation: &TpmActivation,
+        actor: &str,
+    ) -> Result<(), StoreError>;
+
+    /// One TPM activation by id.
+    async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, StoreError>;
+
+    /// The TPM evidence a certificate was issued on.
+    async fn tpm_attestation(&self, serial: &str) -> Result<Option<TpmAttestation>, StoreError>;
 }
 
 /// Opens the store named by `url`: `sqlite:PATH` (created if missing).

@@ -29,6 +29,9 @@ pub struct NewCertificate {
     pub actor: String,
     /// The certificate the requester authenticated with, if any (for cascading revocation).
     pub bootstrap_serial: Option<String>,
+    /// TPM evidence: its activation is consumed, and the evidence stored, in the same
+    /// transaction as the certificate.
+    pub tpm: Option<crate::TpmAttestation>,
 }
 
 /// The outcome of recording one certificate of a batch.
@@ -38,6 +41,8 @@ pub enum RecordOutcome {
     Recorded,
     /// Not recorded: the serial exists already; sign again with a new serial.
     DuplicateSerial,
+    /// Not recorded: the TPM activation was used by another enrollment meanwhile, or expired.
+    ActivationUnavailable,
 }
 
 /// Whether a certificate is still good.

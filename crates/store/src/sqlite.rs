@@ -17,6 +17,7 @@ use crate::{
     RecordOutcome, RegisterOutcome, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
     Store, StoreError,
 };
+use crate::{TpmActivation, TpmAttestation};
 
 /// Rows per multi-row statement (14 binds each stays far below SQLite's 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -282,12 +283,20 @@ impl Store for SqliteStore {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fresh = Vec::with_capacity(batch.len());
         for cert in batch {
-            if taken.insert(cert.serial.clone()) {
-                outcomes.push(RecordOutcome::Recorded);
-                fresh.push(cert);
-            } else {
+            if !taken.insert(cert.serial.clone()) {
                 outcomes.push(RecordOutcome::DuplicateSerial);
+                continue;
             }
+            // A TPM activation is consumed by exactly one certificate, in this transaction.
+            if let Some(evidence) = &cert.tpm {
+                if !tpm::consume_activation(&mut tx, evidence, at_ms).await? {
+                    taken.remove(&cert.serial);
+                    outcomes.push(RecordOutcome::ActivationUnavailable);
+                    continue;
+                }
+            }
+            outcomes.push(RecordOutcome::Recorded);
+            fresh.push(cert);
         }
 
         // Seal the audit events first: each certificate row names its event.
@@ -339,6 +348,11 @@ impl Store for SqliteStore {
             });
             q.build().execute(&mut *tx).await?;
             insert_events(&mut tx, sealed).await?;
+        }
+        for cert in &fresh {
+            if let Some(evidence) = &cert.tpm {
+                tpm::insert_attestation(&mut tx, &mut head, evidence, &cert.actor, at_ms).await?;
+            }
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -1039,6 +1053,25 @@ impl Store for SqliteStore {
         rows.iter().map(device_from_row).collect()
     }
 
+    async fn create_tpm_activation(
+        &self,
+        activation: &TpmActivation,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        tpm::insert_activation(&mut tx, activation, actor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, StoreError> {
+        tpm::activation(&self.pool, id).await
+    }
+
+    async fn tpm_attestation(&self, serial: &str) -> Result<Option<TpmAttestation>, StoreError> {
+        tpm::attestation(&self.pool, serial).await
+    }
+
     async fn issued_audit_refs(
         &self,
         after: i64,
@@ -1070,6 +1103,8 @@ impl FromStr for CertificateStatus {
         }
     }
 }
+
+mod tpm;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Args;
 use inkan_agent::{ForwardProxy, HttpTarget};
 
-
 /// `inkan agent enroll --tpm`: enroll a TPM-resident key by TPM 2.0 attestation (filled from
 /// the `agent enroll` arguments).
 #[derive(Debug)]

@@ -1,0 +1,788 @@
+//! TPM 2.0-attested enrollment against a real TPM: swtpm driven by tpm2-tools, the authority
+//! spoken to with curl. Skips (saying so) only when swtpm or tpm2-tools are not installed.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use inkan_authority::{open_delivery, Delivery};
+use serde_json::{json, Value};
+
+use super::support::{Env, Server};
+
+const EK: &str = "0x81010001";
+const AK: &str = "0x81000002";
+const KEY: &str = "0x81000003";
+const EXPORTABLE_KEY: &str = "0x81000004";
+const OTHER_KEY: &str = "0x81000005";
+const ECC_EK: &str = "0x81010002";
+const ECC_AK: &str = "0x81000006";
+const SIGN_ATTRS: &str = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign";
+
+fn tools_present() -> bool {
+    ["swtpm", "swtpm_setup", "tpm2_createak", "tpm2_send"]
+        .iter()
+        .all(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+fn free_port() -> u16 {
+    loop {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        // swtpm needs port and port + 1.
+        if port < 65_000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A swtpm with an RSA EK certificate from its own local CA, and tpm2-tools pointed at it.
+struct Tpm {
+    child: Child,
+    dir: PathBuf,
+    tcti: String,
+}
+
+impl Tpm {
+    fn start(dir: &Path) -> Self {
+        let state = dir.join("state");
+        let ca = dir.join("localca");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::create_dir_all(&ca).unwrap();
+        std::fs::write(
+            dir.join("localca.conf"),
+            format!(
+                "statedir = {c}\nsigningkey = {c}/signkey.pem\nissuercert = {c}/issuercert.pem\ncertserial = {c}/certserial\n",
+                c = ca.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("setup.conf"),
+            format!(
+                "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\ncreate_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n",
+                dir.join("localca.conf").display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new("swtpm_setup")
+            .args(["--tpm2", "--create-ek-cert", "--tpmstate"])
+            .arg(&state)
+            .arg("--config")
+            .arg(dir.join("setup.conf"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "swtpm_setup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--server"])
+            .arg(format!("type=tcp,port={port}"))
+            .arg("--ctrl")
+            .arg(format!("type=tcp,port={}", port + 1))
+            .arg("--tpmstate")
+            .arg(format!("dir={}", state.display()))
+            .args(["--flags", "not-need-init,startup-clear"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "swtpm did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+            tcti: format!("swtpm:host=127.0.0.1,port={port}"),
+        }
+    }
+
+    /// Runs a tpm2-tools command in the TPM's directory, then flushes transient objects
+    /// (there is no resource manager between the tools and swtpm).
+    fn run(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .env("TPM2TOOLS_TCTI", &self.tcti)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = Command::new("tpm2_flushcontext")
+            .arg("-t")
+            .env("TPM2TOOLS_TCTI", &self.tcti)
+            .output();
+        out.stdout
+    }
+
+    fn file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).unwrap()
+    }
+
+    /// A TPMT_PUBLIC read from a persistent handle (tpm2-tools writes TPM2B_PUBLIC).
+    fn public(&self, handle: &str) -> Vec<u8> {
+        let name = format!("pub-{handle}.bin");
+        self.run(&["tpm2_readpublic", "-c", handle, "-o", &name]);
+        self.file(&name)[2..].to_vec()
+    }
+
+    fn make_ak(&self, ek: &str, handle: &str) {
+        self.run(&[
+            "tpm2_createak",
+            "-C",
+            ek,
+            "-c",
+            "ak.ctx",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+        ]);
+        self.run(&["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", handle]);
+    }
+
+    fn make_key(&self, attributes: &str, handle: &str) {
+        self.run(&[
+            "tpm2_createprimary",
+            "-C",
+            "o",
+            "-g",
+            "sha256",
+            "-G",
+            "ecc",
+            "-c",
+            "prim.ctx",
+        ]);
+        self.run(&[
+            "tpm2_create",
+            "-C",
+            "prim.ctx",
+            "-G",
+            "ecc256:ecdsa-sha256",
+            "-a",
+            attributes,
+            "-u",
+            "key.pub",
+            "-r",
+            "key.priv",
+        ]);
+        self.run(&[
+            "tpm2_load",
+            "-C",
+            "prim.ctx",
+            "-u",
+            "key.pub",
+            "-r",
+            "key.priv",
+            "-c",
+            "key.ctx",
+        ]);
+        self.run(&["tpm2_evictcontrol", "-C", "o", "-c", "key.ctx", handle]);
+    }
+
+    /// TPM2_ActivateCredential of an activation response with `ak` under `ek`.
+    fn activate(&self, ek: &str, ak: &str, activation: &Value) -> Vec<u8> {
+        let blob = B64
+            .decode(activation["credential_blob"].as_str().unwrap())
+            .unwrap();
+        let secret = B64
+            .decode(activation["encrypted_secret"].as_str().unwrap())
+            .unwrap();
+        // tpm2-tools' credential file: magic, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET.
+        let mut file = vec![0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1];
+        for part in [&blob, &secret] {
+            file.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            file.extend_from_slice(part);
+        }
+        std::fs::write(self.dir.join("cred.in"), file).unwrap();
+        self.run(&[
+            "tpm2_startauthsession",
+            "--policy-session",
+            "-S",
+            "session.ctx",
+        ]);
+        self.run(&["tpm2_policysecret", "-S", "session.ctx", "-c", "e"]);
+        self.run(&[
+            "tpm2_activatecredential",
+            "-c",
+            ak,
+            "-C",
+            ek,
+            "-i",
+            "cred.in",
+            "-o",
+            "secret.out",
+            "-P",
+            "session:session.ctx",
+        ]);
+        self.run(&["tpm2_flushcontext", "session.ctx"]);
+        self.file("secret.out")
+    }
+
+    /// TPM2_Certify(key, signed by ak, qualifyingData = nonce) as a raw command: tpm2-tools 5.4's
+    /// tpm2_certify cannot set qualifying data. Returns (TPMS_ATTEST, TPMT_SIGNATURE).
+    fn certify(&self, key: &str, ak: &str, nonce: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let handle = |h: &str| u32::from_str_radix(h.trim_start_matches("0x"), 16).unwrap();
+        // Two password sessions (TPM_RS_PW, empty nonce, no attributes, empty password).
+        let pw = [0x40, 0, 0, 0x09, 0, 0, 0, 0, 0];
+        let mut body = Vec::new();
+        body.extend_from_slice(&handle(key).to_be_bytes());
+        body.extend_from_slice(&handle(ak).to_be_bytes());
+        body.extend_from_slice(&18u32.to_be_bytes());
+        body.extend_from_slice(&pw);
+        body.extend_from_slice(&pw);
+        body.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+        body.extend_from_slice(nonce);
+        body.extend_from_slice(&[0x00, 0x18, 0x00, 0x0b]); // ECDSA, SHA-256
+        let mut cmd = vec![0x80, 0x02];
+        cmd.extend_from_slice(&(10 + body.len() as u32).to_be_bytes());
+        cmd.extend_from_slice(&0x148u32.to_be_bytes()); // TPM_CC_Certify
+        cmd.extend_from_slice(&body);
+        std::fs::write(self.dir.join("certify.cmd"), cmd).unwrap();
+        let out = Command::new("tpm2_send")
+            .args(["-o", "certify.rsp"])
+            .stdin(std::fs::File::open(self.dir.join("certify.cmd")).unwrap())
+            .env("TPM2TOOLS_TCTI", &self.tcti)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tpm2_send: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rsp = self.file("certify.rsp");
+        assert_eq!(
+            &rsp[6..10],
+            &[0, 0, 0, 0],
+            "TPM2_Certify failed: {rsp:02x?}"
+        );
+        let attest_len = u16::from_be_bytes([rsp[14], rsp[15]]) as usize;
+        let attest = rsp[16..16 + attest_len].to_vec();
+        let sig = &rsp[16 + attest_len..];
+        let r_len = u16::from_be_bytes([sig[4], sig[5]]) as usize;
+        let s_len = u16::from_be_bytes([sig[6 + r_len], sig[7 + r_len]]) as usize;
+        (attest, sig[..8 + r_len + s_len].to_vec())
+    }
+
+    /// A DER PKCS#10 for `cn`, signed inside the TPM by the key at `handle`.
+    fn csr(&self, handle: &str, cn: &str) -> Vec<u8> {
+        let key = TpmKey {
+            tpm: self,
+            handle: handle.to_string(),
+            point: ecc_point(&self.public(handle)),
+        };
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.serialize_request(&key).unwrap().der().to_vec()
+    }
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The uncompressed point (04 ‖ x ‖ y) of an ECC P-256 TPMT_PUBLIC.
+fn ecc_point(public: &[u8]) -> Vec<u8> {
+    let n = public.len();
+    let (x, y) = (&public[n - 66..n - 34], &public[n - 32..]);
+    [&[4u8][..], x, y].concat()
+}
+
+struct TpmKey<'a> {
+    tpm: &'a Tpm,
+    handle: String,
+    point: Vec<u8>,
+}
+
+impl rcgen::PublicKeyData for TpmKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.point
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl rcgen::SigningKey for TpmKey<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        std::fs::write(self.tpm.dir.join("tbs.bin"), msg).unwrap();
+        self.tpm.run(&[
+            "tpm2_sign",
+            "-c",
+            &self.handle,
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+            "-f",
+            "tss",
+            "-o",
+            "tbs.sig",
+            "tbs.bin",
+        ]);
+        // TPMT_SIGNATURE (ECDSA): alg, hash, r, s → DER ECDSA-Sig-Value.
+        let sig = self.tpm.file("tbs.sig");
+        let r_len = u16::from_be_bytes([sig[4], sig[5]]) as usize;
+        let r = &sig[6..6 + r_len];
+        let s = &sig[8 + r_len..];
+        let int = |v: &[u8]| {
+            let v: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+            let v = if v.first().is_some_and(|b| *b >= 0x80) {
+                [&[0u8][..], &v].concat()
+            } else {
+                v
+            };
+            [&[0x02, v.len() as u8][..], &v].concat()
+        };
+        let body = [int(r), int(s)].concat();
+        Ok([&[0x30, body.len() as u8][..], &body].concat())
+    }
+}
+
+/// POSTs JSON with curl; returns (status, body).
+fn post(env: &Env, server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    curl(
+        env,
+        server,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body.to_string(),
+        ],
+        path,
+    )
+}
+
+fn curl(env: &Env, server: &Server, args: &[&str], path: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+        .arg(env.root_pem())
+        .args(args)
+        .arg(format!("{}{path}", server.url()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.trim().parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+fn start_server(env: &Env, tpm_section: &str) -> Server {
+    std::fs::write(env.data.join("inkan.toml"), format!("[tpm]\n{tpm_section}")).unwrap();
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    Server::start(cmd)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    inkan_pki::sha256_hex(bytes)
+}
+
+fn assert_refused(result: (u16, Value), status: u16, check: &str) {
+    let (code, body) = result;
+    assert_eq!(code, status, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(check), "expected {check:?} in {detail:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_tpm_enrolls_and_every_forged_piece_of_evidence_is_refused() {
+    if !tools_present() {
+        println!("SKIPPED: swtpm or tpm2-tools are not installed (scripts/test installs them)");
+        return;
+    }
+    let (env, _) = Env::with_ca();
+    let tpm = Tpm::start(&env.tmp.path().join("tpm"));
+    tpm.run(&["tpm2_nvread", "0x01c00002", "-o", "ek.crt"]);
+    let ek_cert = tpm.file("ek.crt");
+    let ek_public = tpm.public(EK);
+    tpm.make_ak(EK, AK);
+    tpm.make_key(SIGN_ATTRS, KEY);
+    tpm.make_key("sensitivedataorigin|userwithauth|sign", EXPORTABLE_KEY);
+    tpm.make_key(SIGN_ATTRS, OTHER_KEY);
+    // A P-256 EK without a certificate, admitted by the allow list.
+    tpm.run(&["tpm2_createek", "-c", ECC_EK, "-G", "ecc"]);
+    let ecc_ek_public = tpm.public(ECC_EK);
+    tpm.make_ak(ECC_EK, ECC_AK);
+    let ak_public = tpm.public(AK);
+    let key_public = tpm.public(KEY);
+
+    let server = start_server(
+        &env,
+        &format!(
+            "ek_roots = [{:?}]\nek_allow = [{:?}]\n",
+            env.tmp.path().join("tpm/localca/issuercert.pem"),
+            sha256_hex(&ecc_ek_public)
+        ),
+    );
+    let before = env.certificate_count();
+
+    // Activation refusals: an EK certificate from another manufacturer CA, an EK that is
+    // neither certified nor allow-listed, an AK that is not a restricted signing key.
+    let fixtures = inkan_pki_fixture_dir();
+    let foreign = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/activations",
+            &json!({
+                "ek_certificate": b64(&foreign("rsa_ek_cert.der")),
+                "ek_public": b64(&foreign("rsa_ek_public.bin")),
+                "ak_public": b64(&ak_public),
+            }),
+        ),
+        403,
+        "ek-chain",
+    );
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/activations",
+            &json!({
+                "ek_public": b64(&ek_public), "ak_public": b64(&ak_public),
+            }),
+        ),
+        403,
+        "ek-chain",
+    );
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/activations",
+            &json!({
+                "ek_certificate": b64(&ek_cert), "ek_public": b64(&ek_public), "ak_public": b64(&key_public),
+            }),
+        ),
+        403,
+        "ak-restricted-sign",
+    );
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/activations",
+            &json!({
+                "ek_public": "not base64!", "ak_public": b64(&ak_public),
+            }),
+        ),
+        400,
+        "ek_public",
+    );
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/activations",
+            &json!({
+                "ek_public": b64(&ek_public[..40]), "ak_public": b64(&ak_public),
+            }),
+        ),
+        400,
+        "ek_public",
+    );
+
+    // The real activation: the TPM recovers the secret only with its own EK and AK.
+    let (code, activation) = post(
+        &env,
+        &server,
+        "/v1/tpm/activations",
+        &json!({
+            "ek_certificate": b64(&ek_cert), "ek_public": b64(&ek_public), "ak_public": b64(&ak_public),
+        }),
+    );
+    assert_eq!(code, 201, "{activation}");
+    let id = activation["activation_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    let nonce = B64.decode(activation["nonce"].as_str().unwrap()).unwrap();
+    assert_eq!(nonce.len(), 32);
+    let secret = tpm.activate(EK, AK, &activation);
+    assert_eq!(secret.len(), 32);
+
+    let (attest, signature) = tpm.certify(KEY, AK, &nonce);
+    let csr = tpm.csr(KEY, "tpm-device-1");
+    let enrollment = |secret: &[u8], attest: &[u8], signature: &[u8], key: &[u8], csr: &[u8]| {
+        json!({
+            "activation_id": id, "secret": b64(secret), "attest": b64(attest),
+            "signature": b64(signature), "key_public": b64(key), "csr": b64(csr),
+        })
+    };
+    let enroll = |body: Value| post(&env, &server, "/v1/tpm/enrollments", &body);
+
+    // Every forgery is refused, naming its check, and none uses up the activation.
+    assert_refused(
+        enroll(enrollment(&[0; 32], &attest, &signature, &key_public, &csr)),
+        403,
+        "credential-activated",
+    );
+    let (bad_nonce_attest, bad_nonce_sig) = tpm.certify(KEY, AK, &[9; 32]);
+    assert_refused(
+        enroll(enrollment(
+            &secret,
+            &bad_nonce_attest,
+            &bad_nonce_sig,
+            &key_public,
+            &csr,
+        )),
+        403,
+        "attest-nonce",
+    );
+    let (other_attest, other_sig) = tpm.certify(OTHER_KEY, AK, &nonce);
+    assert_refused(
+        enroll(enrollment(
+            &secret,
+            &other_attest,
+            &other_sig,
+            &key_public,
+            &csr,
+        )),
+        403,
+        "key-name",
+    );
+    let mut forged = attest.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_refused(
+        enroll(enrollment(&secret, &forged, &signature, &key_public, &csr)),
+        403,
+        "certify-signature",
+    );
+    let (exp_attest, exp_sig) = tpm.certify(EXPORTABLE_KEY, AK, &nonce);
+    let exp_public = tpm.public(EXPORTABLE_KEY);
+    let exp_csr = tpm.csr(EXPORTABLE_KEY, "tpm-device-1");
+    assert_refused(
+        enroll(enrollment(
+            &secret,
+            &exp_attest,
+            &exp_sig,
+            &exp_public,
+            &exp_csr,
+        )),
+        403,
+        "key-fixed-tpm",
+    );
+    let other_csr = tpm.csr(OTHER_KEY, "tpm-device-1");
+    assert_refused(
+        enroll(enrollment(
+            &secret,
+            &attest,
+            &signature,
+            &key_public,
+            &other_csr,
+        )),
+        403,
+        "csr-key",
+    );
+    assert_refused(
+        enroll(enrollment(&secret, b"junk", &signature, &key_public, &csr)),
+        400,
+        "attest",
+    );
+    assert_refused(
+        enroll(
+            json!({"activation_id": "00".repeat(16), "secret": b64(&secret), "attest": b64(&attest),
+            "signature": b64(&signature), "key_public": b64(&key_public), "csr": b64(&csr)}),
+        ),
+        404,
+        "activation",
+    );
+    assert_eq!(
+        env.certificate_count(),
+        before,
+        "a refused enrollment issued something"
+    );
+
+    // The genuine enrollment.
+    let (code, enrolled) = enroll(enrollment(&secret, &attest, &signature, &key_public, &csr));
+    assert_eq!(code, 201, "{enrolled}");
+    assert_eq!(enrolled["level"], 3);
+    assert_eq!(enrolled["delivery"]["alg"], "A256GCM");
+    let serial = enrolled["serial"].as_str().unwrap().to_string();
+    let delivery = Delivery {
+        nonce: B64
+            .decode(enrolled["delivery"]["nonce"].as_str().unwrap())
+            .unwrap(),
+        ciphertext: B64
+            .decode(enrolled["delivery"]["ciphertext"].as_str().unwrap())
+            .unwrap(),
+    };
+    let chain = String::from_utf8(open_delivery(&secret, &id, &delivery).unwrap()).unwrap();
+    let certs = inkan_pki::certs_from_pem(chain.as_bytes()).unwrap();
+    assert_eq!(certs.len(), 2);
+    let info = inkan_pki::CertificateInfo::parse(&certs[0]).unwrap();
+    assert_eq!(info.serial, serial);
+    assert_eq!(info.subject, "CN=tpm-device-1");
+    let key_name = format!("000b{}", sha256_hex(&key_public));
+    assert_eq!(
+        info.sans
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec![format!("URI:urn:inkan:tpm:{}", &key_name[..32])]
+    );
+    // openssl agrees the leaf chains to the authority and is for client auth.
+    let leaf = env.tmp.path().join("tpm-leaf.pem");
+    std::fs::write(&leaf, &chain).unwrap();
+    let issuing = env.tmp.path().join("tpm-issuing.pem");
+    std::fs::write(&issuing, inkan_pki::der_to_pem("CERTIFICATE", &certs[1])).unwrap();
+    let verify = Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(env.root_pem())
+        .arg("-untrusted")
+        .arg(&issuing)
+        .arg(&leaf)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert_eq!(env.certificate_count(), before + 1);
+
+    // Single use.
+    assert_refused(
+        enroll(enrollment(&secret, &attest, &signature, &key_public, &csr)),
+        409,
+        "used",
+    );
+    assert_eq!(env.certificate_count(), before + 1);
+
+    // The evidence, for an admin.
+    let token = env
+        .ok(&["admin", "token", "create", "--name", "tpm-test"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/certificates/{serial}/attestation");
+    let (code, _) = curl(&env, &server, &[], &path);
+    assert_eq!(code, 401);
+    let (code, evidence) = curl(
+        &env,
+        &server,
+        &["-H", &format!("Authorization: Bearer {token}")],
+        &path,
+    );
+    assert_eq!(code, 200, "{evidence}");
+    assert_eq!(evidence["method"], "tpm2");
+    assert_eq!(evidence["ek_certificate_sha256"], sha256_hex(&ek_cert));
+    assert_eq!(evidence["ek_issuer"], "CN=swtpm-localca");
+    assert_eq!(evidence["ek_public_sha256"], sha256_hex(&ek_public));
+    assert_eq!(
+        evidence["ak_name"],
+        format!("000b{}", sha256_hex(&ak_public))
+    );
+    assert_eq!(evidence["key_name"], key_name);
+    assert_eq!(evidence["checks"].as_array().unwrap().len(), 11);
+
+    // The P-256 EK (ECDH + KDFe seed), admitted by the allow list, enrolls too.
+    let ecc_ak_public = tpm.public(ECC_AK);
+    let (code, activation) = post(
+        &env,
+        &server,
+        "/v1/tpm/activations",
+        &json!({
+            "ek_public": b64(&ecc_ek_public), "ak_public": b64(&ecc_ak_public),
+        }),
+    );
+    assert_eq!(code, 201, "{activation}");
+    let secret = tpm.activate(ECC_EK, ECC_AK, &activation);
+    let nonce = B64.decode(activation["nonce"].as_str().unwrap()).unwrap();
+    let (attest, signature) = tpm.certify(OTHER_KEY, ECC_AK, &nonce);
+    let (code, enrolled) = enroll(json!({
+        "activation_id": activation["activation_id"], "secret": b64(&secret), "attest": b64(&attest),
+        "signature": b64(&signature), "key_public": b64(&tpm.public(OTHER_KEY)), "csr": b64(&other_csr),
+    }));
+    assert_eq!(code, 201, "{enrolled}");
+    let (_, evidence) = curl(
+        &env,
+        &server,
+        &["-H", &format!("Authorization: Bearer {token}")],
+        &format!(
+            "/v1/certificates/{}/attestation",
+            enrolled["serial"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(evidence["ek_certificate_sha256"], Value::Null);
+    assert_eq!(env.certificate_count(), before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_activation_is_gone() {
+    let (env, _) = Env::with_ca();
+    let fixtures = inkan_pki_fixture_dir();
+    let ek = std::fs::read(fixtures.join("ecc_ek_public.bin")).unwrap();
+    let ak = std::fs::read(fixtures.join("ak_public.bin")).unwrap();
+    let server = start_server(
+        &env,
+        &format!(
+            "ek_allow = [{:?}]\nactivation_ttl = \"1s\"\n",
+            sha256_hex(&ek)
+        ),
+    );
+    let (code, activation) = post(
+        &env,
+        &server,
+        "/v1/tpm/activations",
+        &json!({
+            "ek_public": b64(&ek), "ak_public": b64(&ak),
+        }),
+    );
+    assert_eq!(code, 201, "{activation}");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_refused(
+        post(
+            &env,
+            &server,
+            "/v1/tpm/enrollments",
+            &json!({
+                "activation_id": activation["activation_id"], "secret": b64(&[0; 32]), "attest": "",
+                "signature": "", "key_public": "", "csr": "",
+            }),
+        ),
+        410,
+        "expired",
+    );
+}
+
+fn inkan_pki_fixture_dir() -> PathBuf {
+    super::support::repo_root().join("crates/attest/tests/fixtures")
+}

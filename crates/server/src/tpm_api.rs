@@ -1,0 +1,224 @@
+//! `/v1/tpm/*`: TPM 2.0-attested enrollment (wire contract in the TPM enrollment spec), and
+//! `/v1/certificates/{serial}/attestation`: the evidence a certificate was issued on.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use inkan_attest::AttestError;
+use inkan_authority::{Authority, AuthorityError, TpmActivationRequest, TpmEnrollRequest};
+use inkan_pki::Serial;
+use serde::Deserialize;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::problem::Problem;
+use crate::registry_api::json_body;
+use crate::PeerCertificates;
+
+/// The contract bounds TPM request bodies to 64 KiB whatever the server-wide limit is.
+const MAX_TPM_BODY: usize = 64 * 1024;
+
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/v1/tpm/activations", post(activate))
+        .route("/v1/tpm/enrollments", post(enroll))
+        .route("/v1/certificates/{serial}/attestation", get(attestation))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivationBody {
+    #[serde(default)]
+    ek_certificate: Option<String>,
+    ek_public: String,
+    ak_public: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollmentBody {
+    activation_id: String,
+    secret: String,
+    attest: String,
+    signature: String,
+    key_public: String,
+    csr: String,
+}
+
+fn bounded_json<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    if body.len() > MAX_TPM_BODY {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+            format!("TPM requests are at most {MAX_TPM_BODY} bytes"),
+        ));
+    }
+    json_body(headers, body)
+}
+
+fn b64(field: &str, value: &str) -> Result<Vec<u8>, Problem> {
+    B64.decode(value.trim())
+        .map_err(|_| Problem::bad_request(format!("{field} is not standard base64 (with padding)")))
+}
+
+/// Maps authority errors to the statuses of the TPM contract.
+fn tpm_problem(e: AuthorityError) -> Problem {
+    match e {
+        AuthorityError::Evidence(AttestError::Malformed { what, why }) => {
+            Problem::bad_request(format!("malformed {what}: {why}"))
+        }
+        AuthorityError::Evidence(AttestError::Refused { check, why }) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "Evidence refused",
+            format!("check {check} failed: {why}"),
+        ),
+        AuthorityError::Csr(c) => Problem::bad_request(format!("csr: {c}")),
+        e @ AuthorityError::ActivationUnknown(_) => Problem::not_found(e.to_string()),
+        e @ AuthorityError::ActivationUsed(_) => {
+            Problem::new(StatusCode::CONFLICT, "Activation used", e.to_string())
+        }
+        e @ AuthorityError::ActivationExpired(_) => {
+            Problem::new(StatusCode::GONE, "Activation expired", e.to_string())
+        }
+        other => Problem::from(other),
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
+    t.format(&Rfc3339).map_err(Problem::internal)
+}
+
+/// Seals a fresh activation secret to the TPM's EK, bound to its AK.
+async fn activate(
+    State(authority): State<Arc<Authority>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let request: ActivationBody = bounded_json(&headers, &body)?;
+    let request = TpmActivationRequest {
+        ek_certificate: request
+            .ek_certificate
+            .as_deref()
+            .map(|c| b64("ek_certificate", c))
+            .transpose()?,
+        ek_public: b64("ek_public", &request.ek_public)?,
+        ak_public: b64("ak_public", &request.ak_public)?,
+    };
+    let activation = authority
+        .tpm_activate(&request)
+        .await
+        .map_err(tpm_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "activation_id": activation.activation_id,
+            "credential_blob": B64.encode(&activation.credential_blob),
+            "encrypted_secret": B64.encode(&activation.encrypted_secret),
+            "nonce": B64.encode(&activation.nonce),
+            "expires_at": rfc3339(activation.expires_at)?,
+        })),
+    ))
+}
+
+/// Issues a level-3 certificate to a TPM-certified key; the chain is encrypted for that TPM.
+async fn enroll(
+    State(authority): State<Arc<Authority>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let request: EnrollmentBody = bounded_json(&headers, &body)?;
+    let id = request.activation_id.trim();
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Problem::bad_request(
+            "activation_id must be 32 hex characters",
+        ));
+    }
+    let request = TpmEnrollRequest {
+        activation_id: id.to_ascii_lowercase(),
+        secret: b64("secret", &request.secret)?,
+        attest: b64("attest", &request.attest)?,
+        signature: b64("signature", &request.signature)?,
+        key_public: b64("key_public", &request.key_public)?,
+        csr: b64("csr", &request.csr)?,
+    };
+    let enrolled = authority.tpm_enroll(&request).await.map_err(tpm_problem)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "serial": enrolled.issued.serial,
+            "level": 3,
+            "delivery": {
+                "alg": "A256GCM",
+                "nonce": B64.encode(&enrolled.delivery.nonce),
+                "ciphertext": B64.encode(&enrolled.delivery.ciphertext),
+            },
+        })),
+    ))
+}
+
+/// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
+async fn attestation(
+    State(authority): State<Arc<Authority>>,
+    Path(serial): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let serial: Serial = serial
+        .parse()
+        .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?;
+    let serial = serial.to_string();
+    match admin_actor(&authority, &headers).await? {
+        AdminCheck::Admin(_) => {}
+        AdminCheck::BadToken => {
+            return Err(Problem::unauthorized(
+                "the bearer token is not a valid admin token",
+            ))
+        }
+        AdminCheck::NoToken => match peer.verify(&authority).await {
+            Ok(client) if client.info.serial == serial => {}
+            Ok(_) => {
+                return Err(Problem::forbidden(
+                    "a client certificate may read only its own attestation",
+                ))
+            }
+            Err(_) => {
+                return Err(Problem::unauthorized(
+                    "authenticate with an admin token, or with this certificate over mTLS",
+                ))
+            }
+        },
+    }
+    let evidence = authority
+        .store()
+        .tpm_attestation(&serial)
+        .await?
+        .ok_or_else(|| {
+            Problem::not_found(format!("no TPM attestation for certificate {serial}"))
+        })?;
+    let verified_at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(evidence.verified_at_ms) * 1_000_000)
+            .map_err(Problem::internal)?;
+    Ok(Json(json!({
+        "serial": evidence.serial,
+        "method": "tpm2",
+        "ek_certificate_sha256": evidence.ek_cert_sha256,
+        "ek_issuer": evidence.ek_issuer,
+        "ek_public_sha256": evidence.ek_public_sha256,
+        "ak_name": evidence.ak_name,
+        "key_name": evidence.key_name,
+        "checks": evidence.checks,
+        "verified_at": rfc3339(verified_at)?,
+    })))
+}

@@ -1,0 +1,166 @@
+//! SQLite statements for TPM activations and attestation evidence.
+
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{append_event, insert_event};
+use crate::{NewAuditEvent, StoreError, TpmActivation, TpmAttestation};
+
+pub(super) async fn insert_activation(
+    tx: &mut Transaction<'static, Sqlite>,
+    a: &TpmActivation,
+    actor: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tpm_activations (id, ek_cert_sha256, ek_issuer, ek_public_sha256, ak_name, \
+         ak_public, secret_sha256, nonce, created_at, expires_at, used_at, serial) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+    )
+    .bind(&a.id)
+    .bind(&a.ek_cert_sha256)
+    .bind(&a.ek_issuer)
+    .bind(&a.ek_public_sha256)
+    .bind(&a.ak_name)
+    .bind(&a.ak_public)
+    .bind(&a.secret_sha256)
+    .bind(&a.nonce)
+    .bind(a.created_at_ms)
+    .bind(a.expires_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    append_event(
+        tx,
+        NewAuditEvent {
+            at_ms: a.created_at_ms,
+            kind: "tpm.activation.created".into(),
+            actor: actor.into(),
+            subject: a.id.clone(),
+            data: serde_json::json!({
+                "ek_cert_sha256": a.ek_cert_sha256,
+                "ek_issuer": a.ek_issuer,
+                "ek_public_sha256": a.ek_public_sha256,
+                "ak_name": a.ak_name,
+                "expires_at": a.expires_at_ms,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the activation used by `evidence.serial` if it is unused and unexpired at `at_ms`;
+/// returns whether it was.
+pub(super) async fn consume_activation(
+    tx: &mut Transaction<'static, Sqlite>,
+    evidence: &TpmAttestation,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE tpm_activations SET used_at = ?, serial = ? \
+         WHERE id = ? AND used_at IS NULL AND expires_at > ?",
+    )
+    .bind(at_ms)
+    .bind(&evidence.serial)
+    .bind(&evidence.activation_id)
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Stores the evidence of a certificate recorded in the same transaction, audited.
+pub(super) async fn insert_attestation(
+    tx: &mut Transaction<'static, Sqlite>,
+    head: &mut (i64, String),
+    e: &TpmAttestation,
+    actor: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let checks =
+        serde_json::to_string(&e.checks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO tpm_attestations (serial, activation_id, ek_cert_sha256, ek_issuer, \
+         ek_public_sha256, ak_name, key_name, checks, verified_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.serial)
+    .bind(&e.activation_id)
+    .bind(&e.ek_cert_sha256)
+    .bind(&e.ek_issuer)
+    .bind(&e.ek_public_sha256)
+    .bind(&e.ak_name)
+    .bind(&e.key_name)
+    .bind(checks)
+    .bind(e.verified_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    insert_event(
+        tx,
+        head,
+        &NewAuditEvent {
+            at_ms,
+            kind: "tpm.activation.used".into(),
+            actor: actor.into(),
+            subject: e.activation_id.clone(),
+            data: serde_json::json!({"serial": e.serial, "key_name": e.key_name}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn activation(
+    pool: &SqlitePool,
+    id: &str,
+) -> Result<Option<TpmActivation>, StoreError> {
+    let row = sqlx::query("SELECT * FROM tpm_activations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(activation_from_row).transpose()
+}
+
+pub(super) async fn attestation(
+    pool: &SqlitePool,
+    serial: &str,
+) -> Result<Option<TpmAttestation>, StoreError> {
+    let row = sqlx::query("SELECT * FROM tpm_attestations WHERE serial = ?")
+        .bind(serial)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(attestation_from_row).transpose()
+}
+
+fn activation_from_row(row: &SqliteRow) -> Result<TpmActivation, StoreError> {
+    Ok(TpmActivation {
+        id: row.try_get("id")?,
+        ek_cert_sha256: row.try_get("ek_cert_sha256")?,
+        ek_issuer: row.try_get("ek_issuer")?,
+        ek_public_sha256: row.try_get("ek_public_sha256")?,
+        ak_name: row.try_get("ak_name")?,
+        ak_public: row.try_get("ak_public")?,
+        secret_sha256: row.try_get("secret_sha256")?,
+        nonce: row.try_get("nonce")?,
+        created_at_ms: row.try_get("created_at")?,
+        expires_at_ms: row.try_get("expires_at")?,
+        used_at_ms: row.try_get("used_at")?,
+        serial: row.try_get("serial")?,
+    })
+}
+
+fn attestation_from_row(row: &SqliteRow) -> Result<TpmAttestation, StoreError> {
+    let checks: String = row.try_get("checks")?;
+    Ok(TpmAttestation {
+        serial: row.try_get("serial")?,
+        activation_id: row.try_get("activation_id")?,
+        ek_cert_sha256: row.try_get("ek_cert_sha256")?,
+        ek_issuer: row.try_get("ek_issuer")?,
+        ek_public_sha256: row.try_get("ek_public_sha256")?,
+        ak_name: row.try_get("ak_name")?,
+        key_name: row.try_get("key_name")?,
+        checks: serde_json::from_str(&checks)
+            .map_err(|e| StoreError::Corrupt(format!("tpm_attestations.checks: {e}")))?,
+        verified_at_ms: row.try_get("verified_at")?,
+    })
+}
