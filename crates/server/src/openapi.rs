@@ -28,11 +28,16 @@ use inkan_authority::Authority;
         crate::registry_api::show_device,
         crate::registry_api::disable_device,
         crate::registry_api::enable_device,
+        crate::tpm_api::activate,
+        crate::tpm_api::enroll,
+        crate::tpm_api::attestation,
     ),
     components(schemas(
         crate::api::RevokeBody,
         crate::registry_api::NewProductBody,
-        crate::registry_api::RegisterBody
+        crate::registry_api::RegisterBody,
+        crate::tpm_api::ActivationBody,
+        crate::tpm_api::EnrollmentBody
     )),
     modifiers(&SecuritySchemes)
 )]

@@ -34,23 +34,34 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/v1/certificates/{serial}/attestation", get(attestation))
 }
 
-#[derive(Debug, Deserialize)]
+/// A TPM asking for a credential bound to its AK (binary fields base64, TPM wire format).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ActivationBody {
+pub(crate) struct ActivationBody {
+    /// The EK certificate, DER (optional when the EK public is allow-listed).
     #[serde(default)]
     ek_certificate: Option<String>,
+    /// The EK's TPMT_PUBLIC.
     ek_public: String,
+    /// The AK's TPMT_PUBLIC (restricted signing key, fixedTPM, fixedParent).
     ak_public: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Evidence for a TPM-resident key (binary fields base64, TPM wire format).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EnrollmentBody {
+pub(crate) struct EnrollmentBody {
+    /// From the activation.
     activation_id: String,
+    /// The credential recovered with TPM2_ActivateCredential (32 bytes).
     secret: String,
+    /// TPMS_ATTEST of TPM2_Certify over the device key, qualifying data = the nonce.
     attest: String,
+    /// TPMT_SIGNATURE of the AK over `attest`.
     signature: String,
+    /// The device key's TPMT_PUBLIC.
     key_public: String,
+    /// PKCS#10 DER signed by the device key.
     csr: String,
 }
 
@@ -100,8 +111,13 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
     t.format(&Rfc3339).map_err(Problem::internal)
 }
 
-/// Seals a fresh activation secret to the TPM's EK, bound to its AK.
-async fn activate(
+/// Seals a fresh activation secret to the TPM's EK, bound to its AK (TPM2_MakeCredential).
+#[utoipa::path(post, path = "/v1/tpm/activations", tag = "tpm", request_body = ActivationBody,
+    responses(
+        (status = 201, description = "`{activation_id, credential_blob, encrypted_secret, nonce, expires_at}`", body = serde_json::Value),
+        (status = 400, description = "Malformed body or TPM structure", content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused; `detail` names the failed check", content_type = "application/problem+json")))]
+pub(crate) async fn activate(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
     body: Bytes,
@@ -133,7 +149,15 @@ async fn activate(
 }
 
 /// Issues a level-3 certificate to a TPM-certified key; the chain is encrypted for that TPM.
-async fn enroll(
+#[utoipa::path(post, path = "/v1/tpm/enrollments", tag = "tpm", request_body = EnrollmentBody,
+    responses(
+        (status = 201, description = "`{serial, level, delivery: {alg: A256GCM, nonce, ciphertext}}`", body = serde_json::Value),
+        (status = 400, description = "Malformed body, TPM structure or CSR", content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused; `detail` names the failed check", content_type = "application/problem+json"),
+        (status = 404, description = "Unknown activation", content_type = "application/problem+json"),
+        (status = 409, description = "Activation already used", content_type = "application/problem+json"),
+        (status = 410, description = "Activation expired", content_type = "application/problem+json")))]
+pub(crate) async fn enroll(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
     body: Bytes,
@@ -169,7 +193,14 @@ async fn enroll(
 }
 
 /// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
-async fn attestation(
+#[utoipa::path(get, path = "/v1/certificates/{serial}/attestation", tag = "tpm",
+    params(("serial" = String, Path, description = "Certificate serial, hex")),
+    security(("admin" = []), ("mtls" = [])),
+    responses(
+        (status = 200, description = "EK certificate fingerprint and issuer, AK name, key name, checks, time", body = serde_json::Value),
+        (status = 401, description = "Neither admin token nor the certificate itself", content_type = "application/problem+json"),
+        (status = 404, description = "No TPM attestation for this serial", content_type = "application/problem+json")))]
+pub(crate) async fn attestation(
     State(authority): State<Arc<Authority>>,
     Path(serial): Path<String>,
     Extension(peer): Extension<PeerCertificates>,

@@ -40,6 +40,9 @@ async fn the_openapi_document_lists_every_v1_route() {
         "/v1/products/{id}/psk",
         "/v1/revocations",
         "/v1/revocations/stream",
+        "/v1/tpm/activations",
+        "/v1/tpm/enrollments",
+        "/v1/certificates/{serial}/attestation",
     ];
     for path in expected {
         assert!(paths.contains(path), "{path} missing from {paths:?}");

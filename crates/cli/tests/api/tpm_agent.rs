@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use swtpm::Swtpm;
 use x509_parser::prelude::*;
 
-use super::support::{binary, Env, Server};
+use super::support::{binary, repo_root, Env, Server};
 
 /// The assurance-level policy arc (`2.25.<uuid>.1.<level>`).
 const LEVEL_3_OID: &str = "2.25.116349897229494757781875877206570096290.1.3";
@@ -246,7 +246,61 @@ min_level = 3
         assert_eq!(echo["headers"]["x-inkan-level"], "3");
         assert_eq!(echo["headers"]["x-inkan-serial"], serial.as_str());
     }
+    drop(proxy);
+
+    // curl alone, with Debian's tpm2-openssl provider signing in the TPM: the same route passes.
+    let curl = Command::new(repo_root().join("scripts/tpm-curl"))
+        .arg("--dir")
+        .arg(&out_dir)
+        .arg("--cacert")
+        .arg(env.root_pem())
+        .arg(format!("https://localhost:{gateway_port}/l3/curl"))
+        .output()
+        .unwrap();
+    assert!(
+        curl.status.success(),
+        "tpm-curl failed: {}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+    let echo: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
+    assert_eq!(echo["headers"]["x-inkan-level"], "3");
+    assert_eq!(echo["headers"]["x-inkan-serial"], serial.as_str());
+    // A software-key device certificate (level 2) is refused on the level-3 route.
+    let soft = env.tmp.path().join("soft");
+    std::fs::create_dir_all(&soft).unwrap();
+    let secret = env.secret("device");
+    let script = format!(
+        "set -euo pipefail; cd {dir}; \
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem \
+           -subj /CN=soft -outform DER 2>/dev/null | base64 > csr.b64; \
+         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \
+           --data-binary @csr.b64 {url}/.well-known/est/simpleenroll | base64 -d \
+           | openssl pkcs7 -inform DER -print_certs -out c.pem; \
+         curl -sS -o /dev/null -w '%{{http_code}}' --cacert {root} --cert c.pem --key k.pem \
+           https://localhost:{gateway_port}/l3/soft",
+        dir = soft.display(),
+        root = env.root_pem().display(),
+        url = authority.url(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "403",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Upstream down: a clear 502 from the proxy.
+    let proxy = Proxy::start(&[
+        "--tpm",
+        "--upstream",
+        &format!("https://localhost:{gateway_port}"),
+        "--ca-file",
+        env.root_pem().to_str().unwrap(),
+        "--cert",
+        chain_path.to_str().unwrap(),
+    ]);
+    assert_eq!(proxy.get("/l3/hello").0, 200);
     drop(gateway);
     let (code, body) = proxy.get("/l3/hello");
     assert_eq!(code, 502, "{body}");
