@@ -3,7 +3,6 @@
 #![cfg(feature = "tpm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod mock_authority;
 mod swtpm;
 
 use std::process::Command;
@@ -437,45 +436,6 @@ fn curl_authenticates_with_the_tpm_key_through_tpm2_openssl() {
 }
 
 /// The whole device side against a stand-in authority that follows the wire contract.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enrollment_against_a_contract_following_mock_authority() {
-    use inkan_agent::tpm::{enroll, TpmEnrollOptions, TpmKeyInfo};
-    let swtpm = Swtpm::start();
-    let tpm = Arc::new(Tpm::open(&swtpm.tcti()).unwrap());
-    let authority = mock_authority::MockAuthority::start(tpm.clone()).await;
-    let options = TpmEnrollOptions {
-        authority: authority.url.clone(),
-        roots: vec![authority.ca_der.clone()],
-        common_name: "mock-device".into(),
-        handle: 0x8100_0101,
-    };
-    let enrollment = enroll(tpm.clone(), &options).await.unwrap();
-    assert_eq!(enrollment.level, 3);
-    assert_eq!(enrollment.serial, "0a1b2c");
-    assert_eq!(enrollment.chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
-    assert!(tpm.is_handle_defined(0x8100_0101).unwrap());
-
-    let dir = tempfile::tempdir().unwrap();
-    let chain = enrollment.write_to(dir.path()).unwrap();
-    assert!(chain.ends_with("chain.pem"));
-    let info = TpmKeyInfo::read(dir.path()).unwrap();
-    assert_eq!(info.handle, "0x81000101");
-    assert_eq!(info.srk_handle, "0x81000001");
-    assert_eq!(info.tcti, swtpm.tcti());
-    assert!(dir.path().join("key.pub").exists() && dir.path().join("key.priv").exists());
-
-    // The issued certificate is for the persisted key, which signs as the certificate says.
-    let key = tpm.open_key(0x8100_0101).unwrap();
-    let signer = TpmSigningKey::new(tpm.clone(), &key).unwrap();
-    let leaf = inkan_pki::certs_from_pem(enrollment.chain_pem.as_bytes()).unwrap()[0].clone();
-    let spki = signer.spki_der();
-    assert!(leaf.windows(spki.len()).any(|w| w == spki.as_slice()));
-
-    // Enrolling again at the same handle is refused before the authority is asked.
-    let err = enroll(tpm.clone(), &options).await.unwrap_err().to_string();
-    assert!(err.contains("already in use"), "{err}");
-}
-
 #[test]
 fn delivery_decrypts_with_the_spec_kdf() {
     // Built independently with ring's seal, as the authority does.
