@@ -12,6 +12,7 @@ use inkan_agent::{ForwardProxy, HttpTarget};
 /// `inkan agent enroll --tpm`: enroll a TPM-resident key by TPM 2.0 attestation (filled from
 /// the `agent enroll` arguments).
 #[derive(Debug)]
+#[cfg_attr(not(feature = "tpm"), allow(dead_code))] // read only by the TPM build
 pub struct TpmEnrollArgs {
     /// The authority's URL, e.g. https://ca.example:8443.
     pub authority: String,
