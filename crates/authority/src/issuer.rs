@@ -33,7 +33,8 @@ pub struct IssuedDeviceCert {
 /// A certificate authority the registry can ask for device certificates.
 #[async_trait]
 pub trait Issuer: Send + Sync {
-    /// Issues the certificate; it is durably recorded by the CA before this returns.
+    /// Issues the certificate; it is durably recorded by the CA, and in the registry's list of
+    /// the device's certificates, before this returns.
     async fn issue_device_cert(
         &self,
         authority: &Authority,

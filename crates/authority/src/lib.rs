@@ -14,6 +14,7 @@ mod est_secret;
 mod issuer;
 mod ocsp_service;
 mod pipeline;
+mod registrar;
 mod registry;
 mod revocation_feed;
 mod server_identity;

@@ -6,7 +6,8 @@ use inkan_pki::{
     RevocationReason, Serial,
 };
 use inkan_store::{
-    IssuerRecord, NewCertificate, RecordOutcome, RevokeOutcome, RevokeResult, Store, TpmAttestation,
+    DeviceRecord, IssuerRecord, NewCertificate, RecordOutcome, RegisterOutcome, RevokeOutcome,
+    RevokeResult, Store, TpmAttestation,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -68,6 +69,8 @@ pub struct RenewalOf {
     pub subject: String,
     /// Its SANs as display strings.
     pub sans: Vec<String>,
+    /// The registered device it names, if any (the renewal joins that device's certificates).
+    pub device_id: Option<String>,
 }
 
 impl EnrollMethod {
@@ -87,7 +90,10 @@ impl EnrollMethod {
         match self {
             Self::EstSecret { label } => json!({"label": label}),
             Self::ClientCert { serial } => json!({"client_cert_serial": serial}),
-            Self::Renewal(r) => json!({"renews": r.serial}),
+            Self::Renewal(r) => match &r.device_id {
+                Some(device) => json!({"renews": r.serial, "device": device}),
+                None => json!({"renews": r.serial}),
+            },
             Self::Bootstrap {
                 product_id,
                 product_cert_serial,
@@ -146,6 +152,14 @@ impl EnrollMethod {
         }
     }
 
+    /// The registered device a certificate issued this way belongs to.
+    pub fn device_id(&self) -> Option<&str> {
+        match self {
+            Self::Renewal(r) => r.device_id.as_deref(),
+            other => other.device_identity().map(|(device, _)| device),
+        }
+    }
+
     fn actor(&self) -> String {
         match self {
             Self::EstSecret { label } => format!("est-secret:{label}"),
@@ -198,6 +212,7 @@ pub struct Authority {
     ocsp: OcspService,
     feed: Arc<RevocationFeed>,
     device_issuer: std::sync::RwLock<Arc<dyn crate::Issuer>>,
+    registrar: crate::registrar::Registrar,
     tpm: TpmTrust,
 }
 
@@ -259,6 +274,7 @@ impl Authority {
             ocsp,
             feed,
             device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
+            registrar: crate::registrar::Registrar::start(store.clone()),
             tpm,
             ca,
             config,
@@ -408,6 +424,7 @@ impl Authority {
                 der: der.clone(),
                 actor: method.actor(),
                 bootstrap_serial: method.bootstrap_serial(),
+                device_id: method.device_id().map(str::to_string),
                 tpm: match method {
                     EnrollMethod::Tpm(evidence) => Some(TpmAttestation {
                         serial: info.serial.clone(),
@@ -445,6 +462,15 @@ impl Authority {
         if let Ok(mut slot) = self.device_issuer.write() {
             *slot = issuer;
         }
+    }
+
+    /// Registers a device through the registration group commit.
+    pub(crate) async fn register(
+        &self,
+        device: DeviceRecord,
+        actor: String,
+    ) -> Result<RegisterOutcome, AuthorityError> {
+        self.registrar.register(device, actor).await
     }
 
     /// The CA device certificates come from.

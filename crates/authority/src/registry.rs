@@ -149,8 +149,7 @@ impl Authority {
             last_seen_ms: now,
         };
         let device = match self
-            .store()
-            .register_device(&candidate, &format!("product:{}", product.id))
+            .register(candidate, format!("product:{}", product.id))
             .await?
         {
             RegisterOutcome::Registered(d) | RegisterOutcome::Existing(d) => d,
@@ -195,8 +194,8 @@ impl Authority {
                 device_id: device.id.clone(),
             },
         };
-        let issuer = self.device_issuer();
-        let cert = issuer
+        let cert = self
+            .device_issuer()
             .issue_device_cert(
                 self,
                 DeviceCertRequest {
@@ -208,12 +207,11 @@ impl Authority {
                 },
             )
             .await?;
-        self.record_device_cert(&device.id, &issuer.name(), &cert)
-            .await?;
         Ok((device, cert))
     }
 
-    /// Records that `device_id` received `cert` (and that the device was seen now).
+    /// Records that `device_id` received `cert` from another CA (and that the device was seen
+    /// now). Certificates this authority issues are recorded with their device by the pipeline.
     pub async fn record_device_cert(
         &self,
         device_id: &str,

@@ -10,9 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
-use inkan_authority::{
-    Authority, EnrollMethod, IssueRequest, IssuedDeviceCert, Registrant, RenewalOf,
-};
+use inkan_authority::{Authority, EnrollMethod, IssueRequest, Registrant, RenewalOf};
 use inkan_pki::certs_only_encode;
 
 use crate::client_cert::ClientCertProblem;
@@ -121,10 +119,10 @@ async fn enroll(
         }
     }
     // A DeviceCert renews under its product's policy: a disabled device cannot renew, and the
-    // new certificate has the product's device validity.
-    let mut device = None;
+    // new certificate has the product's device validity and joins the device's certificates.
+    let mut method = method;
     let mut validity = None;
-    if let EnrollMethod::Renewal(current) = &method {
+    if let EnrollMethod::Renewal(current) = &mut method {
         let sans: Vec<inkan_pki::San> = match authority.store().certificate(&current.serial).await?
         {
             Some(record) => inkan_pki::CertificateInfo::parse(&record.der)
@@ -132,11 +130,11 @@ async fn enroll(
                 .unwrap_or_default(),
             None => Vec::new(),
         };
-        if let Some((found, product)) = authority.device_of(&sans).await? {
+        if let Some((device, product)) = authority.device_of(&sans).await? {
             validity = Some(std::time::Duration::from_secs(
                 u64::try_from(product.device_validity_secs).unwrap_or(0),
             ));
-            device = Some(found);
+            current.device_id = Some(device.id);
         }
     }
     let issued = authority
@@ -147,19 +145,6 @@ async fn enroll(
             validity,
         })
         .await?;
-    if let Some(device) = device {
-        authority
-            .record_device_cert(
-                &device.id,
-                "local",
-                &IssuedDeviceCert {
-                    serial: issued.serial.clone(),
-                    chain: vec![issued.der.clone()],
-                    not_after: issued.info.not_after,
-                },
-            )
-            .await?;
-    }
     tracing::info!(serial = %issued.serial, subject = %issued.info.subject, label, "issued");
     pkcs7_response(
         &[issued.der],
@@ -248,6 +233,7 @@ async fn renewal_method(
             serial: client.info.serial.clone(),
             subject: client.info.subject.clone(),
             sans: client.info.sans.iter().map(ToString::to_string).collect(),
+            device_id: None,
         })),
         Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(
             "simplereenroll needs the current certificate as the TLS client certificate".into(),

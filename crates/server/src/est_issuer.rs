@@ -116,9 +116,14 @@ impl EstIssuer {
 impl Issuer for EstIssuer {
     async fn issue_device_cert(
         &self,
-        _authority: &Authority,
+        authority: &Authority,
         request: DeviceCertRequest,
     ) -> Result<IssuedDeviceCert, AuthorityError> {
+        let device_id = request
+            .method
+            .device_id()
+            .ok_or_else(|| AuthorityError::Refused("not a registered device".into()))?
+            .to_string();
         let mut client = self.client().await?;
         let leaf = match client.simpleenroll(&request.csr_der).await {
             Ok(leaf) => leaf,
@@ -131,11 +136,15 @@ impl Issuer for EstIssuer {
         let info = CertificateInfo::parse(&leaf)?;
         let mut chain = vec![leaf];
         chain.extend(self.intermediates.iter().cloned());
-        Ok(IssuedDeviceCert {
+        let issued = IssuedDeviceCert {
             serial: info.serial,
             not_after: info.not_after,
             chain,
-        })
+        };
+        authority
+            .record_device_cert(&device_id, &self.name(), &issued)
+            .await?;
+        Ok(issued)
     }
 
     fn name(&self) -> String {

@@ -147,6 +147,13 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<RegisterOutcome, StoreError>;
 
+    /// Registers several devices (each with the actor to audit) in one transaction, in order,
+    /// with the same rules as [`Store::register_device`]; one outcome per device.
+    async fn register_devices(
+        &self,
+        batch: &[(DeviceRecord, String)],
+    ) -> Result<Vec<RegisterOutcome>, StoreError>;
+
     /// One device by id.
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
 

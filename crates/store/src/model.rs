@@ -29,6 +29,9 @@ pub struct NewCertificate {
     pub actor: String,
     /// The certificate the requester authenticated with, if any (for cascading revocation).
     pub bootstrap_serial: Option<String>,
+    /// The registered device this certificate is for (recorded in the device's certificate
+    /// list in the same transaction).
+    pub device_id: Option<String>,
     /// TPM evidence: its activation is consumed, and the evidence stored, in the same
     /// transaction as the certificate.
     pub tpm: Option<crate::TpmAttestation>,

@@ -194,6 +194,90 @@ fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, StoreError> {
     })
 }
 
+/// Registers one device inside `tx` (see [`Store::register_devices`]).
+async fn register_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    device: &DeviceRecord,
+    actor: &str,
+) -> Result<RegisterOutcome, StoreError> {
+    let product = sqlx::query("SELECT status, max_devices FROM products WHERE id = ?")
+        .bind(&device.product_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no product {}", device.product_id)))?;
+    let status: String = product.try_get("status")?;
+    if status != "active" {
+        return Ok(RegisterOutcome::ProductDisabled);
+    }
+    let existing = sqlx::query("SELECT * FROM devices WHERE spki_sha256 = ?")
+        .bind(&device.spki_sha256)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(row) = existing {
+        let found = device_from_row(&row)?;
+        return Ok(if found.product_id != device.product_id {
+            RegisterOutcome::KeyInUse
+        } else if found.status != "active" {
+            RegisterOutcome::DeviceDisabled
+        } else if device.registration_id.is_some()
+            && found.registration_id != device.registration_id
+        {
+            RegisterOutcome::KeyInUse
+        } else {
+            RegisterOutcome::Existing(found)
+        });
+    }
+    if let Some(registration_id) = &device.registration_id {
+        let taken =
+            sqlx::query("SELECT 1 FROM devices WHERE product_id = ? AND registration_id = ?")
+                .bind(&device.product_id)
+                .bind(registration_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if taken.is_some() {
+            return Ok(RegisterOutcome::RegistrationIdInUse);
+        }
+    }
+    let max: Option<i64> = product.try_get("max_devices")?;
+    if let Some(max) = max {
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM devices WHERE product_id = ?")
+            .bind(&device.product_id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        if count >= max {
+            return Ok(RegisterOutcome::CapReached(max));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO devices (id, product_id, attributes, spki_sha256, registration_id, status,
+                                  created_at, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&device.id)
+    .bind(&device.product_id)
+    .bind(device.attributes.to_string())
+    .bind(&device.spki_sha256)
+    .bind(&device.registration_id)
+    .bind(&device.status)
+    .bind(device.created_at_ms)
+    .bind(device.last_seen_ms)
+    .execute(&mut **tx)
+    .await?;
+    append_event(
+        tx,
+        NewAuditEvent {
+            at_ms: device.created_at_ms,
+            kind: "device.registered".into(),
+            actor: actor.into(),
+            subject: device.id.clone(),
+            data: serde_json::json!({"product": device.product_id}),
+        },
+    )
+    .await?;
+    Ok(RegisterOutcome::Registered(device.clone()))
+}
+
 fn revocation_from_row(row: &SqliteRow) -> Result<RevocationRecord, StoreError> {
     Ok(RevocationRecord {
         seq: row.try_get("seq")?,
@@ -352,6 +436,24 @@ impl Store for SqliteStore {
         for cert in &fresh {
             if let Some(evidence) = &cert.tpm {
                 tpm::insert_attestation(&mut tx, &mut head, evidence, &cert.actor, at_ms).await?;
+            }
+            if let Some(device_id) = &cert.device_id {
+                sqlx::query(
+                    "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
+                     VALUES (?, ?, 'local', ?, ?, ?)",
+                )
+                .bind(&cert.serial)
+                .bind(device_id)
+                .bind(cert.not_after)
+                .bind(&cert.der)
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
+                    .bind(at_ms)
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -783,86 +885,27 @@ impl Store for SqliteStore {
         device: &DeviceRecord,
         actor: &str,
     ) -> Result<RegisterOutcome, StoreError> {
-        // One write transaction: the cap check and the insert cannot interleave with another
-        // registration, so a cap of N admits exactly N devices under any concurrency.
-        let mut tx = self.write_tx().await?;
-        let product = sqlx::query("SELECT status, max_devices FROM products WHERE id = ?")
-            .bind(&device.product_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("no product {}", device.product_id)))?;
-        let status: String = product.try_get("status")?;
-        if status != "active" {
-            return Ok(RegisterOutcome::ProductDisabled);
-        }
-        let existing = sqlx::query("SELECT * FROM devices WHERE spki_sha256 = ?")
-            .bind(&device.spki_sha256)
-            .fetch_optional(&mut *tx)
+        let mut outcomes = self
+            .register_devices(&[(device.clone(), actor.to_string())])
             .await?;
-        if let Some(row) = existing {
-            let found = device_from_row(&row)?;
-            return Ok(if found.product_id != device.product_id {
-                RegisterOutcome::KeyInUse
-            } else if found.status != "active" {
-                RegisterOutcome::DeviceDisabled
-            } else if device.registration_id.is_some()
-                && found.registration_id != device.registration_id
-            {
-                RegisterOutcome::KeyInUse
-            } else {
-                RegisterOutcome::Existing(found)
-            });
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no registration outcome".into()))
+    }
+
+    async fn register_devices(
+        &self,
+        batch: &[(DeviceRecord, String)],
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        // One write transaction: each cap check and insert sees the ones before it, so a cap of
+        // N admits exactly N devices under any concurrency, and a batch costs one commit.
+        let mut tx = self.write_tx().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (device, actor) in batch {
+            outcomes.push(register_one(&mut tx, device, actor).await?);
         }
-        if let Some(registration_id) = &device.registration_id {
-            let taken =
-                sqlx::query("SELECT 1 FROM devices WHERE product_id = ? AND registration_id = ?")
-                    .bind(&device.product_id)
-                    .bind(registration_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if taken.is_some() {
-                return Ok(RegisterOutcome::RegistrationIdInUse);
-            }
-        }
-        let max: Option<i64> = product.try_get("max_devices")?;
-        if let Some(max) = max {
-            let count: i64 = sqlx::query("SELECT COUNT(*) FROM devices WHERE product_id = ?")
-                .bind(&device.product_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if count >= max {
-                return Ok(RegisterOutcome::CapReached(max));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO devices (id, product_id, attributes, spki_sha256, registration_id, status,
-                                  created_at, last_seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&device.id)
-        .bind(&device.product_id)
-        .bind(device.attributes.to_string())
-        .bind(&device.spki_sha256)
-        .bind(&device.registration_id)
-        .bind(&device.status)
-        .bind(device.created_at_ms)
-        .bind(device.last_seen_ms)
-        .execute(&mut *tx)
-        .await?;
-        append_event(
-            &mut tx,
-            NewAuditEvent {
-                at_ms: device.created_at_ms,
-                kind: "device.registered".into(),
-                actor: actor.into(),
-                subject: device.id.clone(),
-                data: serde_json::json!({"product": device.product_id}),
-            },
-        )
-        .await?;
         tx.commit().await?;
-        Ok(RegisterOutcome::Registered(device.clone()))
+        Ok(outcomes)
     }
 
     async fn set_product_psk(

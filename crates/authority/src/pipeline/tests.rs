@@ -80,6 +80,7 @@ async fn renewals_keep_the_subject() {
         serial: "abc".into(),
         subject: "CN=dev-1".into(),
         sans: vec![],
+        device_id: None,
     });
     auth.issue(request(csr("dev-1"), renewal.clone()))
         .await

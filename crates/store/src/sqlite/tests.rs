@@ -17,6 +17,7 @@ fn cert(serial: &str) -> NewCertificate {
         actor: "test".into(),
         bootstrap_serial: None,
         tpm: None,
+        device_id: None,
     }
 }
 
@@ -320,4 +321,67 @@ async fn a_tpm_activation_is_consumed_once_with_its_certificate() {
     for e in &events {
         v.push(e).unwrap();
     }
+}
+
+fn device(id: &str, key: &str) -> DeviceRecord {
+    DeviceRecord {
+        id: id.into(),
+        product_id: "p1".into(),
+        attributes: serde_json::json!({}),
+        spki_sha256: key.into(),
+        registration_id: None,
+        status: "active".into(),
+        created_at_ms: 1,
+        last_seen_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_registration_batch_applies_the_cap_and_key_rules_in_order() {
+    let (_dir, store) = store().await;
+    store
+        .create_product(
+            &ProductRecord {
+                id: "p1".into(),
+                name: "thermo".into(),
+                attributes: vec![],
+                max_devices: Some(2),
+                device_validity_secs: 60,
+                status: "active".into(),
+                cert_serial: None,
+                psk: false,
+                created_at_ms: 1,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let actor = "product:p1".to_string();
+    let outcomes = store
+        .register_devices(&[
+            (device("d1", "k1"), actor.clone()),
+            (device("d1b", "k1"), actor.clone()),
+            (device("d2", "k2"), actor.clone()),
+            (device("d3", "k3"), actor.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0], RegisterOutcome::Registered(device("d1", "k1")));
+    // The same key again in the same batch is the same device, not a second one.
+    assert_eq!(outcomes[1], RegisterOutcome::Existing(device("d1", "k1")));
+    assert!(matches!(outcomes[2], RegisterOutcome::Registered(_)));
+    assert_eq!(outcomes[3], RegisterOutcome::CapReached(2));
+    assert_eq!(store.devices(Some("p1"), 10).await.unwrap().len(), 2);
+    // A disabled device's key is refused, not re-registered.
+    assert!(store
+        .set_device_status("d1", "disabled", "test", 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .register_device(&device("d9", "k1"), &actor)
+            .await
+            .unwrap(),
+        RegisterOutcome::DeviceDisabled
+    );
 }

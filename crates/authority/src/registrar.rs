@@ -1,0 +1,82 @@
+//! Group commit for device registrations: one writer task registers every device waiting in one
+//! transaction (each cap check sees the registrations before it); each requester waits for the
+//! commit that holds its device.
+
+use std::sync::Arc;
+
+use inkan_store::{DeviceRecord, RegisterOutcome, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::AuthorityError;
+
+/// The largest batch committed at once.
+const MAX_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<RegisterOutcome, String>>;
+
+/// A handle to the registration writer task.
+#[derive(Clone)]
+pub(crate) struct Registrar {
+    tx: mpsc::Sender<((DeviceRecord, String), Reply)>,
+}
+
+impl Registrar {
+    /// Starts the writer task on the current runtime.
+    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Registers `device` and returns once its transaction has committed.
+    pub(crate) async fn register(
+        &self,
+        device: DeviceRecord,
+        actor: String,
+    ) -> Result<RegisterOutcome, AuthorityError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(((device, actor), reply))
+            .await
+            .map_err(|_| AuthorityError::ShuttingDown)?;
+        match wait.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(message)) => Err(AuthorityError::Store(inkan_store::StoreError::Corrupt(
+                format!("could not register the device: {message}"),
+            ))),
+            Err(_) => Err(AuthorityError::ShuttingDown),
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, String), Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
+    while let Some((item, reply)) = rx.recv().await {
+        batch.push(item);
+        replies.push(reply);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((item, reply)) => {
+                    batch.push(item);
+                    replies.push(reply);
+                }
+                Err(_) => break,
+            }
+        }
+        match store.register_devices(&batch).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = batch.len(), "registration commit failed");
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+        batch.clear();
+    }
+}
