@@ -170,6 +170,7 @@ impl Config {
         all.insert("server".to_string(), Profile::server());
         all.insert("product".to_string(), Profile::product());
         all.insert("tpm".to_string(), Profile::tpm());
+        all.insert("admin".to_string(), Profile::admin());
         for (name, profile) in &self.profiles {
             let mut p = profile.clone();
             p.name.clone_from(name);

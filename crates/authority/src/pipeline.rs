@@ -366,6 +366,13 @@ impl Authority {
                 request.method.name()
             )));
         }
+        // Admin certificates carry API rights: only an administrator on the command line makes them.
+        if profile.name == "admin" && !matches!(request.method, EnrollMethod::Admin { .. }) {
+            return Err(AuthorityError::Refused(
+                "admin certificates are made with `inkan admin cert create`, not by enrollment"
+                    .into(),
+            ));
+        }
         let mut checked = CsrCheck::new(profile).check(&request.csr_der)?;
         if let EnrollMethod::Renewal(current) = &request.method {
             check_renewal(current, &checked)?;

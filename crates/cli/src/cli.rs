@@ -400,6 +400,24 @@ pub enum AdminCommand {
     /// Admin API tokens (Authorization: Bearer ...).
     #[command(subcommand)]
     Token(AdminTokenCommand),
+    /// Admin client certificates (TLS client authentication to the /v1 API).
+    #[command(subcommand)]
+    Cert(AdminCertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCertCommand {
+    /// Make a key and an admin-profile certificate for NAME; writes admin.pem (certificate and
+    /// issuing CA) and admin.key (0600). Revoke it with `inkan cert revoke`.
+    Create {
+        /// Who holds it (the certificate's common name; recorded in the audit log).
+        name: String,
+        /// Directory for admin.pem and admin.key (default: ./admin-<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

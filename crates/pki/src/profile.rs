@@ -108,6 +108,25 @@ impl Profile {
         }
     }
 
+    /// The built-in `admin` profile: TLS client certificates for administrators of the `/v1`
+    /// API (the alternative to bearer tokens), 1 year, level 3. Issued only by `inkan admin cert
+    /// create`, never through enrollment.
+    pub fn admin() -> Self {
+        Self {
+            name: "admin".into(),
+            validity: Duration::from_secs(365 * 86_400),
+            backdate: default_backdate(),
+            key_usage: vec![KeyUsage::DigitalSignature],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
+            san: vec![SanKind::Email],
+            max_sans: 1,
+            subject: vec![SubjectAttribute::CommonName],
+            require_common_name: true,
+            key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
+            level: 3,
+        }
+    }
+
     /// The built-in `tpm` profile: TLS client certificates for keys a TPM 2.0 attested, 90 days,
     /// level 3. The subject is the CSR's common name only; the authority sets the one SAN
     /// (`urn:inkan:tpm:<key name prefix>`).

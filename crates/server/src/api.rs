@@ -51,7 +51,7 @@ pub(crate) struct RevokeBody {
 #[utoipa::path(post, path = "/v1/certificates/{serial}/revoke", tag = "revocation",
     params(("serial" = String, Path, description = "Certificate serial, hex")),
     request_body(content = Option<RevokeBody>, content_type = "application/json"),
-    security(("admin" = []), ("mtls" = [])),
+    security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses(
         (status = 200, description = "Revoked (or already revoked: `already_revoked`)", body = serde_json::Value),
         (status = 400, description = "Malformed serial, reason or body", content_type = "application/problem+json"),
@@ -96,7 +96,7 @@ pub(crate) async fn revoke(
         None => RevocationReason::Unspecified,
     };
 
-    let actor = match admin_actor(&authority, &headers).await? {
+    let actor = match admin_actor(&authority, &headers, &peer).await? {
         AdminCheck::Admin(actor) => actor,
         AdminCheck::BadToken => return Err(Problem::unauthorized("the bearer token is not a valid admin token")),
         AdminCheck::NoToken => match peer.verify(&authority).await {

@@ -50,8 +50,12 @@ pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(
         .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
 }
 
-async fn require_admin(authority: &Authority, headers: &HeaderMap) -> Result<String, Problem> {
-    match admin_actor(authority, headers).await? {
+async fn require_admin(
+    authority: &Authority,
+    headers: &HeaderMap,
+    peer: &PeerCertificates,
+) -> Result<String, Problem> {
+    match admin_actor(authority, headers, peer).await? {
         AdminCheck::Admin(actor) => Ok(actor),
         AdminCheck::BadToken => Err(Problem::unauthorized("the bearer token is not a valid admin token")),
         AdminCheck::NoToken => Err(Problem::unauthorized(
@@ -85,7 +89,7 @@ pub(crate) struct NewProductBody {
 
 /// Creates a product and its ProductCert; the key is returned once and never stored.
 #[utoipa::path(post, path = "/v1/products", tag = "registry", request_body = NewProductBody,
-    security(("admin" = [])),
+    security(("admin" = []), ("admin_cert" = [])),
     responses(
         (status = 201, description = "`{product, product_cert, product_key, product_p12?, psk_group_key?}`", body = serde_json::Value),
         (status = 400, description = "Malformed body", content_type = "application/problem+json"),
@@ -93,10 +97,11 @@ pub(crate) struct NewProductBody {
         (status = 403, description = "Refused (name taken or invalid)", content_type = "application/problem+json")))]
 pub(crate) async fn create_product(
     State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    let actor = require_admin(&authority, &headers).await?;
+    let actor = require_admin(&authority, &headers, &peer).await?;
     let request: NewProductBody = json_body(&headers, &body)?;
     let validity =
         inkan_pki::duration_text::parse(request.device_validity.as_deref().unwrap_or("365d"))
@@ -144,16 +149,17 @@ pub(crate) async fn create_product(
 
 /// Turns PSK registration on with a fresh group key (replacing any earlier one).
 #[utoipa::path(post, path = "/v1/products/{id}/psk", tag = "registry",
-    params(("id" = String, Path, description = "Product id or name")), security(("admin" = [])),
+    params(("id" = String, Path, description = "Product id or name")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{product, psk_group_key}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
         (status = 404, description = "No such product", content_type = "application/problem+json")))]
 pub(crate) async fn enable_psk(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let actor = require_admin(&authority, &headers).await?;
+    let actor = require_admin(&authority, &headers, &peer).await?;
     let product = find_product(&authority, &id).await?;
     let key = enable_product_psk(
         &**authority.store(),
@@ -177,14 +183,15 @@ async fn find_product(
 }
 
 /// All products.
-#[utoipa::path(get, path = "/v1/products", tag = "registry", security(("admin" = [])),
+#[utoipa::path(get, path = "/v1/products", tag = "registry", security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{products: [...]}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json")))]
 pub(crate) async fn list_products(
     State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&authority, &headers).await?;
+    require_admin(&authority, &headers, &peer).await?;
     Ok(Json(
         json!({ "products": authority.store().products().await? }),
     ))
@@ -192,16 +199,17 @@ pub(crate) async fn list_products(
 
 /// One product and its device count.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "registry",
-    params(("id" = String, Path, description = "Product id or name")), security(("admin" = [])),
+    params(("id" = String, Path, description = "Product id or name")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{product, devices}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
         (status = 404, description = "No such product", content_type = "application/problem+json")))]
 pub(crate) async fn show_product(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&authority, &headers).await?;
+    require_admin(&authority, &headers, &peer).await?;
     let product = find_product(&authority, &id).await?;
     let devices = authority
         .store()
@@ -304,16 +312,17 @@ pub(crate) struct DeviceQuery {
 }
 
 /// Devices, newest first (admin), optionally of one product.
-#[utoipa::path(get, path = "/v1/devices", tag = "registry", params(DeviceQuery), security(("admin" = [])),
+#[utoipa::path(get, path = "/v1/devices", tag = "registry", params(DeviceQuery), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{devices: [...]}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
         (status = 404, description = "No such product", content_type = "application/problem+json")))]
 pub(crate) async fn list_devices(
     State(authority): State<Arc<Authority>>,
     Query(query): Query<DeviceQuery>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&authority, &headers).await?;
+    require_admin(&authority, &headers, &peer).await?;
     let product = match &query.product {
         Some(p) => Some(find_product(&authority, p).await?.id),
         None => None,
@@ -325,30 +334,32 @@ pub(crate) async fn list_devices(
 
 /// Disables a device: it can neither renew nor register again.
 #[utoipa::path(post, path = "/v1/devices/{id}/disable", tag = "registry",
-    params(("id" = String, Path, description = "Device id")), security(("admin" = [])),
+    params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
         (status = 404, description = "No such device", content_type = "application/problem+json")))]
 pub(crate) async fn disable_device(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, &id, &headers, "disabled").await
+    set_device_status(&authority, &id, &headers, &peer, "disabled").await
 }
 
 /// Enables a disabled device again.
 #[utoipa::path(post, path = "/v1/devices/{id}/enable", tag = "registry",
-    params(("id" = String, Path, description = "Device id")), security(("admin" = [])),
+    params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
         (status = 404, description = "No such device", content_type = "application/problem+json")))]
 pub(crate) async fn enable_device(
     State(authority): State<Arc<Authority>>,
     Path(id): Path<String>,
+    Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, &id, &headers, "active").await
+    set_device_status(&authority, &id, &headers, &peer, "active").await
 }
 
 /// A disabled device can neither renew nor register again; its current certificate stays
@@ -357,9 +368,10 @@ async fn set_device_status(
     authority: &Authority,
     id: &str,
     headers: &HeaderMap,
+    peer: &PeerCertificates,
     status: &str,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let actor = require_admin(authority, headers).await?;
+    let actor = require_admin(authority, headers, peer).await?;
     authority
         .store()
         .device(id)
@@ -376,7 +388,7 @@ async fn set_device_status(
 /// A device record and its certificates: for an admin, or for the device itself (its
 /// DeviceCert over mTLS).
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "registry",
-    params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("mtls" = [])),
+    params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses((status = 200, description = "`{device, certificates}`", body = serde_json::Value),
         (status = 401, description = "Neither admin token nor client certificate", content_type = "application/problem+json"),
         (status = 403, description = "A device may read only its own record", content_type = "application/problem+json"),
@@ -388,7 +400,7 @@ pub(crate) async fn show_device(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     let is_admin = matches!(
-        admin_actor(&authority, &headers).await?,
+        admin_actor(&authority, &headers, &peer).await?,
         AdminCheck::Admin(_)
     );
     if !is_admin {

@@ -195,7 +195,7 @@ pub(crate) async fn enroll(
 /// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
 #[utoipa::path(get, path = "/v1/certificates/{serial}/attestation", tag = "tpm",
     params(("serial" = String, Path, description = "Certificate serial, hex")),
-    security(("admin" = []), ("mtls" = [])),
+    security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses(
         (status = 200, description = "EK certificate fingerprint and issuer, AK name, key name, checks, time", body = serde_json::Value),
         (status = 401, description = "Neither admin token nor the certificate itself", content_type = "application/problem+json"),
@@ -210,7 +210,7 @@ pub(crate) async fn attestation(
         .parse()
         .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?;
     let serial = serial.to_string();
-    match admin_actor(&authority, &headers).await? {
+    match admin_actor(&authority, &headers, &peer).await? {
         AdminCheck::Admin(_) => {}
         AdminCheck::BadToken => {
             return Err(Problem::unauthorized(

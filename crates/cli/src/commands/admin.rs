@@ -1,13 +1,69 @@
+use anyhow::Context;
 use base64::Engine;
-use inkan_authority::{unix_ms, DataDir};
+use inkan_authority::{replace_file, unix_ms, Authority, DataDir, EnrollMethod, IssueRequest};
+use inkan_pki::{build_csr, der_to_pem, GeneratedKey, KeyAlgorithm};
 use rand::RngCore;
 
 use super::open_store;
-use crate::cli::{AdminCommand, AdminTokenCommand};
-use crate::running::load_config;
+use crate::cli::{AdminCertCommand, AdminCommand, AdminTokenCommand};
+use crate::running::{load_config, passphrase};
 
 pub async fn run(data_dir: &DataDir, cmd: AdminCommand) -> anyhow::Result<()> {
-    let AdminCommand::Token(AdminTokenCommand::Create { name }) = cmd;
+    match cmd {
+        AdminCommand::Token(AdminTokenCommand::Create { name }) => token(data_dir, name).await,
+        AdminCommand::Cert(AdminCertCommand::Create {
+            name,
+            out,
+            passphrase: pass,
+        }) => cert(data_dir, name, out, pass.passphrase_file).await,
+    }
+}
+
+/// Issues an admin-profile client certificate for a fresh key.
+async fn cert(
+    data_dir: &DataDir,
+    name: String,
+    out: Option<std::path::PathBuf>,
+    passphrase_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let config = load_config(data_dir, None)?;
+    let store = open_store(data_dir, &config).await?;
+    let ca = data_dir.load_issuing_ca(passphrase(passphrase_file.as_ref())?.as_deref())?;
+    let authority = Authority::start(config, ca, store).await?;
+    let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
+    let csr = build_csr(&key, &name, &[])?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "admin".into())
+    );
+    let issued = authority
+        .issue(IssueRequest {
+            csr_der: csr,
+            profile: "admin".into(),
+            method: EnrollMethod::Admin { actor },
+            validity: None,
+        })
+        .await?;
+    let dir = out.unwrap_or_else(|| std::path::PathBuf::from(format!("admin-{name}")));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let chain = format!(
+        "{}{}",
+        der_to_pem("CERTIFICATE", &issued.der),
+        der_to_pem("CERTIFICATE", authority.ca().cert_der())
+    );
+    replace_file(&dir.join("admin.key"), key.to_pem(None)?.as_bytes(), 0o600)?;
+    replace_file(&dir.join("admin.pem"), chain.as_bytes(), 0o644)?;
+    println!("admin certificate for {name} (serial {})", issued.serial);
+    println!("  certificate  {}", dir.join("admin.pem").display());
+    println!("  key          {} (0600)", dir.join("admin.key").display());
+    println!(
+        "present it as TLS client certificate to the /v1 API; revoke with `inkan cert revoke {}`",
+        issued.serial
+    );
+    Ok(())
+}
+
+async fn token(data_dir: &DataDir, name: String) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
     let store = open_store(data_dir, &config).await?;
     let mut bytes = [0u8; 32];

@@ -354,3 +354,95 @@ fn bench_register_registers_real_devices_and_reports_a_ratio() {
         "{summary}"
     );
 }
+
+#[test]
+fn an_admin_client_certificate_works_like_a_token_until_revoked() {
+    let (env, secret) = Env::with_ca();
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+    let dir = env.tmp.path().join("ops");
+    let out = env.ok(&[
+        "admin",
+        "cert",
+        "create",
+        "ops",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let serial = out
+        .split("serial ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    let curl = |cert: &std::path::Path, key: &std::path::Path, name: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(env.root_pem())
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .args(["-H", "Content-Type: application/json", "-d"])
+            .arg(format!("{{\"name\": \"{name}\"}}"))
+            .arg(format!("{}/v1/products", server.url()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(
+        curl(&dir.join("admin.pem"), &dir.join("admin.key"), "by-cert"),
+        "201"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["product", "list", "--json"])).unwrap();
+    assert_eq!(shown[0]["name"], "by-cert");
+
+    // An ordinary device certificate is not an admin.
+    let work = env.tmp.path().join("dev");
+    std::fs::create_dir_all(&work).unwrap();
+    let script = format!(
+        "set -euo pipefail; cd {w}; \
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout d.key \
+           -subj /CN=dev -outform DER 2>/dev/null | base64 > d.csr; \
+         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \
+           --data-binary @d.csr {url}/.well-known/est/simpleenroll | base64 -d \
+           | openssl pkcs7 -inform DER -print_certs -out d.pem",
+        w = work.display(),
+        root = env.root_pem().display(),
+        url = server.url(),
+    );
+    assert!(Command::new("bash")
+        .args(["-c", &script])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        curl(&work.join("d.pem"), &work.join("d.key"), "by-device"),
+        "401"
+    );
+    // The admin profile cannot be had through enrollment.
+    let admin_secret = env.secret("admin");
+    let script = format!(
+        "cd {w}; curl -sS -o /dev/null -w '%{{http_code}}' --cacert {root} -u x:{admin_secret} \
+           -H 'Content-Type: application/pkcs10' --data-binary @d.csr {url}/.well-known/est/admin/simpleenroll",
+        w = work.display(),
+        root = env.root_pem().display(),
+        url = server.url(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    // Revoked, the admin certificate no longer opens the API.
+    env.ok(&["cert", "revoke", &serial, "--reason", "keyCompromise"]);
+    assert_eq!(
+        curl(
+            &dir.join("admin.pem"),
+            &dir.join("admin.key"),
+            "after-revoke"
+        ),
+        "401"
+    );
+}
