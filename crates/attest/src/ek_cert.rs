@@ -64,6 +64,13 @@ pub fn verify_ek_certificate(
             last_why = format!("EK CA {issuer:?} {why}");
             continue;
         }
+        // Only a CA certificate may vouch for EK certificates (not, say, another EK certificate).
+        let is_ca = matches!(anchor.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        if !is_ca {
+            last_why =
+                format!("the configured certificate {issuer:?} is not a CA (basicConstraints cA)");
+            continue;
+        }
         return Ok(EkCertificate {
             sha256: hex_sha256(cert_der),
             issuer,
