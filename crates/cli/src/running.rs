@@ -157,17 +157,22 @@ pub fn load_config(data_dir: &DataDir, explicit: Option<&Path>) -> anyhow::Resul
 }
 
 /// The CA passphrase from `--passphrase-file` or `INKAN_CA_PASSPHRASE`, if any.
+/// The first line of a passphrase file (not empty).
+pub fn passphrase_line(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    anyhow::ensure!(
+        !line.is_empty(),
+        "the passphrase file {} is empty",
+        path.display()
+    );
+    Ok(line)
+}
+
 pub fn passphrase(file: Option<&PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the passphrase file {}", path.display()))?;
-        let line = text.lines().next().unwrap_or("").to_string();
-        anyhow::ensure!(
-            !line.is_empty(),
-            "the passphrase file {} is empty",
-            path.display()
-        );
-        return Ok(Some(line.into_bytes()));
+        return Ok(Some(passphrase_line(path)?.into_bytes()));
     }
     Ok(std::env::var("INKAN_CA_PASSPHRASE")
         .ok()

@@ -19,6 +19,13 @@ use crate::{
 };
 use crate::{TpmActivation, TpmAttestation};
 
+/// The registry tables with an `active`/`disabled` status.
+#[derive(Clone, Copy)]
+enum StatusTable {
+    Product,
+    Device,
+}
+
 /// Rows per multi-row statement (14 binds each stays far below SQLite's 32766-variable limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -56,6 +63,51 @@ impl SqliteStore {
     /// head read inside it cannot go stale.
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Sets a product's or device's `status` (audited as `<kind>.<status>`); `false` if it had
+    /// that status already.
+    async fn set_status(
+        &self,
+        table: StatusTable,
+        id: &str,
+        status: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (sql, kind) = match table {
+            StatusTable::Product => (
+                "UPDATE products SET status = ? WHERE id = ? AND status != ?",
+                "product",
+            ),
+            StatusTable::Device => (
+                "UPDATE devices SET status = ? WHERE id = ? AND status != ?",
+                "device",
+            ),
+        };
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query(sql)
+            .bind(status)
+            .bind(id)
+            .bind(status)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            append_event(
+                &mut tx,
+                NewAuditEvent {
+                    at_ms,
+                    kind: format!("{kind}.{status}"),
+                    actor: actor.into(),
+                    subject: id.into(),
+                    data: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
     }
 }
 
@@ -855,29 +907,8 @@ impl Store for SqliteStore {
         actor: &str,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let changed = sqlx::query("UPDATE products SET status = ? WHERE id = ? AND status != ?")
-            .bind(status)
-            .bind(product_id)
-            .bind(status)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed > 0 {
-            append_event(
-                &mut tx,
-                NewAuditEvent {
-                    at_ms,
-                    kind: format!("product.{status}"),
-                    actor: actor.into(),
-                    subject: product_id.into(),
-                    data: serde_json::json!({}),
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(changed > 0)
+        self.set_status(StatusTable::Product, product_id, status, actor, at_ms)
+            .await
     }
 
     async fn register_device(
@@ -989,29 +1020,8 @@ impl Store for SqliteStore {
         actor: &str,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let changed = sqlx::query("UPDATE devices SET status = ? WHERE id = ? AND status != ?")
-            .bind(status)
-            .bind(device_id)
-            .bind(status)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed > 0 {
-            append_event(
-                &mut tx,
-                NewAuditEvent {
-                    at_ms,
-                    kind: format!("device.{status}"),
-                    actor: actor.into(),
-                    subject: device_id.into(),
-                    data: serde_json::json!({}),
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(changed > 0)
+        self.set_status(StatusTable::Device, device_id, status, actor, at_ms)
+            .await
     }
 
     async fn record_device_certificate(&self, cert: &DeviceCertificate) -> Result<(), StoreError> {

@@ -67,12 +67,7 @@ fn bootstrap(args: &AgentEnrollArgs) -> anyhow::Result<Bootstrap> {
         return Ok(Bootstrap::from_pem(&chain, &key)?);
     }
     let passphrase = match &args.bootstrap_passphrase_file {
-        Some(file) => String::from_utf8(read(file)?)
-            .context("the passphrase file is not text")?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string(),
+        Some(file) => crate::running::passphrase_line(file)?,
         None => std::env::var("INKAN_P12_PASSPHRASE").context(
             "a PKCS#12 --bootstrap needs its passphrase: --bootstrap-passphrase-file FILE or INKAN_P12_PASSPHRASE",
         )?,

@@ -8,7 +8,7 @@ use inkan_store::ProductRecord;
 use super::open_store;
 use crate::cli::{ProductCommand, PskCommand};
 use crate::output::{rfc3339, table};
-use crate::running::{load_config, passphrase};
+use crate::running::{load_config, passphrase, passphrase_line};
 
 pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
@@ -30,7 +30,7 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             json,
         } => {
             let p12_passphrase = match &p12_passphrase_file {
-                Some(path) => Some(first_line(path)?),
+                Some(path) => Some(p12_passphrase(path)?),
                 None => None,
             };
             let validity =
@@ -204,11 +204,9 @@ fn now_ms() -> i64 {
     unix_ms(time::OffsetDateTime::now_utc())
 }
 
-/// The first line of a passphrase file.
-fn first_line(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
-    let line = text.lines().next().unwrap_or("").to_string();
+/// A PKCS#12 passphrase from a file: its first line, at least 8 characters.
+fn p12_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
+    let line = passphrase_line(path)?;
     anyhow::ensure!(
         line.len() >= 8,
         "the passphrase in {} is shorter than 8 characters",
