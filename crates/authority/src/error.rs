@@ -18,6 +18,10 @@ pub enum AuthorityError {
     /// The request is understood but not allowed (a cap, a disabled product...); says why.
     #[error("{0}")]
     Refused(String),
+    /// The request itself is malformed (a passphrase that cannot be used, a bad number...);
+    /// says what to fix. Nothing was written.
+    #[error("{0}")]
+    Invalid(String),
     /// The requester did not prove who it is (a bad or replayed PSK token); says why.
     #[error("{0}")]
     Unauthenticated(String),
@@ -65,6 +69,7 @@ impl From<PkiError> for AuthorityError {
     fn from(e: PkiError) -> Self {
         match e {
             PkiError::Csr(c) => Self::Csr(c),
+            PkiError::Passphrase(why) => Self::Invalid(why),
             other => Self::Pki(other),
         }
     }

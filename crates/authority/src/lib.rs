@@ -30,7 +30,9 @@ pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
-pub use registry::{enable_product_psk, psk_device_key, NewProduct, Registrant, PSK_WINDOW_SECS};
+pub use registry::{
+    enable_product_psk, psk_device_key, NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS,
+};
 pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;
 pub use tpm::{

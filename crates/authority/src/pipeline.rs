@@ -354,6 +354,23 @@ impl Authority {
     /// stored, unless every check passed; the certificate is returned only after its row and
     /// audit event are committed.
     pub async fn issue(&self, request: IssueRequest) -> Result<Issued, AuthorityError> {
+        let (profile, checked) = self.check(&request)?;
+        self.sign_and_record(&profile, &checked, &request.method)
+            .await
+    }
+
+    /// Checks and signs like [`Authority::issue`] but records nothing: the caller records the
+    /// returned row (and its audit event) in its own transaction, with what it belongs to.
+    pub(crate) fn sign_unrecorded(
+        &self,
+        request: &IssueRequest,
+    ) -> Result<(NewCertificate, Issued), AuthorityError> {
+        let (profile, checked) = self.check(request)?;
+        self.sign(&profile, &checked, &request.method)
+    }
+
+    /// Every check of a request: the profile it may use, and its CSR as it will be signed.
+    fn check(&self, request: &IssueRequest) -> Result<(Profile, CheckedCsr), AuthorityError> {
         let profile = self
             .profiles
             .get(&request.profile)
@@ -399,8 +416,53 @@ impl Authority {
             let prefix = evidence.key_name.get(..32).unwrap_or(&evidence.key_name);
             checked.sans = vec![inkan_pki::San::Uri(format!("urn:inkan:tpm:{prefix}"))];
         }
-        self.sign_and_record(&profile, &checked, &request.method)
-            .await
+        Ok((profile, checked))
+    }
+
+    /// Signs with a fresh serial; the row to record and what to hand out once it is recorded.
+    fn sign(
+        &self,
+        profile: &Profile,
+        checked: &CheckedCsr,
+        method: &EnrollMethod,
+    ) -> Result<(NewCertificate, Issued), AuthorityError> {
+        let serial = Serial::random()?;
+        let mut params = IssueParams::new(profile, checked, serial, (self.clock)());
+        params.crl_url = self.crl_url();
+        params.ocsp_url = self.ocsp_url();
+        let der = self.ca.issue(&params)?;
+        let info = CertificateInfo::parse(&der)?;
+        let record = NewCertificate {
+            serial: info.serial.clone(),
+            issuer_id: self.issuer_id.clone(),
+            subject: info.subject.clone(),
+            sans: info.sans.iter().map(ToString::to_string).collect(),
+            spki_sha256: sha256_hex(&checked.spki_der),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            profile: profile.name.clone(),
+            method: method.name().into(),
+            evidence: method.evidence(),
+            der: der.clone(),
+            actor: method.actor(),
+            bootstrap_serial: method.bootstrap_serial(),
+            device_id: method.device_id().map(str::to_string),
+            tpm: match method {
+                EnrollMethod::Tpm(evidence) => Some(TpmAttestation {
+                    serial: info.serial.clone(),
+                    ..(**evidence).clone()
+                }),
+                _ => None,
+            },
+        };
+        Ok((
+            record,
+            Issued {
+                serial: info.serial.clone(),
+                der,
+                info,
+            },
+        ))
     }
 
     async fn sign_and_record(
@@ -411,43 +473,9 @@ impl Authority {
     ) -> Result<Issued, AuthorityError> {
         // A 128-bit collision is not expected in practice; one retry covers the impossible.
         for _ in 0..2 {
-            let serial = Serial::random()?;
-            let mut params = IssueParams::new(profile, checked, serial, (self.clock)());
-            params.crl_url = self.crl_url();
-            params.ocsp_url = self.ocsp_url();
-            let der = self.ca.issue(&params)?;
-            let info = CertificateInfo::parse(&der)?;
-            let record = NewCertificate {
-                serial: info.serial.clone(),
-                issuer_id: self.issuer_id.clone(),
-                subject: info.subject.clone(),
-                sans: info.sans.iter().map(ToString::to_string).collect(),
-                spki_sha256: sha256_hex(&checked.spki_der),
-                not_before: info.not_before,
-                not_after: info.not_after,
-                profile: profile.name.clone(),
-                method: method.name().into(),
-                evidence: method.evidence(),
-                der: der.clone(),
-                actor: method.actor(),
-                bootstrap_serial: method.bootstrap_serial(),
-                device_id: method.device_id().map(str::to_string),
-                tpm: match method {
-                    EnrollMethod::Tpm(evidence) => Some(TpmAttestation {
-                        serial: info.serial.clone(),
-                        ..(**evidence).clone()
-                    }),
-                    _ => None,
-                },
-            };
+            let (record, issued) = self.sign(profile, checked, method)?;
             match self.committer.record(record).await? {
-                RecordOutcome::Recorded => {
-                    return Ok(Issued {
-                        serial: info.serial.clone(),
-                        der,
-                        info,
-                    })
-                }
+                RecordOutcome::Recorded => return Ok(issued),
                 RecordOutcome::ActivationUnavailable => {
                     let id = match method {
                         EnrollMethod::Tpm(e) => e.activation_id.clone(),

@@ -14,6 +14,23 @@ use crate::{
     IssuedDeviceCert,
 };
 
+/// What a new product is to be: the one input of [`Authority::create_product`].
+#[derive(Clone, Debug, Default)]
+pub struct ProductParams {
+    /// Unique name, 1 to 48 characters, without '/' or control characters.
+    pub name: String,
+    /// At most this many devices may register (positive).
+    pub max_devices: Option<i64>,
+    /// Validity of each DeviceCert.
+    pub device_validity: Duration,
+    /// Device attributes (keys of `device_info`) the product allows.
+    pub attributes: Vec<String>,
+    /// Also bundle the ProductCert and key as PKCS#12 under this passphrase.
+    pub pkcs12_passphrase: Option<String>,
+    /// Turn PSK registration on with a fresh group key.
+    pub psk: bool,
+}
+
 /// What `create_product` hands back once: the ProductCert chain and its private key.
 pub struct NewProduct {
     /// The product as stored.
@@ -24,19 +41,10 @@ pub struct NewProduct {
     pub key_pem: String,
     /// ProductCert then issuing CA, DER.
     pub chain_der: Vec<Vec<u8>>,
-    key: GeneratedKey,
-}
-
-impl NewProduct {
-    /// The ProductCert, its chain and key as one PKCS#12 bundle under `passphrase`.
-    pub fn pkcs12(&self, passphrase: &str) -> Result<Vec<u8>, AuthorityError> {
-        Ok(inkan_pki::pkcs12_encode(
-            self.key.pkcs8_der(),
-            &self.chain_der,
-            &format!("product {}", self.product.name),
-            passphrase,
-        )?)
-    }
+    /// The ProductCert, its chain and key as PKCS#12, when a passphrase was given.
+    pub pkcs12: Option<Vec<u8>>,
+    /// The PSK group key (hex), when PSK registration was asked for.
+    pub psk_group_key: Option<String>,
 }
 
 fn random_id() -> String {
@@ -45,58 +53,86 @@ fn random_id() -> String {
     hex::encode(bytes)
 }
 
+fn random_psk_group_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    hex::encode(key)
+}
+
 impl Authority {
-    /// Creates a product and its ProductCert (key made here, returned once, never stored).
+    /// Creates a product, its ProductCert (key made here, returned once, never stored) and, if
+    /// asked, its PSK group key. Everything that can be refused is checked, and everything
+    /// returned is built, before one transaction records product, certificate and audit events:
+    /// a refused or failed call leaves nothing behind.
     pub async fn create_product(
         &self,
-        name: &str,
-        max_devices: Option<i64>,
-        device_validity: Duration,
-        attributes: Vec<String>,
+        params: ProductParams,
         actor: &str,
     ) -> Result<NewProduct, AuthorityError> {
+        let name = params.name.as_str();
         if name.is_empty() || name.len() > 48 || name.chars().any(|c| c.is_control() || c == '/') {
             return Err(AuthorityError::Refused(
                 "a product name is 1 to 48 characters, without '/' or control characters".into(),
             ));
         }
+        if params.max_devices.is_some_and(|m| m <= 0) {
+            return Err(AuthorityError::Invalid(
+                "max_devices must be positive".into(),
+            ));
+        }
+        if let Some(passphrase) = &params.pkcs12_passphrase {
+            inkan_pki::check_pkcs12_passphrase(passphrase)?;
+        }
+        let taken = || AuthorityError::Refused(format!("a product named {name:?} exists already"));
         if self.store().product(name).await?.is_some() {
-            return Err(AuthorityError::Refused(format!(
-                "a product named {name:?} exists already"
-            )));
+            return Err(taken());
         }
         let mut product = ProductRecord {
             id: random_id(),
             name: name.to_string(),
-            attributes,
-            max_devices,
-            device_validity_secs: i64::try_from(device_validity.as_secs()).unwrap_or(i64::MAX),
+            attributes: params.attributes,
+            max_devices: params.max_devices,
+            device_validity_secs: i64::try_from(params.device_validity.as_secs())
+                .unwrap_or(i64::MAX),
             status: "active".into(),
             cert_serial: None,
-            psk: false,
+            psk: params.psk,
             created_at_ms: unix_ms(self.now()),
         };
-        self.store().create_product(&product, actor).await?;
         let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
         let csr = build_csr(
             &key,
             &format!("product {name}"),
             &[format!("urn:inkan:product:{}", product.id)],
         )?;
-        let issued = self
-            .issue(IssueRequest {
-                csr_der: csr,
-                profile: "product".into(),
-                method: EnrollMethod::Admin {
-                    actor: actor.into(),
-                },
-                validity: None,
-            })
-            .await?;
-        self.store()
-            .set_product_cert(&product.id, &issued.serial)
-            .await?;
+        let (record, issued) = self.sign_unrecorded(&IssueRequest {
+            csr_der: csr,
+            profile: "product".into(),
+            method: EnrollMethod::Admin {
+                actor: actor.into(),
+            },
+            validity: None,
+        })?;
         product.cert_serial = Some(issued.serial.clone());
+        let chain_der = vec![issued.der.clone(), self.ca().cert_der().to_vec()];
+        let pkcs12 = match &params.pkcs12_passphrase {
+            Some(passphrase) => Some(inkan_pki::pkcs12_encode(
+                key.pkcs8_der(),
+                &chain_der,
+                &format!("product {name}"),
+                passphrase,
+            )?),
+            None => None,
+        };
+        let key_pem = key.to_pem(None)?;
+        let psk_group_key = params.psk.then(random_psk_group_key);
+        if !self
+            .store()
+            .create_product(&product, &record, psk_group_key.as_deref(), actor)
+            .await?
+        {
+            return Err(taken());
+        }
         Ok(NewProduct {
             product,
             chain_pem: format!(
@@ -104,9 +140,10 @@ impl Authority {
                 der_to_pem("CERTIFICATE", &issued.der),
                 der_to_pem("CERTIFICATE", self.ca().cert_der())
             ),
-            key_pem: key.to_pem(None)?,
-            chain_der: vec![issued.der.clone(), self.ca().cert_der().to_vec()],
-            key,
+            key_pem,
+            chain_der,
+            pkcs12,
+            psk_group_key,
         })
     }
 
@@ -316,9 +353,7 @@ pub async fn enable_product_psk(
     actor: &str,
     at_ms: i64,
 ) -> Result<String, AuthorityError> {
-    let mut key = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut key);
-    let hex_key = hex::encode(key);
+    let hex_key = random_psk_group_key();
     store
         .set_product_psk(&product.id, Some(&hex_key), actor, at_ms)
         .await?;

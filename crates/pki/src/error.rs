@@ -22,6 +22,9 @@ pub enum PkiError {
     /// A certificate chain did not verify.
     #[error("certificate not trusted: {0}")]
     Untrusted(String),
+    /// A passphrase cannot protect what was asked (too short, or not encodable); says why.
+    #[error("{0}")]
+    Passphrase(String),
 }
 
 /// Why a certificate signing request was refused. Each message is meant for the requester.

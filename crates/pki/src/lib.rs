@@ -51,7 +51,10 @@ pub use ocsp::{
 };
 pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
-pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
+pub use pkcs12::{
+    check_pkcs12_passphrase, pkcs12_decode, pkcs12_encode, Pkcs12Contents,
+    PKCS12_MAX_PASSPHRASE_CHARS, PKCS12_MIN_PASSPHRASE_CHARS,
+};
 pub use pkcs7::{certs_only_decode, certs_only_encode};
 pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};

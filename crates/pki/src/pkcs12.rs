@@ -16,7 +16,47 @@ pub struct Pkcs12Contents {
     pub chain: Vec<Vec<u8>>,
 }
 
-/// Bundles `key_pkcs8` (PKCS#8 DER) with `chain` (leaf first, DER) under `passphrase`.
+/// The fewest characters a passphrase of a bundle written here may have.
+pub const PKCS12_MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// The most characters a passphrase of a bundle written here may have.
+pub const PKCS12_MAX_PASSPHRASE_CHARS: usize = 1024;
+
+/// Checks that `passphrase` can protect a bundle [`pkcs12_encode`] writes: 8 to 1024
+/// characters, none of them NUL, each in Unicode's Basic Multilingual Plane (RFC 7292 B.1
+/// encodes passphrases as BMPString, UTF-16 without surrogates, so an emoji cannot be one).
+pub fn check_pkcs12_passphrase(passphrase: &str) -> Result<(), PkiError> {
+    let chars = passphrase.chars().count();
+    if chars < PKCS12_MIN_PASSPHRASE_CHARS {
+        return Err(PkiError::Passphrase(format!(
+            "the PKCS#12 passphrase has {chars} characters; it needs at least {PKCS12_MIN_PASSPHRASE_CHARS}"
+        )));
+    }
+    if chars > PKCS12_MAX_PASSPHRASE_CHARS {
+        return Err(PkiError::Passphrase(format!(
+            "the PKCS#12 passphrase has {chars} characters; at most {PKCS12_MAX_PASSPHRASE_CHARS} are allowed"
+        )));
+    }
+    if let Some((position, c)) = passphrase
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !is_bmp(*c) || *c == '\0')
+    {
+        return Err(PkiError::Passphrase(format!(
+            "the PKCS#12 passphrase cannot hold U+{:04X} (character {}): PKCS#12 encodes passphrases as BMPString, which allows only characters up to U+FFFF and no NUL",
+            u32::from(c),
+            position + 1
+        )));
+    }
+    Ok(())
+}
+
+fn is_bmp(c: char) -> bool {
+    u32::from(c) <= 0xFFFF
+}
+
+/// Bundles `key_pkcs8` (PKCS#8 DER) with `chain` (leaf first, DER) under `passphrase` (see
+/// [`check_pkcs12_passphrase`]). Characters of `alias` outside the BMP become U+FFFD.
 pub fn pkcs12_encode(
     key_pkcs8: &[u8],
     chain: &[Vec<u8>],
@@ -31,10 +71,22 @@ pub fn pkcs12_encode(
     let leaf = chain
         .first()
         .ok_or_else(|| PkiError::Encoding("a PKCS#12 bundle needs a certificate".into()))?;
+    check_pkcs12_passphrase(passphrase)?;
+    // The alias is a BMPString too (friendlyName).
+    let alias: String = alias
+        .chars()
+        .map(|c| {
+            if is_bmp(c) {
+                c
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect();
     let local_key_id = crate::sha256_hex(leaf);
     let mut store = KeyStore::new();
     store.add_entry(
-        alias,
+        &alias,
         KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
             key_pkcs8,
             &local_key_id.as_bytes()[..20],

@@ -21,8 +21,17 @@ pub enum PskError {
     #[error("the PSK token signature does not verify for this registration id")]
     BadSignature,
     /// The timestamp is outside the accepted window.
-    #[error("the PSK token timestamp is {0} s away from the authority's clock (at most {1} s allowed): check the device clock")]
-    Stale(i64, i64),
+    #[error(
+        "the PSK token timestamp is {} s {} the authority's clock (at most {window_secs} s either way allowed): check the device clock",
+        .offset_secs.unsigned_abs(),
+        if *.offset_secs > 0 { "ahead of" } else { "behind" }
+    )]
+    Stale {
+        /// The token's time minus the authority's: positive when the device clock is ahead.
+        offset_secs: i64,
+        /// How far apart the two may be.
+        window_secs: i64,
+    },
 }
 
 /// The key a device with `registration_id` holds.
@@ -186,9 +195,12 @@ impl PskToken {
             &tag,
         )
         .map_err(|_| PskError::BadSignature)?;
-        let skew = now.saturating_sub(self.timestamp);
-        if skew.abs() > window_secs {
-            return Err(PskError::Stale(skew, window_secs));
+        let offset_secs = self.timestamp.saturating_sub(now);
+        if offset_secs.saturating_abs() > window_secs {
+            return Err(PskError::Stale {
+                offset_secs,
+                window_secs,
+            });
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ impl From<AuthorityError> for EstError {
         match e {
             AuthorityError::Csr(c) => Self::BadRequest(c.to_string()),
             AuthorityError::RenewalMismatch(_) => Self::BadRequest(e.to_string()),
+            AuthorityError::Invalid(why) => Self::BadRequest(why),
             AuthorityError::UnknownProfile(p) => Self::NotFound(format!("unknown EST label {p:?}")),
             AuthorityError::ShuttingDown => Self::Unavailable,
             AuthorityError::Refused(why) => Self::Forbidden(why),

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use inkan_authority::{enable_product_psk, unix_ms, Authority, Registrant};
+use inkan_authority::{enable_product_psk, unix_ms, Authority, ProductParams, Registrant};
 use inkan_pki::der_to_pem;
 use serde::Deserialize;
 use serde_json::json;
@@ -79,7 +79,8 @@ pub(crate) struct NewProductBody {
     /// Device attributes (keys of `device_info`) the product allows.
     #[serde(default)]
     attributes: Vec<String>,
-    /// Also return the ProductCert and key as PKCS#12 under this passphrase.
+    /// Also return the ProductCert and key as PKCS#12 under this passphrase: 8 to 1024
+    /// characters, each up to U+FFFF (PKCS#12 stores passphrases as BMPString), no NUL.
     #[serde(default)]
     pkcs12_passphrase: Option<String>,
     /// Turn PSK registration on and return the group key.
@@ -92,9 +93,9 @@ pub(crate) struct NewProductBody {
     security(("admin" = []), ("admin_cert" = [])),
     responses(
         (status = 201, description = "`{product, product_cert, product_key, product_p12?, psk_group_key?}`", body = serde_json::Value),
-        (status = 400, description = "Malformed body", content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, validity, max_devices or PKCS#12 passphrase; nothing is created", content_type = "application/problem+json"),
         (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 403, description = "Refused (name taken or invalid)", content_type = "application/problem+json")))]
+        (status = 403, description = "Refused (name taken or invalid); nothing is created", content_type = "application/problem+json")))]
 pub(crate) async fn create_product(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
@@ -106,15 +107,16 @@ pub(crate) async fn create_product(
     let validity =
         inkan_pki::duration_text::parse(request.device_validity.as_deref().unwrap_or("365d"))
             .map_err(Problem::bad_request)?;
-    if request.max_devices.is_some_and(|m| m <= 0) {
-        return Err(Problem::bad_request("max_devices must be positive"));
-    }
     let created = authority
         .create_product(
-            &request.name,
-            request.max_devices,
-            validity,
-            request.attributes,
+            ProductParams {
+                name: request.name,
+                max_devices: request.max_devices,
+                device_validity: validity,
+                attributes: request.attributes,
+                pkcs12_passphrase: request.pkcs12_passphrase,
+                psk: request.psk,
+            },
             &actor,
         )
         .await?;
@@ -123,26 +125,11 @@ pub(crate) async fn create_product(
         "product_cert": created.chain_pem,
         "product_key": created.key_pem,
     });
-    if let Some(passphrase) = request.pkcs12_passphrase.as_deref() {
-        if passphrase.len() < 8 {
-            return Err(Problem::bad_request(
-                "pkcs12_passphrase must be at least 8 characters",
-            ));
-        }
-        body["product_p12"] =
-            json!(base64::engine::general_purpose::STANDARD.encode(created.pkcs12(passphrase)?));
+    if let Some(p12) = &created.pkcs12 {
+        body["product_p12"] = json!(base64::engine::general_purpose::STANDARD.encode(p12));
     }
-    if request.psk {
-        body["psk_group_key"] = json!(
-            enable_product_psk(
-                &**authority.store(),
-                &created.product,
-                &actor,
-                unix_ms(authority.now()),
-            )
-            .await?
-        );
-        body["product"]["psk"] = json!(true);
+    if let Some(key) = &created.psk_group_key {
+        body["psk_group_key"] = json!(key);
     }
     Ok((StatusCode::CREATED, Json(body)))
 }

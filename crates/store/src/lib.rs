@@ -116,11 +116,16 @@ pub trait Store: Send + Sync + 'static {
     /// The name of the admin token with this SHA-256, if it exists.
     async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError>;
 
-    /// Creates a product (audited).
-    async fn create_product(&self, product: &ProductRecord, actor: &str) -> Result<(), StoreError>;
-
-    /// Sets a product's ProductCert serial.
-    async fn set_product_cert(&self, product_id: &str, serial: &str) -> Result<(), StoreError>;
+    /// Creates a product with its ProductCert (`cert`, recorded like [`Store::record_issued`])
+    /// and, with `psk_group_key`, PSK registration on: all audited, in one transaction.
+    /// `false`, and nothing written, when the name or id is taken by another product.
+    async fn create_product(
+        &self,
+        product: &ProductRecord,
+        cert: &NewCertificate,
+        psk_group_key: Option<&str>,
+        actor: &str,
+    ) -> Result<bool, StoreError>;
 
     /// A product by id or name.
     async fn product(&self, id_or_name: &str) -> Result<Option<ProductRecord>, StoreError>;

@@ -392,6 +392,124 @@ async fn revoke_one(
     revocation_of(tx, serial).await
 }
 
+/// Records issued certificates and one audit event each inside the caller's write transaction
+/// (see [`Store::record_issued`]).
+async fn insert_issued(
+    tx: &mut Transaction<'static, Sqlite>,
+    batch: &[NewCertificate],
+    at_ms: i64,
+) -> Result<Vec<RecordOutcome>, StoreError> {
+    let mut head = audit_head(tx).await?;
+
+    // Which serials are taken (by earlier batches or earlier in this one)?
+    let mut taken = HashSet::new();
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT serial FROM certificates WHERE serial IN (");
+        let mut list = q.separated(", ");
+        for cert in chunk {
+            list.push_bind(&cert.serial);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut **tx).await? {
+            taken.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fresh = Vec::with_capacity(batch.len());
+    for cert in batch {
+        if !taken.insert(cert.serial.clone()) {
+            outcomes.push(RecordOutcome::DuplicateSerial);
+            continue;
+        }
+        // A TPM activation is consumed by exactly one certificate, in this transaction.
+        if let Some(evidence) = &cert.tpm {
+            if !tpm::consume_activation(tx, evidence, at_ms).await? {
+                taken.remove(&cert.serial);
+                outcomes.push(RecordOutcome::ActivationUnavailable);
+                continue;
+            }
+        }
+        outcomes.push(RecordOutcome::Recorded);
+        fresh.push(cert);
+    }
+
+    // Seal the audit events first: each certificate row names its event.
+    let mut events = Vec::with_capacity(fresh.len());
+    for cert in &fresh {
+        let event = NewAuditEvent {
+            at_ms,
+            kind: "certificate.issued".into(),
+            actor: cert.actor.clone(),
+            subject: cert.serial.clone(),
+            data: serde_json::json!({
+                "subject": cert.subject,
+                "profile": cert.profile,
+                "method": cert.method,
+                "not_after": cert.not_after,
+                "spki_sha256": cert.spki_sha256,
+            }),
+        };
+        let sealed = AuditEvent::seal(&event, head.0 + 1, &head.1);
+        head = (sealed.seq, sealed.hash.clone());
+        events.push(sealed);
+    }
+
+    // Multi-row inserts: a handful of statements per batch, whatever its size.
+    for (certs, sealed) in fresh
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(events.chunks(ROWS_PER_STATEMENT))
+    {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
+             not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
+             bootstrap_serial) ",
+        );
+        q.push_values(certs.iter().zip(sealed), |mut row, (cert, event)| {
+            row.push_bind(&cert.serial)
+                .push_bind(&cert.issuer_id)
+                .push_bind(&cert.subject)
+                .push_bind(serde_json::to_string(&cert.sans).unwrap_or_else(|_| "[]".into()))
+                .push_bind(&cert.spki_sha256)
+                .push_bind(cert.not_before)
+                .push_bind(cert.not_after)
+                .push_bind(&cert.profile)
+                .push_bind(&cert.method)
+                .push_bind(cert.evidence.to_string())
+                .push_bind(&cert.der)
+                .push_bind(at_ms)
+                .push_bind(event.seq)
+                .push_bind(&cert.bootstrap_serial);
+        });
+        q.build().execute(&mut **tx).await?;
+        insert_events(tx, sealed).await?;
+    }
+    for cert in &fresh {
+        if let Some(evidence) = &cert.tpm {
+            tpm::insert_attestation(tx, &mut head, evidence, &cert.actor, at_ms).await?;
+        }
+        if let Some(device_id) = &cert.device_id {
+            sqlx::query(
+                "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
+                 VALUES (?, ?, 'local', ?, ?, ?)",
+            )
+            .bind(&cert.serial)
+            .bind(device_id)
+            .bind(cert.not_after)
+            .bind(&cert.der)
+            .bind(at_ms)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
+                .bind(at_ms)
+                .bind(device_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(outcomes)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_issued(
@@ -400,114 +518,7 @@ impl Store for SqliteStore {
         at_ms: i64,
     ) -> Result<Vec<RecordOutcome>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let mut head = audit_head(&mut tx).await?;
-
-        // Which serials are taken (by earlier batches or earlier in this one)?
-        let mut taken = HashSet::new();
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT serial FROM certificates WHERE serial IN (");
-            let mut list = q.separated(", ");
-            for cert in chunk {
-                list.push_bind(&cert.serial);
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
-                taken.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut fresh = Vec::with_capacity(batch.len());
-        for cert in batch {
-            if !taken.insert(cert.serial.clone()) {
-                outcomes.push(RecordOutcome::DuplicateSerial);
-                continue;
-            }
-            // A TPM activation is consumed by exactly one certificate, in this transaction.
-            if let Some(evidence) = &cert.tpm {
-                if !tpm::consume_activation(&mut tx, evidence, at_ms).await? {
-                    taken.remove(&cert.serial);
-                    outcomes.push(RecordOutcome::ActivationUnavailable);
-                    continue;
-                }
-            }
-            outcomes.push(RecordOutcome::Recorded);
-            fresh.push(cert);
-        }
-
-        // Seal the audit events first: each certificate row names its event.
-        let mut events = Vec::with_capacity(fresh.len());
-        for cert in &fresh {
-            let event = NewAuditEvent {
-                at_ms,
-                kind: "certificate.issued".into(),
-                actor: cert.actor.clone(),
-                subject: cert.serial.clone(),
-                data: serde_json::json!({
-                    "subject": cert.subject,
-                    "profile": cert.profile,
-                    "method": cert.method,
-                    "not_after": cert.not_after,
-                    "spki_sha256": cert.spki_sha256,
-                }),
-            };
-            let sealed = AuditEvent::seal(&event, head.0 + 1, &head.1);
-            head = (sealed.seq, sealed.hash.clone());
-            events.push(sealed);
-        }
-
-        // Multi-row inserts: a handful of statements per batch, whatever its size.
-        for (certs, sealed) in fresh
-            .chunks(ROWS_PER_STATEMENT)
-            .zip(events.chunks(ROWS_PER_STATEMENT))
-        {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
-                 not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
-                 bootstrap_serial) ",
-            );
-            q.push_values(certs.iter().zip(sealed), |mut row, (cert, event)| {
-                row.push_bind(&cert.serial)
-                    .push_bind(&cert.issuer_id)
-                    .push_bind(&cert.subject)
-                    .push_bind(serde_json::to_string(&cert.sans).unwrap_or_else(|_| "[]".into()))
-                    .push_bind(&cert.spki_sha256)
-                    .push_bind(cert.not_before)
-                    .push_bind(cert.not_after)
-                    .push_bind(&cert.profile)
-                    .push_bind(&cert.method)
-                    .push_bind(cert.evidence.to_string())
-                    .push_bind(&cert.der)
-                    .push_bind(at_ms)
-                    .push_bind(event.seq)
-                    .push_bind(&cert.bootstrap_serial);
-            });
-            q.build().execute(&mut *tx).await?;
-            insert_events(&mut tx, sealed).await?;
-        }
-        for cert in &fresh {
-            if let Some(evidence) = &cert.tpm {
-                tpm::insert_attestation(&mut tx, &mut head, evidence, &cert.actor, at_ms).await?;
-            }
-            if let Some(device_id) = &cert.device_id {
-                sqlx::query(
-                    "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
-                     VALUES (?, ?, 'local', ?, ?, ?)",
-                )
-                .bind(&cert.serial)
-                .bind(device_id)
-                .bind(cert.not_after)
-                .bind(&cert.der)
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
-                    .bind(at_ms)
-                    .bind(device_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        let outcomes = insert_issued(&mut tx, batch, at_ms).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -838,11 +849,27 @@ impl Store for SqliteStore {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    async fn create_product(&self, product: &ProductRecord, actor: &str) -> Result<(), StoreError> {
+    async fn create_product(
+        &self,
+        product: &ProductRecord,
+        cert: &NewCertificate,
+        psk_group_key: Option<&str>,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
+        // Names and ids share one namespace: `product(id_or_name)` must find exactly one.
+        let taken = sqlx::query("SELECT 1 FROM products WHERE id IN (?1, ?2) OR name IN (?1, ?2)")
+            .bind(&product.id)
+            .bind(&product.name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if taken {
+            return Ok(false);
+        }
         sqlx::query(
-            "INSERT INTO products (id, name, attributes, max_devices, device_validity_secs, status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO products (id, name, attributes, max_devices, device_validity_secs, status, \
+             created_at, cert_serial, psk_group_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&product.id)
         .bind(&product.name)
@@ -851,6 +878,8 @@ impl Store for SqliteStore {
         .bind(product.device_validity_secs)
         .bind(&product.status)
         .bind(product.created_at_ms)
+        .bind(&cert.serial)
+        .bind(psk_group_key)
         .execute(&mut *tx)
         .await?;
         append_event(
@@ -864,17 +893,29 @@ impl Store for SqliteStore {
             },
         )
         .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn set_product_cert(&self, product_id: &str, serial: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE products SET cert_serial = ? WHERE id = ?")
-            .bind(serial)
-            .bind(product_id)
-            .execute(&self.pool)
+        let recorded =
+            insert_issued(&mut tx, std::slice::from_ref(cert), product.created_at_ms).await?;
+        if recorded != [RecordOutcome::Recorded] {
+            return Err(StoreError::Corrupt(format!(
+                "the ProductCert serial {} is taken",
+                cert.serial
+            )));
+        }
+        if psk_group_key.is_some() {
+            append_event(
+                &mut tx,
+                NewAuditEvent {
+                    at_ms: product.created_at_ms,
+                    kind: "product.psk-enabled".into(),
+                    actor: actor.into(),
+                    subject: product.id.clone(),
+                    data: serde_json::json!({}),
+                },
+            )
             .await?;
-        Ok(())
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn product(&self, id_or_name: &str) -> Result<Option<ProductRecord>, StoreError> {

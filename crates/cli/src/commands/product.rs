@@ -1,7 +1,7 @@
 use anyhow::Context;
 use base64::Engine;
 use inkan_authority::{
-    enable_product_psk, psk_device_key, replace_file, unix_ms, Authority, DataDir,
+    enable_product_psk, psk_device_key, replace_file, unix_ms, Authority, DataDir, ProductParams,
 };
 use inkan_store::ProductRecord;
 
@@ -39,30 +39,40 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
                 max_devices.is_none_or(|m| m > 0),
                 "--max-devices must be positive"
             );
-            let ca =
-                data_dir.load_issuing_ca(passphrase(pass.passphrase_file.as_ref())?.as_deref())?;
-            let authority = Authority::start(config, ca, store.clone()).await?;
-            let created = authority
-                .create_product(&name, max_devices, validity, attributes, &actor)
-                .await?;
             let dir = out.unwrap_or_else(|| std::path::PathBuf::from(&name));
+            // The key is shown once: make sure it has somewhere to go before the product exists,
+            // and take the directory away again if the product is refused.
+            let made_dir = !dir.exists();
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let params = ProductParams {
+                name: name.clone(),
+                max_devices,
+                device_validity: validity,
+                attributes,
+                pkcs12_passphrase: p12_passphrase,
+                psk,
+            };
+            let created = match create(data_dir, config, &store, params, &pass, &actor).await {
+                Ok(created) => created,
+                Err(e) => {
+                    if made_dir {
+                        let _ = std::fs::remove_dir(&dir);
+                    }
+                    return Err(e);
+                }
+            };
             let (cert, key) = (dir.join("product.pem"), dir.join("product.key"));
             replace_file(&key, created.key_pem.as_bytes(), 0o600)?;
             replace_file(&cert, created.chain_pem.as_bytes(), 0o644)?;
-            let p12 = match &p12_passphrase {
-                Some(pass) => {
+            let p12 = match &created.pkcs12 {
+                Some(bundle) => {
                     let path = dir.join("product.p12");
-                    replace_file(&path, &created.pkcs12(pass)?, 0o600)?;
+                    replace_file(&path, bundle, 0o600)?;
                     Some(path)
                 }
                 None => None,
             };
-            let mut product = created.product.clone();
-            if psk {
-                enable_product_psk(&*store, &product, &actor, now_ms()).await?;
-                product.psk = true;
-            }
+            let product = created.product.clone();
             if json {
                 println!(
                     "{}",
@@ -200,18 +210,28 @@ async fn find(store: &dyn inkan_store::Store, product: &str) -> anyhow::Result<P
         .with_context(|| format!("no product {product:?}: see `inkan product list`"))
 }
 
+async fn create(
+    data_dir: &DataDir,
+    config: inkan_authority::Config,
+    store: &std::sync::Arc<dyn inkan_store::Store>,
+    params: ProductParams,
+    pass: &crate::cli::PassphraseArgs,
+    actor: &str,
+) -> anyhow::Result<inkan_authority::NewProduct> {
+    let ca = data_dir.load_issuing_ca(passphrase(pass.passphrase_file.as_ref())?.as_deref())?;
+    let authority = Authority::start(config, ca, store.clone()).await?;
+    Ok(authority.create_product(params, actor).await?)
+}
+
 fn now_ms() -> i64 {
     unix_ms(time::OffsetDateTime::now_utc())
 }
 
-/// A PKCS#12 passphrase from a file: its first line, at least 8 characters.
+/// A PKCS#12 passphrase from a file: its first line, checked like every PKCS#12 passphrase.
 fn p12_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
     let line = passphrase_line(path)?;
-    anyhow::ensure!(
-        line.len() >= 8,
-        "the passphrase in {} is shorter than 8 characters",
-        path.display()
-    );
+    inkan_pki::check_pkcs12_passphrase(&line)
+        .with_context(|| format!("the passphrase in {}", path.display()))?;
     Ok(line)
 }
 

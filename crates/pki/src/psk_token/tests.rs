@@ -67,11 +67,17 @@ fn stale_tokens_are_refused_both_ways() {
         .is_ok());
     assert_eq!(
         token.verify(&key, "POST", "/v1/devices", b"", 1301, 300),
-        Err(PskError::Stale(301, 300))
+        Err(PskError::Stale {
+            offset_secs: -301,
+            window_secs: 300
+        })
     );
     assert_eq!(
         token.verify(&key, "POST", "/v1/devices", b"", 699, 300),
-        Err(PskError::Stale(-301, 300))
+        Err(PskError::Stale {
+            offset_secs: 301,
+            window_secs: 300
+        })
     );
 }
 
@@ -92,4 +98,29 @@ fn malformed_headers_are_refused() {
         assert!(matches!(PskToken::parse(bad), Err(PskError::Malformed(_))), "{bad}");
     }
     assert!(PskToken::parse(&"InkanPSK ".repeat(200)).is_err());
+}
+
+#[test]
+fn the_skew_message_says_which_clock_is_ahead() {
+    let key = derive_device_key(GROUP, "sn-0001");
+    let token = PskToken::parse(&header(1000, b"")).unwrap();
+    // The authority's clock is past the token: the device clock is behind.
+    let behind = token
+        .verify(&key, "POST", "/v1/devices", b"", 1400, 300)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        behind.contains("is 400 s behind the authority's clock"),
+        "{behind}"
+    );
+    // The token is from the authority's future: the device clock is ahead.
+    let ahead = token
+        .verify(&key, "POST", "/v1/devices", b"", 600, 300)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        ahead.contains("is 400 s ahead of the authority's clock"),
+        "{ahead}"
+    );
+    assert!(!ahead.contains('-') && !behind.contains('-'));
 }

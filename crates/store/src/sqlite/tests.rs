@@ -339,7 +339,7 @@ fn device(id: &str, key: &str) -> DeviceRecord {
 #[tokio::test]
 async fn a_registration_batch_applies_the_cap_and_key_rules_in_order() {
     let (_dir, store) = store().await;
-    store
+    assert!(store
         .create_product(
             &ProductRecord {
                 id: "p1".into(),
@@ -352,10 +352,12 @@ async fn a_registration_batch_applies_the_cap_and_key_rules_in_order() {
                 psk: false,
                 created_at_ms: 1,
             },
+            &cert("pc1"),
+            None,
             "test",
         )
         .await
-        .unwrap();
+        .unwrap());
     let actor = "product:p1".to_string();
     let outcomes = store
         .register_devices(&[
@@ -384,4 +386,78 @@ async fn a_registration_batch_applies_the_cap_and_key_rules_in_order() {
             .unwrap(),
         RegisterOutcome::DeviceDisabled
     );
+}
+
+fn product(id: &str, name: &str) -> ProductRecord {
+    ProductRecord {
+        id: id.into(),
+        name: name.into(),
+        attributes: vec![],
+        max_devices: None,
+        device_validity_secs: 60,
+        status: "active".into(),
+        cert_serial: None,
+        psk: false,
+        created_at_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_product_comes_with_its_cert_and_psk_key_in_one_transaction() {
+    let (_dir, store) = store().await;
+    assert!(store
+        .create_product(&product("p1", "thermo"), &cert("pc1"), Some("00ff"), "t")
+        .await
+        .unwrap());
+    let stored = store.product("thermo").await.unwrap().unwrap();
+    assert_eq!(stored.cert_serial.as_deref(), Some("pc1"));
+    assert!(stored.psk);
+    assert_eq!(
+        store.product_psk_key("p1").await.unwrap().as_deref(),
+        Some("00ff")
+    );
+    assert!(store.certificate("pc1").await.unwrap().is_some());
+    let kinds: Vec<String> = store
+        .audit_events(1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "product.created",
+            "certificate.issued",
+            "product.psk-enabled"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_product_writes_nothing() {
+    let (_dir, store) = store().await;
+    assert!(store
+        .create_product(&product("p1", "thermo"), &cert("pc1"), None, "t")
+        .await
+        .unwrap());
+    let head = store.audit_events(0, 100).await.unwrap().len();
+    // The name is taken; so is an existing product's id used as a name.
+    assert!(!store
+        .create_product(&product("p2", "thermo"), &cert("pc2"), None, "t")
+        .await
+        .unwrap());
+    assert!(!store
+        .create_product(&product("p3", "p1"), &cert("pc3"), None, "t")
+        .await
+        .unwrap());
+    // A serial that is taken rolls the product back with it.
+    assert!(store
+        .create_product(&product("p4", "meter"), &cert("pc1"), None, "t")
+        .await
+        .is_err());
+    assert_eq!(store.products().await.unwrap().len(), 1);
+    assert!(store.certificate("pc2").await.unwrap().is_none());
+    assert!(store.certificate("pc3").await.unwrap().is_none());
+    assert_eq!(store.audit_events(0, 100).await.unwrap().len(), head);
 }
