@@ -171,6 +171,16 @@ impl Authority {
                 product.attributes.join(", ")
             )));
         }
+        // Every check of the request is done: now the token is used, whatever comes of it.
+        if let Registrant::Psk {
+            nonce,
+            nonce_expires_ms,
+            ..
+        } = &registrant
+        {
+            self.spend_psk_nonce(product, nonce, *nonce_expires_ms)
+                .await?;
+        }
         let now = unix_ms(self.now());
         let candidate = DeviceRecord {
             id: random_id(),
@@ -178,7 +188,9 @@ impl Authority {
             attributes,
             spki_sha256: sha256_hex(&checked.spki_der),
             registration_id: match &registrant {
-                Registrant::Psk { registration_id } => Some(registration_id.clone()),
+                Registrant::Psk {
+                    registration_id, ..
+                } => Some(registration_id.clone()),
                 Registrant::ProductCert { .. } => None,
             },
             status: "active".into(),
@@ -225,7 +237,9 @@ impl Authority {
                 product_cert_serial: serial,
                 device_id: device.id.clone(),
             },
-            Registrant::Psk { registration_id } => EnrollMethod::Psk {
+            Registrant::Psk {
+                registration_id, ..
+            } => EnrollMethod::Psk {
                 product_id: product.id.clone(),
                 registration_id,
                 device_id: device.id.clone(),
@@ -297,15 +311,17 @@ impl Authority {
     }
 
     /// Checks a PSK `Authorization` header for a request (`method`, `path`, `body`): the product
-    /// has PSK on, the token is signed with the key derived for its registration id, it is
-    /// fresh, and its nonce was never seen. Returns the product and the registration id.
+    /// has PSK on, the token is signed with the key derived for its registration id, and it is
+    /// fresh. Writes nothing: the token's nonce is spent by [`Authority::bootstrap_device`]
+    /// once the request has passed its checks, so a refused request leaves no trace. Returns
+    /// the product and the registrant.
     pub async fn verify_psk(
         &self,
         header: &str,
         method: &str,
         path: &str,
         body: &[u8],
-    ) -> Result<(ProductRecord, String), AuthorityError> {
+    ) -> Result<(ProductRecord, Registrant), AuthorityError> {
         let token =
             PskToken::parse(header).map_err(|e| AuthorityError::Unauthenticated(e.to_string()))?;
         let unknown = || {
@@ -330,18 +346,35 @@ impl Authority {
         token
             .verify(&device_key, method, path, body, now, PSK_WINDOW_SECS)
             .map_err(|e| AuthorityError::Unauthenticated(e.to_string()))?;
-        let expires_ms = (token.timestamp.saturating_add(PSK_WINDOW_SECS)).saturating_mul(1000);
-        if !self
+        let nonce_expires_ms =
+            (token.timestamp.saturating_add(PSK_WINDOW_SECS)).saturating_mul(1000);
+        Ok((
+            product,
+            Registrant::Psk {
+                registration_id: token.registration_id,
+                nonce: token.nonce,
+                nonce_expires_ms,
+            },
+        ))
+    }
+
+    /// Spends a PSK token's nonce; a nonce seen before is a replay.
+    async fn spend_psk_nonce(
+        &self,
+        product: &ProductRecord,
+        nonce: &str,
+        expires_ms: i64,
+    ) -> Result<(), AuthorityError> {
+        if self
             .store()
-            .consume_psk_nonce(&product.id, &token.nonce, expires_ms, unix_ms(self.now()))
+            .consume_psk_nonce(&product.id, nonce, expires_ms, unix_ms(self.now()))
             .await?
         {
-            return Err(AuthorityError::Unauthenticated(
-                "this PSK token was used before (replay): sign every request with a fresh nonce"
-                    .into(),
-            ));
+            return Ok(());
         }
-        Ok((product, token.registration_id))
+        Err(AuthorityError::Unauthenticated(
+            "this PSK token was used before (replay): sign every request with a fresh nonce".into(),
+        ))
     }
 }
 
@@ -394,6 +427,10 @@ pub enum Registrant {
     Psk {
         /// The registration id.
         registration_id: String,
+        /// The token's nonce, spent when the registration passes its checks.
+        nonce: String,
+        /// Until when the nonce must be remembered (Unix ms).
+        nonce_expires_ms: i64,
     },
 }
 

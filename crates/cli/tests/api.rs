@@ -16,6 +16,7 @@ mod api {
     mod products;
     mod psk;
     mod quickstart;
+    mod refusals;
     mod revocation;
     mod tpm;
     #[cfg(feature = "tpm")]

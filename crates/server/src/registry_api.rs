@@ -241,10 +241,9 @@ pub(crate) async fn register_device(
         .filter(|v| v.starts_with(inkan_pki::PSK_SCHEME));
     let (product, registrant) = match psk_header {
         Some(value) => {
-            let (product, registration_id) = authority
+            authority
                 .verify_psk(value, "POST", "/v1/devices", &body)
-                .await?;
-            (product, Registrant::Psk { registration_id })
+                .await?
         }
         None => {
             let client = peer.verify(&authority).await.map_err(|_| {

@@ -36,16 +36,27 @@ async fn cert(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "admin".into())
     );
-    let issued = authority
+    // The key exists only here: make sure it has somewhere to go before the certificate does.
+    let dir = out.unwrap_or_else(|| std::path::PathBuf::from(format!("admin-{name}")));
+    let made_dir = !dir.exists();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let issued = match authority
         .issue(IssueRequest {
             csr_der: csr,
             profile: "admin".into(),
             method: EnrollMethod::Admin { actor },
             validity: None,
         })
-        .await?;
-    let dir = out.unwrap_or_else(|| std::path::PathBuf::from(format!("admin-{name}")));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e) => {
+            if made_dir {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e.into());
+        }
+    };
     let chain = format!(
         "{}{}",
         der_to_pem("CERTIFICATE", &issued.der),

@@ -1,0 +1,573 @@
+//! A refused request changes nothing: for every write endpoint (and `inkan product create`),
+//! invalid input is answered with a 4xx and the database keeps every row count and its audit
+//! head, read straight from the SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm, PskToken};
+use serde_json::{json, Value};
+
+use super::support::{Env, Server};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Row counts of every table and the audit head (seq, hash), from the database file.
+fn snapshot(env: &Env) -> Value {
+    let script = format!(
+        "import json, sqlite3\n\
+         c = sqlite3.connect({db:?})\n\
+         names = [r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != '_sqlx_migrations' ORDER BY name\")]\n\
+         out = {{n: c.execute('SELECT count(*) FROM \"%s\"' % n).fetchone()[0] for n in names}}\n\
+         out['audit_head'] = list(c.execute('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').fetchone())\n\
+         print(json.dumps(out))",
+        db = env.data.join("inkan.db").display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for table in [
+        "products",
+        "devices",
+        "certificates",
+        "audit_events",
+        "psk_nonces",
+    ] {
+        assert!(snap[table].is_u64(), "no table {table} in {snap}");
+    }
+    snap
+}
+
+/// What came back: status, content type, body as JSON (or the text as a JSON string).
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+/// Runs curl against the server with `args` then the URL of `path`; `body` goes in as a file
+/// so its bytes are exact.
+fn curl(env: &Env, server: &Server, args: &[&str], path: &str, body: Option<&[u8]>) -> Answer {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-w", "\n%{http_code} %{content_type}", "--cacert"])
+        .arg(env.root_pem())
+        .args(args);
+    if let Some(body) = body {
+        let file = env.tmp.path().join("body");
+        std::fs::write(&file, body).unwrap();
+        cmd.args(["-X", "POST", "--data-binary"])
+            .arg(format!("@{}", file.display()));
+    }
+    let out = cmd.arg(format!("{}{path}", server.url())).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, trailer) = text.rsplit_once('\n').unwrap();
+    let (status, content_type) = trailer.split_once(' ').unwrap_or((trailer, ""));
+    Answer {
+        status: status.parse().unwrap(),
+        content_type: content_type.to_string(),
+        body: serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
+    }
+}
+
+/// Sends one request that must be refused with `status` (and a detail containing `says`), and
+/// checks the database is exactly as before.
+fn refused(env: &Env, what: &str, status: u16, says: &str, send: impl FnOnce() -> Answer) {
+    let before = snapshot(env);
+    let answer = send();
+    assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    let text = match &answer.body {
+        Value::String(s) => s.clone(),
+        other => other["detail"].as_str().unwrap_or_default().to_string(),
+    };
+    assert!(text.contains(says), "{what}: expected {says:?} in {text:?}");
+    let after = snapshot(env);
+    assert_eq!(before, after, "{what} changed the database");
+}
+
+/// A `/v1` refusal is problem+json with the same status inside.
+fn problem(answer: Answer) -> Answer {
+    assert_eq!(
+        answer.content_type, "application/problem+json",
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["status"], answer.status, "{}", answer.body);
+    answer
+}
+
+struct Product {
+    cert: PathBuf,
+    key: PathBuf,
+    serial: String,
+}
+
+fn create_product(env: &Env, name: &str) -> Product {
+    let dir = env.tmp.path().join(name);
+    let out: Value = serde_json::from_str(&env.ok(&[
+        "product",
+        "create",
+        name,
+        "--psk",
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    Product {
+        cert: out["cert_path"].as_str().unwrap().into(),
+        key: out["key_path"].as_str().unwrap().into(),
+        serial: out["product"]["cert_serial"].as_str().unwrap().into(),
+    }
+}
+
+fn csr_b64() -> String {
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    B64.encode(build_csr(&key, "unit", &[]).unwrap())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn refused_writes_leave_the_database_unchanged() {
+    let (env, secret) = Env::with_ca();
+    let token = env
+        .ok(&["admin", "token", "create", "--name", "tests"])
+        .trim()
+        .to_string();
+    let thermo = create_product(&env, "thermo");
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("INKAN_LOG", "warn");
+    let server = Server::start(cmd);
+    let bearer = format!("Authorization: Bearer {token}");
+    let admin_post = |body: &str, path: &str| {
+        curl(
+            &env,
+            &server,
+            &["-H", &bearer, "-H", "Content-Type: application/json"],
+            path,
+            Some(body.as_bytes()),
+        )
+    };
+    let admin_json = |body: &str, path: &str| problem(admin_post(body, path));
+
+    // POST /v1/products: the passphrase is checked before the product or its certificate exist.
+    refused(
+        &env,
+        "too short a PKCS#12 passphrase",
+        400,
+        "at least 8",
+        || {
+            admin_json(
+                r#"{"name": "lamp", "pkcs12_passphrase": "short"}"#,
+                "/v1/products",
+            )
+        },
+    );
+    refused(
+        &env,
+        "a PKCS#12 passphrase outside the BMP",
+        400,
+        "BMPString",
+        || {
+            admin_json(
+                r#"{"name": "lamp", "pkcs12_passphrase": "long enough \ud83d\udd11"}"#,
+                "/v1/products",
+            )
+        },
+    );
+    refused(&env, "a PKCS#12 passphrase with NUL", 400, "NUL", || {
+        admin_json(
+            r#"{"name": "lamp", "pkcs12_passphrase": "long enough\u0000", "psk": true}"#,
+            "/v1/products",
+        )
+    });
+    refused(
+        &env,
+        "a duplicate product name",
+        403,
+        "exists already",
+        || admin_json(r#"{"name": "thermo"}"#, "/v1/products"),
+    );
+    refused(&env, "malformed JSON", 400, "invalid JSON", || {
+        admin_json(r#"{"name": "lamp""#, "/v1/products")
+    });
+    refused(&env, "an unknown field", 400, "unknown field", || {
+        admin_json(r#"{"name": "lamp", "colour": "red"}"#, "/v1/products")
+    });
+    refused(&env, "a bad device validity", 400, "", || {
+        admin_json(
+            r#"{"name": "lamp", "device_validity": "forever"}"#,
+            "/v1/products",
+        )
+    });
+    refused(&env, "max_devices 0", 400, "positive", || {
+        admin_json(r#"{"name": "lamp", "max_devices": 0}"#, "/v1/products")
+    });
+    refused(
+        &env,
+        "a product without a token",
+        401,
+        "admin token",
+        || {
+            problem(curl(
+                &env,
+                &server,
+                &["-H", "Content-Type: application/json"],
+                "/v1/products",
+                Some(br#"{"name": "lamp"}"#),
+            ))
+        },
+    );
+    refused(
+        &env,
+        "a product as form data",
+        415,
+        "application/json",
+        || {
+            problem(curl(
+                &env,
+                &server,
+                &["-H", &bearer],
+                "/v1/products",
+                Some(b"name=lamp"),
+            ))
+        },
+    );
+
+    // POST /v1/products/{id}/psk
+    refused(
+        &env,
+        "PSK for an unknown product",
+        404,
+        "no product",
+        || admin_json("", "/v1/products/no-such-product/psk"),
+    );
+    refused(&env, "PSK without a token", 401, "admin token", || {
+        problem(curl(
+            &env,
+            &server,
+            &[],
+            "/v1/products/thermo/psk",
+            Some(b""),
+        ))
+    });
+
+    // POST /v1/devices, with the ProductCert over mTLS.
+    let with_product_cert = |body: &[u8]| {
+        problem(curl(
+            &env,
+            &server,
+            &[
+                "--cert",
+                path_str(&thermo.cert),
+                "--key",
+                path_str(&thermo.key),
+                "-H",
+                "Content-Type: application/json",
+            ],
+            "/v1/devices",
+            Some(body),
+        ))
+    };
+    let garbage_csr = json!({"csr": B64.encode(b"not a certificate request")}).to_string();
+    refused(&env, "a device with a garbage CSR", 400, "PKCS#10", || {
+        with_product_cert(garbage_csr.as_bytes())
+    });
+    refused(
+        &env,
+        "a device with a CSR that is not base64",
+        400,
+        "base64",
+        || with_product_cert(br#"{"csr": "%%%"}"#),
+    );
+    let unknown_attribute = json!({"csr": csr_b64(), "device_info": {"colour": "red"}}).to_string();
+    refused(
+        &env,
+        "a device with an unknown attribute",
+        403,
+        "colour",
+        || with_product_cert(unknown_attribute.as_bytes()),
+    );
+    refused(
+        &env,
+        "a device without credentials",
+        401,
+        "ProductCert",
+        || {
+            problem(curl(
+                &env,
+                &server,
+                &["-H", "Content-Type: application/json"],
+                "/v1/devices",
+                Some(json!({"csr": csr_b64()}).to_string().as_bytes()),
+            ))
+        },
+    );
+
+    // POST /v1/devices with PSK tokens: a refused request does not even spend the nonce.
+    let device_key = B64
+        .decode(
+            env.ok(&["product", "psk", "derive", "thermo", "unit-1"])
+                .trim(),
+        )
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let with_psk = |product: &str, nonce: &str, body: &[u8]| {
+        let auth = PskToken::sign(
+            &device_key,
+            product,
+            "unit-1",
+            now,
+            nonce,
+            "POST",
+            "/v1/devices",
+            body,
+        );
+        problem(curl(
+            &env,
+            &server,
+            &[
+                "-H",
+                &format!("Authorization: {auth}"),
+                "-H",
+                "Content-Type: application/json",
+            ],
+            "/v1/devices",
+            Some(body),
+        ))
+    };
+    let good_body = json!({"csr": csr_b64()}).to_string();
+    refused(
+        &env,
+        "a PSK token for an unknown product",
+        401,
+        "PSK",
+        || {
+            with_psk(
+                "no-such-product",
+                "nonce-unknown-00000001",
+                good_body.as_bytes(),
+            )
+        },
+    );
+    refused(
+        &env,
+        "a PSK device with a garbage CSR",
+        400,
+        "PKCS#10",
+        || with_psk("thermo", "nonce-garbage-00000001", garbage_csr.as_bytes()),
+    );
+    refused(
+        &env,
+        "a PSK device with malformed JSON",
+        400,
+        "invalid JSON",
+        || with_psk("thermo", "nonce-json-00000001", b"{\"csr\":"),
+    );
+    refused(
+        &env,
+        "a PSK device with an unknown attribute",
+        403,
+        "colour",
+        || {
+            with_psk(
+                "thermo",
+                "nonce-attr-00000001",
+                unknown_attribute.as_bytes(),
+            )
+        },
+    );
+
+    // Disable and enable an unknown device.
+    for action in ["disable", "enable"] {
+        refused(
+            &env,
+            &format!("{action} an unknown device"),
+            404,
+            "no device",
+            || admin_json("", &format!("/v1/devices/0011223344556677/{action}")),
+        );
+    }
+
+    // Revocation.
+    refused(
+        &env,
+        "revoke an unknown serial",
+        404,
+        "no certificate",
+        || {
+            admin_json(
+                r#"{"reason": "keyCompromise"}"#,
+                "/v1/certificates/0123456789abcdef/revoke",
+            )
+        },
+    );
+    refused(&env, "revoke with an unknown reason", 400, "", || {
+        admin_json(
+            r#"{"reason": "boredom"}"#,
+            &format!("/v1/certificates/{}/revoke", thermo.serial),
+        )
+    });
+    refused(&env, "revoke with a malformed serial", 400, "", || {
+        admin_json("", "/v1/certificates/not-hex/revoke")
+    });
+    refused(
+        &env,
+        "revoke without credentials",
+        401,
+        "admin token",
+        || {
+            problem(curl(
+                &env,
+                &server,
+                &[],
+                &format!("/v1/certificates/{}/revoke", thermo.serial),
+                Some(b""),
+            ))
+        },
+    );
+
+    // TPM activations and enrollments with malformed evidence.
+    let tpm = |body: &str, path: &str| {
+        problem(curl(
+            &env,
+            &server,
+            &["-H", "Content-Type: application/json"],
+            path,
+            Some(body.as_bytes()),
+        ))
+    };
+    refused(
+        &env,
+        "a TPM activation without fields",
+        400,
+        "missing field",
+        || tpm("{}", "/v1/tpm/activations"),
+    );
+    refused(&env, "a TPM activation with garbage", 400, "", || {
+        tpm(
+            r#"{"ek_public": "AAEC", "ak_public": "!!!"}"#,
+            "/v1/tpm/activations",
+        )
+    });
+    let enrollment = json!({
+        "activation_id": "00112233445566778899aabbccddeeff",
+        "secret": B64.encode([0u8; 32]),
+        "attest": "AAAA",
+        "signature": "AAAA",
+        "key_public": "AAAA",
+        "csr": csr_b64(),
+    })
+    .to_string();
+    refused(
+        &env,
+        "a TPM enrollment for an unknown activation",
+        404,
+        "activation",
+        || tpm(&enrollment, "/v1/tpm/enrollments"),
+    );
+    refused(&env, "a TPM enrollment with bad base64", 400, "", || {
+        tpm(
+            &enrollment.replace("\"AAAA\"", "\"%%%\""),
+            "/v1/tpm/enrollments",
+        )
+    });
+
+    // EST simpleenroll with a bad CSR, with the EST secret and with the ProductCert.
+    let est = |args: &[&str]| {
+        let mut all = vec!["-H", "Content-Type: application/pkcs10"];
+        all.extend_from_slice(args);
+        curl(
+            &env,
+            &server,
+            &all,
+            "/.well-known/est/device/simpleenroll",
+            Some(B64.encode(b"not a certificate request").as_bytes()),
+        )
+    };
+    let user = format!("test:{secret}");
+    refused(&env, "EST with a garbage CSR", 400, "PKCS#10", || {
+        est(&["-u", &user])
+    });
+    refused(
+        &env,
+        "EST bootstrap with a garbage CSR",
+        400,
+        "PKCS#10",
+        || {
+            est(&[
+                "--cert",
+                path_str(&thermo.cert),
+                "--key",
+                path_str(&thermo.key),
+            ])
+        },
+    );
+
+    // The refused names were never taken: the same product goes through once it is valid.
+    let created = admin_post(
+        r#"{"name": "lamp", "pkcs12_passphrase": "long enough \u00e9\u20ac", "psk": true}"#,
+        "/v1/products",
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(created.body["product_p12"].is_string());
+    assert!(created.body["psk_group_key"].is_string());
+    env.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn product_create_with_a_bad_passphrase_file_creates_nothing() {
+    let (env, _) = Env::with_ca();
+    let out_dir = env.tmp.path().join("lamp");
+    for (what, passphrase, says) in [
+        ("short", "short\n", "at least 8"),
+        ("outside the BMP", "long enough \u{1F511}\n", "BMPString"),
+    ] {
+        let file = env.tmp.path().join("p12-passphrase");
+        std::fs::write(&file, passphrase).unwrap();
+        let before = snapshot(&env);
+        let out = env.run(&[
+            "product",
+            "create",
+            "lamp",
+            "--psk",
+            "--out",
+            path_str(&out_dir),
+            "--p12-passphrase-file",
+            path_str(&file),
+        ]);
+        assert!(!out.status.success(), "{what} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{what}: {stderr}");
+        assert_eq!(before, snapshot(&env), "{what} changed the database");
+        assert!(
+            !out_dir.exists(),
+            "{what} left {} behind",
+            out_dir.display()
+        );
+    }
+    // The name is free: the same command with a good passphrase succeeds.
+    let file = env.tmp.path().join("p12-passphrase");
+    std::fs::write(&file, "long enough \u{e9}\u{20ac}\n").unwrap();
+    env.ok(&[
+        "product",
+        "create",
+        "lamp",
+        "--out",
+        path_str(&out_dir),
+        "--p12-passphrase-file",
+        path_str(&file),
+    ]);
+    assert!(out_dir.join("product.p12").exists());
+    env.ok(&["audit", "verify"]);
+}
