@@ -17,6 +17,7 @@ mod api {
     mod psk;
     mod quickstart;
     mod revocation;
+    mod robustness;
     mod tpm;
     #[cfg(feature = "tpm")]
     mod tpm_agent;

@@ -35,6 +35,10 @@ pub struct GatewayConfig {
     /// Where revocations come from.
     #[serde(default)]
     pub revocation: RevocationSource,
+    /// Timeouts and connection limits of the listener (`[limits]`, as the authority's
+    /// `[server.limits]`).
+    #[serde(default)]
+    pub limits: inkan_http::ConnectionLimits,
     /// Routes, matched by host then longest path prefix.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -132,6 +136,10 @@ impl GatewayConfig {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut config: Self =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .limits
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {

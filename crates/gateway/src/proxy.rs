@@ -61,6 +61,7 @@ pub struct Gateway {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     metrics: Metrics,
     assertion: Option<AssertionSigner>,
+    body_timeout: Duration,
 }
 
 impl Gateway {
@@ -82,6 +83,7 @@ impl Gateway {
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector),
             metrics: Metrics::default(),
+            body_timeout: config.limits.body_timeout,
             assertion: match &config.assertion_key {
                 Some(path) => {
                     let pem = std::fs::read_to_string(path)
@@ -161,7 +163,14 @@ pub fn metrics_router(gateway: Arc<Gateway>) -> Router {
 
 /// The gateway as an axum router: every request goes through [`handle`].
 pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(handle).with_state(gateway)
+    let body_timeout = gateway.body_timeout;
+    Router::new()
+        .fallback(handle)
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            inkan_http::body_deadline::enforce,
+        ))
+        .with_state(gateway)
 }
 
 /// Why a request is not forwarded: a status and a short reason for the client.
@@ -277,6 +286,10 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if inkan_http::body_deadline::is_timeout(&*e) => {
+            let refused = refuse(StatusCode::REQUEST_TIMEOUT, &e.to_string());
+            return (refused, identity, None);
+        }
         Err(_) => {
             return (
                 refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),

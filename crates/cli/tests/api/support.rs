@@ -90,6 +90,8 @@ pub struct Server {
     pub addr: String,
     /// The stdout lines printed up to and including the readiness line.
     pub banner: Vec<String>,
+    /// Its log (stderr) so far, up to 1 MiB.
+    pub log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -147,6 +149,7 @@ impl Server {
                     child,
                     addr,
                     banner,
+                    log,
                 };
             }
         }
@@ -154,6 +157,24 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)
+    }
+
+    /// The log (stderr) so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 20 s, polling) until the log contains `text`.
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !self.log().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} in the log: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     pub fn signal(&self, name: &str) {
