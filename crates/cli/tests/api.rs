@@ -11,6 +11,7 @@ mod api {
     mod durability;
     mod est;
     mod gateway;
+    mod gateway_headers;
     mod issuer;
     mod openapi;
     mod products;

@@ -35,6 +35,11 @@ pub struct GatewayConfig {
     /// Where revocations come from.
     #[serde(default)]
     pub revocation: RevocationSource,
+    /// Address ranges (`10.0.0.0/8`, `::1`) of proxies in front of the gateway whose
+    /// `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Forwarded-Host` are kept; from anyone
+    /// else those headers are replaced with what the gateway sees.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Timeouts and connection limits of the listener (`[limits]`, as the authority's
     /// `[server.limits]`).
     #[serde(default)]

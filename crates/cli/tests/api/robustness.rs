@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inkan_pki::{build_csr, der_to_pem, GeneratedKey, IssueParams, KeyAlgorithm, Profile, Serial};
+use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm};
 
 use super::support::{secret_credentials, Env, Server};
 
@@ -314,52 +314,12 @@ async fn descriptor_exhaustion_recovers_by_itself() {
 #[test]
 fn peers_that_close_early_do_not_kill_the_gateway() {
     let (env, _) = Env::with_ca();
-    let ca = inkan_authority::DataDir::new(&env.data)
-        .load_issuing_ca(None)
-        .unwrap();
-    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let profile = Profile::server();
-    let csr = inkan_pki::CsrCheck::new(&profile)
-        .check(&build_csr(&key, "localhost", &["localhost".into(), "127.0.0.1".into()]).unwrap())
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let cert = ca
-        .issue(&IssueParams::new(
-            &profile,
-            &csr,
-            Serial::random().unwrap(),
-            now,
-        ))
-        .unwrap();
-    let dir = env.tmp.path();
-    let issuing = std::fs::read_to_string(env.data.join("ca/issuing.pem")).unwrap();
-    std::fs::write(
-        dir.join("gw.pem"),
-        der_to_pem("CERTIFICATE", &cert) + &issuing,
-    )
-    .unwrap();
-    std::fs::write(dir.join("gw.key"), key.to_pem(None).unwrap()).unwrap();
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-cert = "{dir}/gw.pem"
-key = "{dir}/gw.key"
-client_ca = ["{chain}"]
-
-[[route]]
-path = "/"
-upstreams = ["http://{up}"]
-client_cert = "off"
-"#,
-        dir = dir.display(),
-        chain = env.data.join("ca/chain.pem").display(),
-        up = upstream.local_addr().unwrap(),
+    let routes = format!(
+        "[[route]]\npath = \"/\"\nupstreams = [\"http://{}\"]\nclient_cert = \"off\"\n",
+        upstream.local_addr().unwrap()
     );
-    std::fs::write(dir.join("gateway.toml"), config).unwrap();
-    let mut cmd = env.command(&["gateway", "--config"]);
-    cmd.arg(dir.join("gateway.toml"));
-    let mut gateway = Server::start(cmd);
+    let mut gateway = env.gateway(&routes);
     // The upstream answers every request at once and keeps the connection.
     let answering = std::thread::spawn(move || {
         for conn in upstream.incoming().take(5) {
