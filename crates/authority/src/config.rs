@@ -110,6 +110,8 @@ pub struct ServerConfig {
     /// Optional plain-HTTP listener serving only CRLs, OCSP and health (relying parties fetch
     /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect).
     pub http_listen: Option<SocketAddr>,
+    /// Timeouts and connection limits of both listeners (`[server.limits]`).
+    pub limits: inkan_http::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +121,7 @@ impl Default for ServerConfig {
             names: vec!["localhost".into(), "127.0.0.1".into()],
             max_body_bytes: 64 * 1024,
             http_listen: None,
+            limits: inkan_http::ConnectionLimits::default(),
         }
     }
 }
@@ -203,6 +206,10 @@ impl Config {
                 self.est.default_label
             )));
         }
+        self.server
+            .limits
+            .validate()
+            .map_err(|e| AuthorityError::Config(format!("server.{e}")))?;
         if self.revocation.crl_validity.as_secs() < 60
             || self.revocation.ocsp_validity.as_secs() < 60
         {

@@ -11,6 +11,7 @@ mod api {
     mod durability;
     mod est;
     mod gateway;
+    mod gateway_headers;
     mod issuer;
     mod openapi;
     mod products;
@@ -18,6 +19,7 @@ mod api {
     mod quickstart;
     mod refusals;
     mod revocation;
+    mod robustness;
     mod tpm;
     #[cfg(feature = "tpm")]
     mod tpm_agent;

@@ -21,6 +21,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::Problem;
 use crate::PeerCertificates;
 

@@ -14,6 +14,7 @@ use inkan_authority::{Authority, EnrollMethod, IssueRequest, Registrant, Renewal
 use inkan_pki::certs_only_encode;
 
 use crate::client_cert::ClientCertProblem;
+use crate::client_cert::VerifyPeer;
 use crate::est_error::EstError;
 use crate::PeerCertificates;
 

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::Problem;
 use crate::PeerCertificates;
 

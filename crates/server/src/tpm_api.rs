@@ -20,6 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::Problem;
 use crate::registry_api::json_body;
 use crate::PeerCertificates;
