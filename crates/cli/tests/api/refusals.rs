@@ -526,8 +526,9 @@ fn refused_writes_leave_the_database_unchanged() {
 }
 
 #[test]
-fn product_create_with_a_bad_passphrase_file_creates_nothing() {
+fn refused_commands_change_nothing() {
     let (env, _) = Env::with_ca();
+    let thermo = create_product(&env, "thermo");
     let out_dir = env.tmp.path().join("lamp");
     for (what, passphrase, says) in [
         ("short", "short\n", "at least 8"),
@@ -555,6 +556,31 @@ fn product_create_with_a_bad_passphrase_file_creates_nothing() {
             "{what} left {} behind",
             out_dir.display()
         );
+    }
+    for (args, says) in [
+        (vec!["cert", "revoke", "0123456789abcdef"], "no certificate"),
+        (
+            vec!["cert", "revoke", &thermo.serial, "--reason", "boredom"],
+            "reason",
+        ),
+        (vec!["device", "disable", "0011223344556677"], "no device"),
+        (vec!["device", "enable", "0011223344556677"], "no device"),
+        (vec!["product", "disable", "no-such-product"], "no product"),
+        (
+            vec!["product", "psk", "enable", "no-such-product"],
+            "no product",
+        ),
+        (
+            vec!["est", "secret", "create", "no-such-label"],
+            "unknown EST label",
+        ),
+    ] {
+        let before = snapshot(&env);
+        let out = env.run(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(before, snapshot(&env), "{args:?} changed the database");
     }
     // The name is free: the same command with a good passphrase succeeds.
     let file = env.tmp.path().join("p12-passphrase");
