@@ -236,9 +236,9 @@ pub fn validate(v: &Validation<'_>) -> Result<ValidPath, Invalid> {
     Ok(ValidPath { chain })
 }
 
-/// The DER of a CRL given as DER or as PEM (`X509 CRL`).
+/// The DER of a CRL given as DER or as PEM (`X509 CRL`, text before the block allowed).
 pub fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
-    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+    if bytes.windows(10).any(|w| w == b"-----BEGIN") {
         CertificateRevocationListDer::from_pem_slice(bytes)
             .map(|c| c.as_ref().to_vec())
             .map_err(|e| PkiError::Encoding(format!("bad PEM CRL: {e}")))

@@ -108,7 +108,7 @@ impl Inputs {
     fn load(data_dir: &DataDir, args: &CertVerifyArgs) -> anyhow::Result<Self> {
         let ca = data_dir.ca_paths();
         let bytes = read(&args.cert)?;
-        let mut certs = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        let mut certs = if is_pem(&bytes) {
             certs_from_pem(&bytes).with_context(|| args.cert.display().to_string())?
         } else {
             vec![bytes]
@@ -406,6 +406,12 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     certs_from_pem(&read(path)?).with_context(|| path.display().to_string())
+}
+
+/// PEM text may carry comments before the first block (`openssl pkcs7 -print_certs` writes
+/// `subject=` lines); DER never contains this marker at the start of an element.
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
