@@ -251,11 +251,11 @@ pub fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
 struct Purpose(Option<ChainUsage>);
 
 impl webpki::ExtendedKeyUsageValidator for Purpose {
-    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         match self.0 {
             Some(ChainUsage::ClientAuth) => webpki::KeyUsage::client_auth().validate(iter),
             Some(ChainUsage::ServerAuth) => webpki::KeyUsage::server_auth().validate(iter),
-            None => iter.map(|id| id.map(drop)).collect(),
+            None => iter.try_for_each(|id| id.map(drop)),
         }
     }
 }
