@@ -78,19 +78,18 @@ impl Authority {
         };
         self.store().create_product(&product, actor).await?;
         let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
-        let csr = build_csr(
-            &key,
-            &format!("product {name}"),
-            &[format!("urn:inkan:product:{}", product.id)],
-        )?;
+        // The authority names the product (urn:inkan:product:<id>) itself.
+        let csr = build_csr(&key, &format!("product {name}"), &[])?;
         let issued = self
             .issue(IssueRequest {
                 csr_der: csr,
                 profile: "product".into(),
-                method: EnrollMethod::Admin {
+                method: EnrollMethod::ProductCreation {
                     actor: actor.into(),
+                    product_id: product.id.clone(),
                 },
                 validity: None,
+                label: None,
             })
             .await?;
         self.store()
@@ -135,8 +134,30 @@ impl Authority {
             )));
         }
         let now = unix_ms(self.now());
+        let candidate_id = random_id();
+        let method = |device_id: String| match &registrant {
+            Registrant::ProductCert { serial } => EnrollMethod::Bootstrap {
+                product_id: product.id.clone(),
+                product_cert_serial: serial.clone(),
+                device_id,
+            },
+            Registrant::Psk { registration_id } => EnrollMethod::Psk {
+                product_id: product.id.clone(),
+                registration_id: registration_id.clone(),
+                device_id,
+            },
+        };
+        // The policy decides before anything is registered: a refused request changes nothing.
+        crate::decide(&crate::PolicyInput {
+            method: &method(candidate_id.clone()),
+            profile,
+            label: None,
+            csr_der,
+            validity: None,
+            now: self.now(),
+        })?;
         let candidate = DeviceRecord {
-            id: random_id(),
+            id: candidate_id,
             product_id: product.id.clone(),
             attributes,
             spki_sha256: sha256_hex(&checked.spki_der),
@@ -182,18 +203,7 @@ impl Authority {
                 ))
             }
         };
-        let method = match registrant {
-            Registrant::ProductCert { serial } => EnrollMethod::Bootstrap {
-                product_id: product.id.clone(),
-                product_cert_serial: serial,
-                device_id: device.id.clone(),
-            },
-            Registrant::Psk { registration_id } => EnrollMethod::Psk {
-                product_id: product.id.clone(),
-                registration_id,
-                device_id: device.id.clone(),
-            },
-        };
+        let method = method(device.id.clone());
         let cert = self
             .device_issuer()
             .issue_device_cert(
