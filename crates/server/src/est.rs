@@ -158,11 +158,25 @@ async fn device_validity(
         }))
 }
 
+/// The profile a label issues; the profiles EST cannot reach (product, admin, tpm) are refused
+/// with the reason, unknown labels are not found.
 fn profile_for(authority: &Authority, label: &str) -> Result<String, EstError> {
-    authority
-        .config()
-        .profile_for_label(label)
-        .ok_or_else(|| EstError::NotFound(format!("unknown EST label {label:?}")))
+    let config = authority.config();
+    match config.est_label(label) {
+        Ok(found) => Ok(found.profile),
+        Err(why) => {
+            let target = config
+                .est
+                .labels
+                .get(label)
+                .map_or(label, |l| l.profile.as_str());
+            if inkan_authority::reserved_profile(target).is_some() {
+                Err(EstError::Forbidden(why))
+            } else {
+                Err(EstError::NotFound(format!("unknown EST label {label:?}")))
+            }
+        }
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
