@@ -112,26 +112,37 @@ pub fn decide(input: &PolicyInput<'_>) -> Result<Grant, Refusal> {
     csr.sans.retain(|s| !is_inkan_identifier(s));
 
     match method {
-        EnrollMethod::Renewal(p) => {
+        EnrollMethod::Renewal(p) | EnrollMethod::ClientCert(p) if p.profile == profile.name => {
             renew_itself(p, profile, &csr, input.label)?;
-            names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly)?;
+            // Held to today's policy: a name no longer allowed does not renew. A registered
+            // device's id as CN was written by the authority.
+            let device_cn = p.device_id.as_deref();
+            names::check(
+                profile,
+                &csr.subject,
+                &csr.sans,
+                Lists::AllowAndDeny,
+                device_cn,
+            )?;
             csr.sans.extend(known.into_iter().cloned());
         }
-        EnrollMethod::ClientCert(p) if p.profile == profile.name => {
-            renew_itself(p, profile, &csr, input.label)?;
-            names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly)?;
-            csr.sans.extend(known.into_iter().cloned());
+        EnrollMethod::Renewal(p) => {
+            return Err(Refusal::RenewalProfile {
+                presented: p.profile.clone(),
+                requested: profile.name.clone(),
+                label: input.label.map(|(name, _)| name.to_string()),
+            })
         }
         EnrollMethod::ClientCert(p) => {
             admit_holder(p, profile, input.label)?;
-            names::check(profile, &csr.subject, &csr.sans, Lists::AllowAndDeny)?;
+            names::check(profile, &csr.subject, &csr.sans, Lists::AllowAndDeny, None)?;
             // The holder's verified identity follows it when the profile carries URIs.
             if profile.san.contains(&inkan_pki::SanKind::Uri) {
                 csr.sans.extend(known.into_iter().cloned());
             }
         }
         EnrollMethod::EstSecret { .. } => {
-            names::check(profile, &csr.subject, &csr.sans, Lists::AllowAndDeny)?;
+            names::check(profile, &csr.subject, &csr.sans, Lists::AllowAndDeny, None)?;
         }
         EnrollMethod::Bootstrap { .. } | EnrollMethod::Psk { .. } => {
             if let Some((device_id, product_id)) = method.device_identity() {
@@ -146,17 +157,17 @@ pub fn decide(input: &PolicyInput<'_>) -> Result<Grant, Refusal> {
             }
         }
         EnrollMethod::Tpm(evidence) => {
-            names::check(profile, &csr.subject, &[], Lists::AllowAndDeny)?;
+            names::check(profile, &csr.subject, &[], Lists::AllowAndDeny, None)?;
             // Relying parties name the TPM key by its name's first 16 bytes.
             let prefix = evidence.key_name.get(..32).unwrap_or(&evidence.key_name);
             csr.sans = vec![San::Uri(format!("urn:inkan:tpm:{prefix}"))];
         }
         EnrollMethod::Admin { .. } => {
             // The operator chose these names; its deny lists still hold.
-            names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly)?;
+            names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly, None)?;
         }
         EnrollMethod::ProductCreation { product_id, .. } => {
-            names::check(profile, &csr.subject, &[], Lists::DenyOnly)?;
+            names::check(profile, &csr.subject, &[], Lists::DenyOnly, None)?;
             csr.sans = vec![San::Uri(format!("urn:inkan:product:{product_id}"))];
         }
     }

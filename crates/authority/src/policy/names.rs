@@ -25,12 +25,14 @@ pub enum Lists {
     DenyOnly,
 }
 
-/// Checks every SAN (inkan identifiers excepted: the authority set them) and the common name.
+/// Checks every SAN (inkan identifiers excepted: the authority set them) and the common name
+/// (unless it is `authority_cn`, a registered device's id the authority wrote).
 pub fn check(
     profile: &Profile,
     subject: &Subject,
     sans: &[San],
     lists: Lists,
+    authority_cn: Option<&str>,
 ) -> Result<(), Refusal> {
     for san in sans.iter().filter(|s| !is_inkan_identifier(s)) {
         let name = match san {
@@ -41,7 +43,7 @@ pub fn check(
         };
         check_one(profile, name, &san.to_string(), lists)?;
     }
-    if let Some(cn) = subject.common_name() {
+    if let Some(cn) = subject.common_name().filter(|cn| Some(*cn) != authority_cn) {
         let shown = format!("CN={cn}");
         // A server profile's common name is a host name unless common names are listed.
         if profile.is_server() && !profile.names.allows_kind_explicitly(NameKind::Cn) {
