@@ -142,7 +142,9 @@ fn reached_by(config: &Config, profile: &str) -> Vec<String> {
 }
 
 fn default_names(profile: &inkan_pki::Profile) -> &'static str {
-    if profile.is_server() {
+    if matches!(profile.name.as_str(), "product" | "tpm") {
+        "CN from the request; the URI is set by the authority"
+    } else if profile.is_server() {
         "none until names.allow lists them"
     } else {
         "any name of the allowed SAN forms"
