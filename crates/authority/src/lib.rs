@@ -1,8 +1,9 @@
 //! inkan-authority: the issuance pipeline and everything around it that is not HTTP.
 //!
-//! Every enrollment method ends in [`Authority::issue`]: a CSR plus verified evidence is checked
-//! against its profile, signed by the issuing CA, recorded durably (group commit) with its audit
-//! event, and only then returned.
+//! Every enrollment method ends in [`Authority::issue`]: a CSR plus verified evidence goes
+//! through the one authorization decision ([`decide`]: which profile, names and level this
+//! evidence may have), is signed by the issuing CA, recorded durably (group commit) with its
+//! audit event, and only then returned.
 #![warn(missing_docs)]
 
 mod committer;

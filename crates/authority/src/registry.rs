@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use inkan_pki::{
-    build_csr, der_to_pem, derive_device_key, sha256_hex, CsrCheck, GeneratedKey, KeyAlgorithm,
-    PskToken,
+    build_csr, der_to_pem, derive_device_key, sha256_hex, GeneratedKey, KeyAlgorithm, PskToken,
 };
 use inkan_store::{DeviceCertificate, DeviceRecord, ProductRecord, RegisterOutcome, Store};
 use rand::RngCore;
@@ -122,18 +121,6 @@ impl Authority {
         let profile = self
             .profile("device")
             .ok_or_else(|| AuthorityError::UnknownProfile("device".into()))?;
-        let checked = CsrCheck::new(profile).check(csr_der)?;
-        if let Some(unknown) = attributes
-            .as_object()
-            .and_then(|o| o.keys().find(|k| !product.attributes.contains(k)))
-        {
-            return Err(AuthorityError::Refused(format!(
-                "device attribute {unknown:?} is not allowed by product {} (allowed: {})",
-                product.name,
-                product.attributes.join(", ")
-            )));
-        }
-        let now = unix_ms(self.now());
         let candidate_id = random_id();
         let method = |device_id: String| match &registrant {
             Registrant::ProductCert { serial } => EnrollMethod::Bootstrap {
@@ -148,7 +135,7 @@ impl Authority {
             },
         };
         // The policy decides before anything is registered: a refused request changes nothing.
-        crate::decide(&crate::PolicyInput {
+        let grant = crate::decide(&crate::PolicyInput {
             method: &method(candidate_id.clone()),
             profile,
             label: None,
@@ -156,11 +143,22 @@ impl Authority {
             validity: None,
             now: self.now(),
         })?;
+        if let Some(unknown) = attributes
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !product.attributes.contains(k)))
+        {
+            return Err(AuthorityError::Refused(format!(
+                "device attribute {unknown:?} is not allowed by product {} (allowed: {})",
+                product.name,
+                product.attributes.join(", ")
+            )));
+        }
+        let now = unix_ms(self.now());
         let candidate = DeviceRecord {
             id: candidate_id,
             product_id: product.id.clone(),
             attributes,
-            spki_sha256: sha256_hex(&checked.spki_der),
+            spki_sha256: sha256_hex(grant.spki_der()),
             registration_id: match &registrant {
                 Registrant::Psk { registration_id } => Some(registration_id.clone()),
                 Registrant::ProductCert { .. } => None,
