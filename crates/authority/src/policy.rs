@@ -7,7 +7,7 @@
 //! | method | profiles it reaches | names from | maximum level |
 //! | --- | --- | --- | --- |
 //! | `est-secret` | its label's profile (never `product`, `admin`, `tpm`) | CSR, name policy | 2 |
-//! | `client-cert` | its own profile (renewal), or a label whose `holders` list its profile | same as presented (renewal), else CSR; name policy | the presented certificate's |
+//! | `client-cert` | its own profile (renewal), or a label whose `holders` list its profile | same as presented (renewal), else CSR; name policy | the presented certificate's (a holder's new certificate: also 2) |
 //! | `renewal` | its own profile | same subject and names as presented; name policy | the presented certificate's |
 //! | `bootstrap-cert`, `psk` | `device` (registry path) | the authority: device id, product | 2 |
 //! | `tpm2` | `tpm` | CSR common name; the authority: TPM key | 3 |

@@ -135,6 +135,16 @@ pub fn decide(input: &PolicyInput<'_>) -> Result<Grant, Refusal> {
         }
         EnrollMethod::ClientCert(p) => {
             admit_holder(p, profile, input.label)?;
+            // A new certificate for a new, unattested key: no more than a secret proves.
+            let max = p.level.min(super::SHARED_SECRET_MAX_LEVEL);
+            if profile.level > max {
+                return Err(Refusal::LevelAboveMethod {
+                    profile: profile.name.clone(),
+                    level: profile.level,
+                    method: method.name(),
+                    max,
+                });
+            }
             names::check(profile, &csr.subject, &csr.sans, Lists::AllowAndDeny, None)?;
             // The holder's verified identity follows it when the profile carries URIs.
             if profile.san.contains(&inkan_pki::SanKind::Uri) {

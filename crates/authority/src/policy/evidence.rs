@@ -99,6 +99,8 @@ impl EnrollMethod {
             Self::EstSecret { .. } | Self::Bootstrap { .. } | Self::Psk { .. } => {
                 SHARED_SECRET_MAX_LEVEL
             }
+            // A re-enrollment of itself; a holder's new certificate is capped further (at most
+            // what a secret proves) by the decision.
             Self::ClientCert(p) | Self::Renewal(p) => p.level,
             Self::Tpm(_) => TPM_MAX_LEVEL,
             Self::Admin { .. } | Self::ProductCreation { .. } => ADMIN_MAX_LEVEL,

@@ -81,22 +81,26 @@ pub(crate) fn check_config(config: &Config) -> Result<(), String> {
                 l.profile
             ));
         }
-        let mut max = SHARED_SECRET_MAX_LEVEL;
+        // A holder's new key is not attested: it proves no more than a secret would.
+        let max = SHARED_SECRET_MAX_LEVEL;
         for holder in &l.holders {
-            let Some(h) = profiles.get(holder) else {
+            if holder == "product" {
+                return Err(format!(
+                    "est.labels.{label}.holders names product: ProductCerts register devices through the registry only"
+                ));
+            }
+            if !profiles.contains_key(holder) {
                 return Err(format!(
                     "est.labels.{label}.holders names profile {holder:?}, which does not exist"
                 ));
-            };
-            max = max.max(h.level);
+            }
         }
         if profile.level > max {
             return Err(format!(
-                "est.labels.{label}: profile {} has level {} (profiles.{}.level), but an EST secret proves at most level {SHARED_SECRET_MAX_LEVEL}{}: lower profiles.{}.level or remove the label",
+                "est.labels.{label}: profile {} has level {} (profiles.{}.level), but an EST secret, and a holder's new key, prove at most level {SHARED_SECRET_MAX_LEVEL}: lower profiles.{}.level or remove the label",
                 l.profile,
                 profile.level,
                 l.profile,
-                if l.holders.is_empty() { "" } else { " and its holders' certificates no more than their own level" },
                 l.profile
             ));
         }

@@ -715,33 +715,50 @@ fn levels_above_the_methods_are_refused_at_config_load_naming_the_key() {
             "[est.labels.f]\nprofile = \"device\"\nholders = [\"nope\"]\n",
             "est.labels.f.holders",
         ),
+        (
+            "[est.labels.f]\nprofile = \"device\"\nholders = [\"product\"]\n",
+            "est.labels.f.holders",
+        ),
     ] {
         let c: Config = toml::from_str(text).unwrap();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains(key), "{text}: {err}");
     }
-    // A level-3 profile is fine where level-3 holders may enroll.
+    // Holders do not lift a label above level 2: their new key is not attested.
     let c: Config = toml::from_str(
         "[est.labels.t3]\nprofile = \"x\"\nholders = [\"tpm\"]\n[profiles.x]\nbase = \"device\"\nlevel = 3\n",
     )
     .unwrap();
-    c.validate().unwrap();
-    // And is still refused at issuance for the EST secret of that label.
-    let profiles = c.profiles();
-    let label = c.est_label("t3").unwrap();
-    let method = secret("t3");
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("est.labels.t3") && err.contains("profiles.x.level"),
+        "{err}"
+    );
+    // And a profile above level 2 is refused at issuance too, to a secret and to a holder.
+    let mut profile = c.profiles()["device"].clone();
+    profile.level = 3;
+    let label = EstLabel {
+        profile: "device".into(),
+        holders: vec!["tpm".into()],
+        products: vec![],
+    };
     let der = csr("d", &[]);
-    let err = decide(&PolicyInput {
-        method: &method,
-        profile: &profiles["x"],
-        label: Some(("t3", &label)),
-        csr_der: &der,
-        validity: None,
-        now: OffsetDateTime::now_utc(),
-    })
-    .unwrap_err();
-    assert_eq!(err.rule(), "method-maximum-level", "{err}");
-    assert!(err.to_string().contains("profiles.x.level"), "{err}");
+    for method in [
+        secret("t3"),
+        EnrollMethod::ClientCert(plain_cert("CN=t", &[], "tpm", 3)),
+    ] {
+        let err = decide(&PolicyInput {
+            method: &method,
+            profile: &profile,
+            label: Some(("t3", &label)),
+            csr_der: &der,
+            validity: None,
+            now: OffsetDateTime::now_utc(),
+        })
+        .unwrap_err();
+        assert_eq!(err.rule(), "method-maximum-level", "{err}");
+        assert!(err.to_string().contains("profiles.device.level"), "{err}");
+    }
 }
 
 #[test]
