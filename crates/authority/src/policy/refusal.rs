@@ -159,12 +159,12 @@ impl fmt::Display for Refusal {
             } => {
                 write!(
                     f,
-                    "a client certificate may only renew itself: it is of profile {presented}, and profile {requested} was asked"
+                    "a client certificate may only renew itself: it is of profile {presented}, and profile {requested} was asked (renew it on a label of profile {presented})"
                 )?;
                 if let Some(label) = label {
                     write!(
                         f,
-                        "; to let {presented} holders enroll on label {label:?}, set est.labels.{label}.holders = [\"{presented}\"]"
+                        "; to let {presented} holders enroll on label {label:?}, an operator sets est.labels.{label}.holders = [\"{presented}\"]"
                     )?;
                 }
             }
