@@ -15,6 +15,7 @@ mod api {
     mod gateway_headers;
     mod issuer;
     mod openapi;
+    mod policy;
     mod products;
     mod psk;
     mod quickstart;

@@ -25,6 +25,7 @@ mod csr;
 mod error;
 mod key_pair;
 mod name;
+mod name_policy;
 mod ocsp;
 mod ocsp_answer;
 mod oid;
@@ -45,6 +46,10 @@ pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
 pub use name::{San, Subject};
+pub use name_policy::{
+    CnPattern, DnsPattern, EmailPattern, IpRange, Name, NameKind, NamePolicy, NameRules,
+    NameVerdict, UriPattern,
+};
 pub use ocsp::{
     build_request as build_ocsp_request, internal_error_response, malformed_response,
     parse_request as parse_ocsp_request, response_status as ocsp_response_status,
