@@ -216,6 +216,9 @@ pub enum CertCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a certificate as the gateway would (path, validity, purpose, name) and optionally
+    /// its revocation (--crl FILE or --ocsp). Exit 0 valid, 1 invalid, 2 usage error.
+    Verify(crate::commands::cert_verify::CertVerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod api {
     pub mod support;
 
     mod agent;
+    mod cert_verify;
     mod cli;
     mod docs;
     mod durability;
@@ -14,6 +15,7 @@ mod api {
     mod gateway_headers;
     mod issuer;
     mod openapi;
+    mod policy;
     mod products;
     mod psk;
     mod quickstart;

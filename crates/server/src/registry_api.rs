@@ -229,7 +229,7 @@ pub(crate) struct RegisterBody {
         (status = 201, description = "`{device, serial, device_cert_chain}` (PEM chain)", body = serde_json::Value),
         (status = 400, description = "Malformed body or CSR", content_type = "application/problem+json"),
         (status = 401, description = "No ProductCert; bad, stale or replayed PSK token", content_type = "application/problem+json"),
-        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse)", content_type = "application/problem+json")))]
+        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse) or by the authorization policy (e.g. a CSR claiming `urn:inkan:` names); `detail` says which rule", content_type = "application/problem+json")))]
 pub(crate) async fn register_device(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,

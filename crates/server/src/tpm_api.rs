@@ -154,7 +154,7 @@ pub(crate) async fn activate(
     responses(
         (status = 201, description = "`{serial, level, delivery: {alg: A256GCM, nonce, ciphertext}}`", body = serde_json::Value),
         (status = 400, description = "Malformed body, TPM structure or CSR", content_type = "application/problem+json"),
-        (status = 403, description = "Evidence refused; `detail` names the failed check", content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused, or refused by the authorization policy (a `urn:inkan:` name, a common name outside the name policy); `detail` names the failed check or rule", content_type = "application/problem+json"),
         (status = 404, description = "Unknown activation", content_type = "application/problem+json"),
         (status = 409, description = "Activation already used", content_type = "application/problem+json"),
         (status = 410, description = "Activation expired", content_type = "application/problem+json")))]

@@ -46,6 +46,7 @@ async fn cert(
             profile: "admin".into(),
             method: EnrollMethod::Admin { actor },
             validity: None,
+            label: None,
         })
         .await
     {

@@ -249,6 +249,68 @@ async fn slow_clients_are_cut_off_while_enrollment_keeps_working() {
     assert_alive(&mut server, &env);
 }
 
+#[test]
+fn an_oversized_request_head_is_refused() {
+    let (env, _) = Env::with_ca();
+    let mut server = env.serve();
+    let big = format!("X-Big: {}", "a".repeat(32 * 1024));
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+        ])
+        .arg(&big)
+        .arg("--cacert")
+        .arg(env.root_pem())
+        .arg(format!("{}/healthz", server.url()))
+        .output()
+        .unwrap();
+    // hyper answers 431 and closes; a client still sending its head may see only the close.
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(code == "431" || code == "000", "{code}");
+    // Over HTTP/2 the stream (or connection) is refused instead.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+        ])
+        .arg(&big)
+        .arg("--cacert")
+        .arg(env.root_pem())
+        .arg(format!("{}/healthz", server.url()))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_alive(&mut server, &env);
+}
+
+#[test]
+fn the_gateway_cuts_off_silent_and_half_open_connections() {
+    let (env, _) = Env::with_ca();
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut gateway = env.gateway(&format!(
+        "[limits]\nhandshake_timeout = \"2s\"\nidle_timeout = \"3s\"\n\n[[route]]\npath = \"/\"\nupstreams = [\"http://{}\"]\nclient_cert = \"off\"\n",
+        upstream.local_addr().unwrap()
+    ));
+    let mut silent = TcpStream::connect(&gateway.addr).unwrap();
+    let took = time_until_closed(&mut silent, Instant::now());
+    assert!(
+        took >= Duration::from_millis(1700) && took < Duration::from_secs(7),
+        "closed after {took:?}"
+    );
+    assert!(gateway.child.try_wait().unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_applies_back_pressure_and_recovers() {
     let (env, secret) = Env::with_ca();

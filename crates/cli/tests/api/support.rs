@@ -61,6 +61,20 @@ impl Env {
         out.lines().last().unwrap().to_string()
     }
 
+    /// Lets the `server` profile issue for localhost and 127.0.0.1 (server profiles allow no
+    /// names until the operator lists them) and returns a secret for the `server` label. Call
+    /// before the authority starts.
+    pub fn server_secret(&self) -> String {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("inkan.toml"))
+            .unwrap();
+        file.write_all(LOCAL_SERVER_NAMES.as_bytes()).unwrap();
+        self.secret("server")
+    }
+
     pub fn root_pem(&self) -> PathBuf {
         self.data.join("ca/root.pem")
     }
@@ -122,6 +136,10 @@ impl Env {
             .len()
     }
 }
+
+/// The name policy that lets the `server` profile certify this machine's loopback names.
+pub const LOCAL_SERVER_NAMES: &str =
+    "\n[profiles.server.names.allow]\ndns = [\"localhost\"]\nip = [\"127.0.0.1\"]\n";
 
 /// A running `inkan serve`; terminated with SIGTERM when dropped.
 pub struct Server {
