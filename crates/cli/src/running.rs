@@ -28,7 +28,7 @@ impl RunningAuthority {
     /// on `listen`.
     pub async fn start(
         data_dir: &DataDir,
-        config: Config,
+        mut config: Config,
         listen: SocketAddr,
         passphrase: Option<Vec<u8>>,
     ) -> anyhow::Result<Self> {
@@ -37,10 +37,12 @@ impl RunningAuthority {
                 "cannot listen on {listen}: is another server using it? pick another with --listen"
             )
         })?;
+        config.server.listen = listen;
         Self::start_on(data_dir, config, listener, passphrase).await
     }
 
-    /// Like [`RunningAuthority::start`] on a listener that is already bound.
+    /// Like [`RunningAuthority::start`] on a listener that is already bound; `server.listen`
+    /// says which port was asked for (0 gives the plain-HTTP listener a free port too).
     pub async fn start_on(
         data_dir: &DataDir,
         mut config: Config,
@@ -48,7 +50,8 @@ impl RunningAuthority {
         passphrase: Option<Vec<u8>>,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
-        let http_listener = match config.server.http_listen.resolve(addr) {
+        let asked = SocketAddr::new(addr.ip(), config.server.listen.port());
+        let http_listener = match config.server.http_listen.resolve(asked) {
             Some(http) => Some(TcpListener::bind(http).await.with_context(|| {
                 format!(
                     "cannot listen on {http} for CRLs and OCSP over plain HTTP \

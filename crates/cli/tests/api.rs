@@ -13,6 +13,7 @@ mod api {
     mod gateway;
     mod issuer;
     mod openapi;
+    mod pkilint;
     mod products;
     mod psk;
     mod quickstart;

@@ -38,9 +38,12 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
     }
     let signal = termination_signal()?;
     let listener = bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    config.server.listen = args.listen.unwrap_or(addr);
     if config.server.http_listen == HttpListen::Auto {
         // Like the HTTPS port: a free port when the usual one is taken.
-        if let Some(http) = HttpListen::Auto.resolve(listener.local_addr()?) {
+        let asked = SocketAddr::new(addr.ip(), config.server.listen.port());
+        if let Some(http) = HttpListen::Auto.resolve(asked) {
             if std::net::TcpListener::bind(http).is_err() {
                 eprintln!(
                     "port {} is taken; serving CRLs and OCSP on a free port",
