@@ -99,9 +99,9 @@ fn is_urn_finding(finding: &str) -> bool {
         && nid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !nid.starts_with('-')
         && !nss.is_empty()
-        && nss.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
-        })
+        && nss
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b))
 }
 
 fn write_der(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
