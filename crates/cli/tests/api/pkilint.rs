@@ -6,8 +6,7 @@
 //! fails the test. Then `openssl verify -crl_check_all` checks the whole chain with both CRLs.
 
 #[cfg(feature = "tpm")]
-#[path = "../../../agent/tests/swtpm/mod.rs"]
-mod swtpm;
+use super::tpm_agent::swtpm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,7 +7,7 @@
 //! endpoints (built in parallel) to pass.
 
 #[path = "../../../agent/tests/swtpm/mod.rs"]
-mod swtpm;
+pub(super) mod swtpm;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
