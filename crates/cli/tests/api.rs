@@ -14,6 +14,7 @@ mod api {
     mod issuer;
     mod openapi;
     mod pkilint;
+    mod policy_arc;
     mod products;
     mod psk;
     mod quickstart;
