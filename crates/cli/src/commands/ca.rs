@@ -71,6 +71,7 @@ pub fn show(data_dir: &DataDir, json: bool) -> anyhow::Result<()> {
             "root": cert(&root, &paths.root_cert, &paths.root_key),
             "issuing": cert(&issuing, &paths.issuing_cert, &paths.issuing_key),
             "chain_path": paths.chain,
+            "root_crl_path": paths.root_crl,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
