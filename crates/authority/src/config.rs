@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use inkan_pki::Profile;
+use inkan_pki::{PolicyArc, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::AuthorityError;
@@ -30,6 +30,18 @@ pub struct Config {
     pub device_issuer: Option<DeviceIssuerConfig>,
     /// TPM 2.0 enrollment.
     pub tpm: TpmConfig,
+    /// What issued certificates say to relying parties.
+    pub pki: PkiConfig,
+}
+
+/// What issued certificates say to relying parties.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PkiConfig {
+    /// The arc under which assurance level N is the certificatePolicies OID `<arc>.N`. Use an
+    /// arc you own (e.g. under your IANA private enterprise number, `1.3.6.1.4.1.<PEN>.…`);
+    /// the default is under the enterprise number RFC 5612 reserves for documentation.
+    pub policy_arc: PolicyArc,
 }
 
 /// A separate inkan (or any EST) authority that issues the DeviceCerts of registered devices.
@@ -79,8 +91,10 @@ impl Default for TpmConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RevocationConfig {
     /// Base URL relying parties use for `/crl/...` and `/ocsp`; written into every issued
-    /// certificate (CRL distribution point, OCSP in authority information access). Default: the
-    /// plain-HTTP listener if there is one, else the HTTPS listener, by the first server name.
+    /// certificate (CRL distribution point, OCSP in authority information access) and, at
+    /// `inkan ca init`, into the issuing CA certificate (the root's CRL). Default: the
+    /// plain-HTTP listener (else the HTTPS one) by the first server name, see
+    /// [`Config::revocation_base_url`].
     pub base_url: Option<String>,
     /// How long a CRL is valid (nextUpdate - thisUpdate); a new one is made at half of it.
     #[serde(with = "inkan_pki::duration_text")]
@@ -110,11 +124,84 @@ pub struct ServerConfig {
     pub names: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Optional plain-HTTP listener serving only CRLs, OCSP and health (relying parties fetch
-    /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect).
-    pub http_listen: Option<SocketAddr>,
+    /// The plain-HTTP listener serving only CRLs, OCSP and health (relying parties fetch
+    /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect): by default next to the
+    /// HTTPS listener on port 8080; `"off"` for none.
+    pub http_listen: HttpListen,
     /// Timeouts and connection limits of both listeners (`[server.limits]`).
     pub limits: inkan_http::ConnectionLimits,
+}
+
+/// Where the plain-HTTP (CRL, OCSP) listener listens: `"auto"`, `"off"` or an address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpListen {
+    /// The HTTPS listener's address with port 8080 (port 0, a free port, when the HTTPS port
+    /// is 0).
+    #[default]
+    Auto,
+    /// No plain-HTTP listener: certificates then name the HTTPS listener unless
+    /// `revocation.base_url` says otherwise.
+    Off,
+    /// This address.
+    At(SocketAddr),
+}
+
+/// The plain-HTTP port used next to the HTTPS listener by default.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+
+impl HttpListen {
+    /// The address to bind, given the HTTPS listener's address.
+    pub fn resolve(self, https: SocketAddr) -> Option<SocketAddr> {
+        match self {
+            Self::Auto => {
+                let port = if https.port() == 0 {
+                    0
+                } else {
+                    DEFAULT_HTTP_PORT
+                };
+                Some(SocketAddr::new(https.ip(), port))
+            }
+            Self::Off => None,
+            Self::At(addr) => Some(addr),
+        }
+    }
+}
+
+impl std::str::FromStr for HttpListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            _ => text.parse().map(Self::At).map_err(|_| {
+                format!("http_listen {text:?} must be an address like 127.0.0.1:8080, \"auto\" or \"off\"")
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for HttpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Off => f.write_str("off"),
+            Self::At(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+impl Serialize for HttpListen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for ServerConfig {
@@ -123,7 +210,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             names: vec!["localhost".into(), "127.0.0.1".into()],
             max_body_bytes: 64 * 1024,
-            http_listen: None,
+            http_listen: HttpListen::Auto,
             limits: inkan_http::ConnectionLimits::default(),
         }
     }
@@ -181,6 +268,51 @@ impl Config {
             all.insert(name.clone(), p);
         }
         all
+    }
+
+    /// The base URL written into certificates for CRLs and OCSP, given the bound HTTPS address
+    /// and plain-HTTP address (if any): `revocation.base_url` when set; otherwise the
+    /// plain-HTTP listener (or, without one, the HTTPS listener) by the first of `server.names`,
+    /// with `localhost` written as the loopback address the listener is on (a name that may
+    /// resolve to `::1` while the listener is on `127.0.0.1`, and one that URL checkers such as
+    /// pkilint refuse).
+    pub fn revocation_base_url(&self, https: SocketAddr, http: Option<SocketAddr>) -> String {
+        if let Some(url) = &self.revocation.base_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let listener = http.unwrap_or(https);
+        let mut host = self
+            .server
+            .names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".into());
+        if host.eq_ignore_ascii_case("localhost") {
+            host = if listener.ip().is_loopback() {
+                listener.ip().to_string()
+            } else {
+                "127.0.0.1".into()
+            };
+        }
+        if host.contains(':') {
+            host = format!("[{host}]");
+        }
+        match http {
+            Some(h) => format!("http://{host}:{}", h.port()),
+            None => format!("https://{host}:{}", https.port()),
+        }
+    }
+
+    /// Whether certificates would send relying parties to this machine only: no
+    /// `revocation.base_url` and a first server name that is `localhost` or a loopback address.
+    pub fn revocation_urls_are_local(&self) -> bool {
+        self.revocation.base_url.is_none()
+            && self.server.names.first().is_none_or(|name| {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
     }
 
     /// The profile name an EST label selects (none for unknown labels and for the profiles EST

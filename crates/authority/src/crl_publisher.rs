@@ -12,12 +12,23 @@ use tokio::sync::Notify;
 
 use crate::AuthorityError;
 
+/// The root CA's CRL as published.
+#[derive(Clone, Debug)]
+pub struct RootCrl {
+    /// DER.
+    pub der: Vec<u8>,
+    /// nextUpdate, Unix seconds.
+    pub next_update: Option<i64>,
+}
+
 /// How long a revocation waits for others before a new CRL is made.
 const COALESCE: Duration = Duration::from_millis(150);
 
-/// The current CRL and the task that renews it.
+/// The current CRL and the task that renews it; also holds the root's CRL, which the root
+/// key signs (see `DataDir::root_crl`) and the authority only publishes.
 pub struct CrlPublisher {
     current: RwLock<Option<Arc<CrlRecord>>>,
+    root: RwLock<Option<Arc<RootCrl>>>,
     wake: Notify,
     validity: Duration,
 }
@@ -26,6 +37,7 @@ impl CrlPublisher {
     pub(crate) fn new(validity: Duration) -> Arc<Self> {
         Arc::new(Self {
             current: RwLock::new(None),
+            root: RwLock::new(None),
             wake: Notify::new(),
             validity,
         })
@@ -34,6 +46,23 @@ impl CrlPublisher {
     /// The CRL in force (DER and metadata), once the first one is generated.
     pub fn current(&self) -> Option<Arc<CrlRecord>> {
         self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Publishes the root's CRL (DER), after checking it parses.
+    pub fn set_root_crl(&self, der: Vec<u8>) -> Result<(), AuthorityError> {
+        let summary = inkan_pki::crl_summary(&der)?;
+        if let Ok(mut root) = self.root.write() {
+            *root = Some(Arc::new(RootCrl {
+                der,
+                next_update: summary.next_update,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The root's CRL, if one was published.
+    pub fn root_crl(&self) -> Option<Arc<RootCrl>> {
+        self.root.read().ok().and_then(|r| r.clone())
     }
 
     /// Asks for a new CRL soon (after a revocation).

@@ -2,7 +2,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use inkan_pki::{certs_from_pem, der_to_pem, CaSet, GeneratedKey, IssuingCa, KeyAlgorithm};
+use inkan_pki::{
+    certs_from_pem, crl_summary, der_to_pem, CaSet, CrlParams, GeneratedKey, IssuingCa,
+    KeyAlgorithm, RootCa,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -18,6 +21,7 @@ use crate::AuthorityError;
 /// ca/issuing.pem        issuing CA certificate
 /// ca/issuing.key        issuing CA key (0600)
 /// ca/chain.pem          issuing + root, for relying parties
+/// ca/root.crl           the root's CRL (DER), served at /crl/root.crl
 /// tls/server.pem|.key   the authority's own HTTPS identity, issued by itself
 /// ```
 #[derive(Clone, Debug)]
@@ -38,7 +42,14 @@ pub struct CaPaths {
     pub issuing_key: PathBuf,
     /// Issuing + root PEM bundle.
     pub chain: PathBuf,
+    /// The root's CRL (DER).
+    pub root_crl: PathBuf,
 }
+
+/// How long a root CRL is valid: the root key is meant to be offline, so a year, as the CA/B
+/// Forum allows for offline roots; the authority re-signs it at half of that while the root
+/// key is present.
+pub const ROOT_CRL_VALIDITY: time::Duration = time::Duration::days(365);
 
 /// Options for `inkan ca init`.
 #[derive(Clone, Debug)]
@@ -49,6 +60,9 @@ pub struct CaInitOptions {
     pub algorithm: KeyAlgorithm,
     /// Encrypt both key files with this passphrase.
     pub passphrase: Option<Vec<u8>>,
+    /// The root CRL's URL, written into the issuing CA certificate as its CRL distribution
+    /// point (see [`crate::Config::revocation_base_url`]).
+    pub root_crl_url: Option<String>,
 }
 
 impl DataDir {
@@ -81,6 +95,7 @@ impl DataDir {
             issuing_cert: ca.join("issuing.pem"),
             issuing_key: ca.join("issuing.key"),
             chain: ca.join("chain.pem"),
+            root_crl: ca.join("root.crl"),
         }
     }
 
@@ -115,7 +130,12 @@ impl DataDir {
                 )));
             }
         }
-        let set = CaSet::create(&options.name, options.algorithm, now)?;
+        let set = CaSet::create_with_crl_url(
+            &options.name,
+            options.algorithm,
+            now,
+            options.root_crl_url.as_deref(),
+        )?;
         let pass = options.passphrase.as_deref();
         create_private_dir(&self.root)?;
         create_private_dir(&self.root.join("ca"))?;
@@ -145,7 +165,54 @@ impl DataDir {
             der_to_pem("CERTIFICATE", &set.root_der)
         );
         write_new(&paths.chain, chain.as_bytes(), 0o644)?;
+        let root_crl = sign_root_crl(&set.root_ca()?, 1, now)?;
+        write_new(&paths.root_crl, &root_crl, 0o644)?;
         Ok(paths)
+    }
+
+    /// The root's CRL (DER) to publish. It is re-signed (next CRL number) when it is missing or
+    /// past half its validity and the root key is here; without the root key the file is used
+    /// as it is, and [`RootCrlState`] says how long it lasts.
+    pub fn root_crl(
+        &self,
+        passphrase: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<RootCrlState, AuthorityError> {
+        let paths = self.ca_paths();
+        let current = match fs::read(&paths.root_crl) {
+            Ok(der) => Some(der),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(AuthorityError::io(&paths.root_crl, e)),
+        };
+        let summary = current
+            .as_deref()
+            .map(crl_summary)
+            .transpose()
+            .map_err(|e| AuthorityError::Ca(format!("{}: {e}", paths.root_crl.display())))?;
+        let fresh = summary.as_ref().is_some_and(|s| {
+            s.next_update
+                .is_some_and(|next| now.unix_timestamp() < next - (next - s.this_update) / 2)
+        });
+        if fresh || !paths.root_key.exists() {
+            return Ok(RootCrlState {
+                next_update: summary.as_ref().and_then(|s| s.next_update),
+                der: current,
+                renewed: false,
+            });
+        }
+        let pem = fs::read_to_string(&paths.root_key)
+            .map_err(|e| AuthorityError::io(&paths.root_key, e))?;
+        let key = GeneratedKey::from_pem(&pem, passphrase)
+            .map_err(|e| AuthorityError::Ca(format!("{}: {e}", paths.root_key.display())))?;
+        let root = RootCa::new(&self.root_der()?, key)?;
+        let number = summary.map_or(1, |s| s.number + 1);
+        let der = sign_root_crl(&root, number, now)?;
+        replace_file(&paths.root_crl, &der, 0o644)?;
+        Ok(RootCrlState {
+            next_update: Some((now + ROOT_CRL_VALIDITY).unix_timestamp()),
+            der: Some(der),
+            renewed: true,
+        })
     }
 
     /// The root certificate, DER.
@@ -169,6 +236,31 @@ impl DataDir {
             .map_err(|e| AuthorityError::Ca(format!("{}: {e}", paths.issuing_key.display())))?;
         Ok(IssuingCa::new(&cert, key, &root)?)
     }
+}
+
+/// The root CRL as [`DataDir::root_crl`] found or made it.
+#[derive(Clone, Debug)]
+pub struct RootCrlState {
+    /// The CRL (DER), if there is one.
+    pub der: Option<Vec<u8>>,
+    /// Its nextUpdate, Unix seconds.
+    pub next_update: Option<i64>,
+    /// Whether it was signed just now.
+    pub renewed: bool,
+}
+
+/// An empty root CRL: inkan's roots sign only issuing CAs, and none has been revoked.
+fn sign_root_crl(
+    root: &RootCa,
+    number: u64,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, AuthorityError> {
+    Ok(root.sign_crl(&CrlParams {
+        number,
+        this_update: now,
+        next_update: now + ROOT_CRL_VALIDITY,
+        entries: Vec::new(),
+    })?)
 }
 
 fn read_cert(path: &Path) -> Result<Vec<u8>, AuthorityError> {

@@ -23,10 +23,13 @@ mod server_identity;
 mod tpm;
 
 pub use config::{
-    Config, DeviceIssuerConfig, EstConfig, EstLabel, RevocationConfig, ServerConfig, TpmConfig,
+    Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,
+    ServerConfig, TpmConfig, DEFAULT_HTTP_PORT,
 };
-pub use crl_publisher::CrlPublisher;
-pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
+pub use crl_publisher::{CrlPublisher, RootCrl};
+pub use data_dir::{
+    replace_file, CaInitOptions, CaPaths, DataDir, RootCrlState, ROOT_CRL_VALIDITY,
+};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};

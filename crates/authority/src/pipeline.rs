@@ -254,8 +254,9 @@ impl Authority {
         let mut params = grant.params(serial);
         params.crl_url = self.crl_url();
         params.ocsp_url = self.ocsp_url();
+        params.policy_arc = self.config.pki.policy_arc.clone();
         let der = self.ca.issue(&params)?;
-        let info = CertificateInfo::parse(&der)?;
+        let info = CertificateInfo::parse_with_arc(&der, &self.config.pki.policy_arc)?;
         let record = NewCertificate {
             serial: info.serial.clone(),
             issuer_id: self.issuer_id.clone(),

@@ -90,9 +90,10 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the configuration (port 0 picks a free port).
     #[arg(long, env = "INKAN_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Also serve CRLs and OCSP over plain HTTP on this address (as relying parties expect).
+    /// Where to serve CRLs and OCSP over plain HTTP (as relying parties expect): an address,
+    /// `auto` (default: the --listen address with port 8080, or port 0 when that is 0) or `off`.
     #[arg(long, env = "INKAN_HTTP_LISTEN")]
-    pub http_listen: Option<SocketAddr>,
+    pub http_listen: Option<inkan_authority::HttpListen>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }
@@ -160,6 +161,10 @@ pub enum CaCommand {
         algorithm: String,
         #[command(flatten)]
         passphrase: PassphraseArgs,
+        /// Configuration file whose `revocation.base_url` (or listeners) name where the root's
+        /// CRL is published (default: inkan.toml in the data directory, if present).
+        #[arg(long, env = "INKAN_CONFIG")]
+        config: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

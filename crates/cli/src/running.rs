@@ -28,7 +28,7 @@ impl RunningAuthority {
     /// on `listen`.
     pub async fn start(
         data_dir: &DataDir,
-        config: Config,
+        mut config: Config,
         listen: SocketAddr,
         passphrase: Option<Vec<u8>>,
     ) -> anyhow::Result<Self> {
@@ -37,10 +37,12 @@ impl RunningAuthority {
                 "cannot listen on {listen}: is another server using it? pick another with --listen"
             )
         })?;
+        config.server.listen = listen;
         Self::start_on(data_dir, config, listener, passphrase).await
     }
 
-    /// Like [`RunningAuthority::start`] on a listener that is already bound.
+    /// Like [`RunningAuthority::start`] on a listener that is already bound; `server.listen`
+    /// says which port was asked for (0 gives the plain-HTTP listener a free port too).
     pub async fn start_on(
         data_dir: &DataDir,
         mut config: Config,
@@ -48,9 +50,13 @@ impl RunningAuthority {
         passphrase: Option<Vec<u8>>,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
-        let http_listener = match config.server.http_listen {
+        let asked = SocketAddr::new(addr.ip(), config.server.listen.port());
+        let http_listener = match config.server.http_listen.resolve(asked) {
             Some(http) => Some(TcpListener::bind(http).await.with_context(|| {
-                format!("cannot listen on {http} (server.http_listen / --http-listen)")
+                format!(
+                    "cannot listen on {http} for CRLs and OCSP over plain HTTP \
+                     (server.http_listen / --http-listen; \"off\" for none)"
+                )
             })?),
             None => None,
         };
@@ -58,23 +64,16 @@ impl RunningAuthority {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
-        if config.revocation.base_url.is_none() {
-            let host = config
-                .server
-                .names
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "localhost".into());
-            let host = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            config.revocation.base_url = Some(match http_addr {
-                Some(h) => format!("http://{host}:{}", h.port()),
-                None => format!("https://{host}:{}", addr.port()),
-            });
+        let base_url = config.revocation_base_url(addr, http_addr);
+        if config.revocation_urls_are_local() {
+            tracing::warn!(
+                base_url = %base_url,
+                "revocation.base_url is not set: certificates tell relying parties to fetch CRLs \
+                 and OCSP from {base_url}, which only this machine reaches; set \
+                 revocation.base_url (or server.names) to the name relying parties use"
+            );
         }
+        config.revocation.base_url = Some(base_url);
         let url = config
             .database_url
             .clone()
@@ -86,6 +85,7 @@ impl RunningAuthority {
         let names = config.server.names.clone();
         let device_issuer = config.device_issuer.clone();
         let authority = Authority::start(config, ca, store).await?;
+        publish_root_crl(data_dir, &authority, passphrase.as_deref())?;
         if let Some(issuer) = &device_issuer {
             let est = inkan_server::EstIssuer::connect(issuer).await.context(
                 "connecting to the device issuer ([device_issuer] in the configuration)",
@@ -169,6 +169,46 @@ pub fn fitted_limits(
         max_connections: cap,
         ..limits.clone()
     }
+}
+
+/// Where the root's CRL will be published, for the issuing CA certificate made by `ca init`:
+/// `<revocation base URL>/crl/root.crl`, with the listeners the configuration names.
+pub fn root_crl_url(config: &Config) -> String {
+    let https = config.server.listen;
+    let base = config.revocation_base_url(https, config.server.http_listen.resolve(https));
+    format!("{base}/crl/root.crl")
+}
+
+/// Publishes the root's CRL at `/crl/root.crl`, re-signing it first when it is due and the root
+/// key is in the data directory; warns when it is missing or about to expire.
+fn publish_root_crl(
+    data_dir: &DataDir,
+    authority: &Authority,
+    passphrase: Option<&[u8]>,
+) -> anyhow::Result<()> {
+    let now = authority.now();
+    let state = data_dir
+        .root_crl(passphrase, now)
+        .context("the root CA's CRL")?;
+    if state.renewed {
+        tracing::info!("signed a new root CRL with the root key");
+    }
+    match (state.der, state.next_update) {
+        (Some(der), next) => {
+            if next.is_none_or(|n| n - now.unix_timestamp() < 30 * 86_400) {
+                tracing::warn!(
+                    "the root CRL expires within 30 days: put the root key back at ca/root.key \
+                     and restart the authority to re-sign it"
+                );
+            }
+            authority.crl().set_root_crl(der)?;
+        }
+        (None, _) => tracing::warn!(
+            "no root CRL (ca/root.crl) and no root key to sign one: relying parties that check \
+             the whole chain (openssl -crl_check_all) cannot check the issuing CA"
+        ),
+    }
+    Ok(())
 }
 
 /// Installs SIGINT (Ctrl-C) and SIGTERM handlers now and returns a future that resolves when

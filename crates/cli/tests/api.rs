@@ -15,7 +15,9 @@ mod api {
     mod gateway_headers;
     mod issuer;
     mod openapi;
+    mod pkilint;
     mod policy;
+    mod policy_arc;
     mod products;
     mod psk;
     mod quickstart;

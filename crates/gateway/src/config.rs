@@ -35,6 +35,11 @@ pub struct GatewayConfig {
     /// Where revocations come from.
     #[serde(default)]
     pub revocation: RevocationSource,
+    /// The arc under which the authority writes assurance levels (`<arc>.<level>`): the
+    /// authority's `pki.policy_arc`. Levels under the `2.25.…` arc of certificates issued before the arc was
+    /// configurable are read too.
+    #[serde(default)]
+    pub policy_arc: inkan_pki::PolicyArc,
     /// Address ranges (`10.0.0.0/8`, `::1`) of proxies in front of the gateway whose
     /// `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Forwarded-Host` are kept; from anyone
     /// else those headers are replaced with what the gateway sees.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use inkan_pki::{certs_from_pem, der_to_pem, verify_chain, CertificateInfo, ChainUsage};
+use inkan_pki::{certs_from_pem, der_to_pem, verify_chain, CertificateInfo, ChainUsage, PolicyArc};
 use time::OffsetDateTime;
 
 /// Results remembered before the cache is cleared (bounds memory under a flood of new certs).
@@ -18,7 +18,7 @@ pub struct ClientIdentity {
     pub serial: String,
     /// Subject text.
     pub subject: String,
-    /// Assurance level, from the certificate's policy OID.
+    /// Assurance level, from the certificate's policy OID under the configured arc.
     pub level: Option<u8>,
     /// End of validity, Unix seconds.
     pub not_after: i64,
@@ -34,12 +34,14 @@ pub struct ClientIdentity {
 pub struct IdentityVerifier {
     roots: Vec<Vec<u8>>,
     intermediates: Vec<Vec<u8>>,
+    policy_arc: PolicyArc,
     cache: Mutex<HashMap<String, Result<Arc<ClientIdentity>, String>>>,
 }
 
 impl IdentityVerifier {
     /// Reads CA certificates; self-signed ones become trust anchors, the rest intermediates.
-    pub fn from_files(files: &[PathBuf]) -> Result<Self, String> {
+    /// Levels are read under `policy_arc` (the authority's `pki.policy_arc`).
+    pub fn from_files(files: &[PathBuf], policy_arc: PolicyArc) -> Result<Self, String> {
         let mut roots = Vec::new();
         let mut intermediates = Vec::new();
         for file in files {
@@ -60,6 +62,7 @@ impl IdentityVerifier {
         Ok(Self {
             roots,
             intermediates,
+            policy_arc,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -109,7 +112,8 @@ impl IdentityVerifier {
             now,
         )
         .map_err(|e| e.to_string())?;
-        let info = CertificateInfo::parse(leaf).map_err(|e| e.to_string())?;
+        let info =
+            CertificateInfo::parse_with_arc(leaf, &self.policy_arc).map_err(|e| e.to_string())?;
         let uri = |prefix: &str| {
             info.sans.iter().find_map(|s| match s {
                 inkan_pki::San::Uri(u) => u.strip_prefix(prefix).map(str::to_string),

@@ -41,7 +41,7 @@ impl Routing {
     fn new(config: &GatewayConfig) -> Result<Self, String> {
         Ok(Self {
             routes: config.routes.iter().cloned().map(Route::new).collect(),
-            verifier: IdentityVerifier::from_files(&config.client_ca)?,
+            verifier: IdentityVerifier::from_files(&config.client_ca, config.policy_arc.clone())?,
             trusted_proxies: AddressRanges::parse(&config.trusted_proxies)?,
         })
     }

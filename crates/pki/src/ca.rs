@@ -32,6 +32,18 @@ impl CaSet {
         algorithm: KeyAlgorithm,
         now: OffsetDateTime,
     ) -> Result<Self, PkiError> {
+        Self::create_with_crl_url(name, algorithm, now, None)
+    }
+
+    /// Like [`CaSet::create`]; the issuing CA certificate names `root_crl_url` as its CRL
+    /// distribution point (where the root's CRL is published, so relying parties can check the
+    /// issuing CA too).
+    pub fn create_with_crl_url(
+        name: &str,
+        algorithm: KeyAlgorithm,
+        now: OffsetDateTime,
+        root_crl_url: Option<&str>,
+    ) -> Result<Self, PkiError> {
         let root_key = GeneratedKey::generate(algorithm)?;
         let issuing_key = GeneratedKey::generate(algorithm)?;
         let build = |e: rcgen::Error| PkiError::Build(e.to_string());
@@ -50,6 +62,11 @@ impl CaSet {
         )?;
         issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing.use_authority_key_identifier_extension = true;
+        if let Some(url) = root_crl_url {
+            issuing.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
+        }
         let issuing_cert = issuing
             .signed_by(issuing_key.signer(), &root_issuer)
             .map_err(build)?;
@@ -115,6 +132,12 @@ impl CaSet {
         let key = GeneratedKey::from_pkcs8_der(&self.issuing_key.signer().serialize_der())?;
         IssuingCa::new(&self.issuing_der, key, &self.root_der)
     }
+
+    /// The root CA of this set, ready to sign its CRL.
+    pub fn root_ca(&self) -> Result<crate::RootCa, PkiError> {
+        let key = GeneratedKey::from_pkcs8_der(&self.root_key.signer().serialize_der())?;
+        crate::RootCa::new(&self.root_der, key)
+    }
 }
 
 impl IssuingCa {
@@ -161,6 +184,11 @@ impl IssuingCa {
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         p.not_after = params.not_after.min(ca_end);
         p.is_ca = IsCa::ExplicitNoCa;
+        if params.key_usage.is_empty() {
+            return Err(PkiError::Build(
+                "no key usage of the profile suits the request's key type".into(),
+            ));
+        }
         p.key_usages = params
             .key_usage
             .iter()
@@ -183,7 +211,7 @@ impl IssuingCa {
         p.use_authority_key_identifier_extension = true;
         p.custom_extensions.push(CustomExtension::from_oid_content(
             &[2, 5, 29, 32],
-            certificate_policies(params.level),
+            certificate_policies(&params.policy_arc, params.level),
         ));
         if let Some(url) = &params.crl_url {
             p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
@@ -283,7 +311,7 @@ impl SignatureAlgorithm {
     }
 }
 
-fn subject_key_id_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+pub(crate) fn subject_key_id_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
     use x509_parser::extensions::ParsedExtension;
     use x509_parser::prelude::FromDer;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
@@ -299,7 +327,7 @@ fn subject_key_id_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
         })
 }
 
-fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+pub(crate) fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
     use x509_parser::prelude::FromDer;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
         .map_err(|e| PkiError::Certificate(e.to_string()))?;

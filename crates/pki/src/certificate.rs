@@ -7,7 +7,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::csr::CheckedCsr;
 use crate::name::{san_from_x509, subject_from_x509, San, Subject};
-use crate::oid::level_policy_oid_der;
+use crate::oid::PolicyArc;
 use crate::profile::{ExtendedKeyUsage, KeyUsage, Profile};
 use crate::{sha256_hex, PkiError, Serial};
 
@@ -33,6 +33,8 @@ pub struct IssueParams {
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
     /// Assurance level for the certificatePolicies extension.
     pub level: u8,
+    /// The arc the level's policy OID is written under (`<arc>.<level>`).
+    pub policy_arc: PolicyArc,
     /// CRL distribution point URL.
     pub crl_url: Option<String>,
     /// OCSP responder URL for the authorityInfoAccess extension.
@@ -41,7 +43,8 @@ pub struct IssueParams {
 
 impl IssueParams {
     /// Parameters for a checked request under `profile`, valid from `now` (minus the profile's
-    /// backdate) for the profile's validity.
+    /// backdate) for the profile's validity. Key usage bits the request's key type cannot use
+    /// are left out.
     pub fn new(profile: &Profile, csr: &CheckedCsr, serial: Serial, now: OffsetDateTime) -> Self {
         Self {
             serial,
@@ -50,9 +53,15 @@ impl IssueParams {
             spki_der: csr.spki_der.clone(),
             not_before: now - profile.backdate,
             not_after: now + profile.validity,
-            key_usage: profile.key_usage.clone(),
+            key_usage: profile
+                .key_usage
+                .iter()
+                .copied()
+                .filter(|k| k.suits(csr.key_type))
+                .collect(),
             extended_key_usage: profile.extended_key_usage.clone(),
             level: profile.level,
+            policy_arc: PolicyArc::default(),
             crl_url: None,
             ocsp_url: None,
         }
@@ -97,13 +106,21 @@ pub struct CertificateInfo {
     pub not_after: i64,
     /// Whether basicConstraints says CA:true.
     pub is_ca: bool,
-    /// The inkan assurance level, if the certificate carries one.
+    /// The inkan assurance level, if the certificate carries one (under the arc it was parsed
+    /// with: [`CertificateInfo::parse`] reads the default arc).
     pub level: Option<u8>,
 }
 
 impl CertificateInfo {
-    /// Parses a DER certificate strictly (no trailing bytes).
+    /// Parses a DER certificate strictly (no trailing bytes), reading the level under the
+    /// default policy arc.
     pub fn parse(der: &[u8]) -> Result<Self, PkiError> {
+        Self::parse_with_arc(der, &PolicyArc::default())
+    }
+
+    /// Parses a DER certificate strictly, reading the assurance level under `arc` (or the
+    /// legacy arc of certificates issued before it was configurable).
+    pub fn parse_with_arc(der: &[u8], arc: &PolicyArc) -> Result<Self, PkiError> {
         let (rest, cert) = x509_parser::certificate::X509Certificate::from_der(der)
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         if !rest.is_empty() {
@@ -130,9 +147,9 @@ impl CertificateInfo {
             .extensions()
             .iter()
             .find_map(|ext| match ext.parsed_extension() {
-                ParsedExtension::CertificatePolicies(policies) => policies.iter().find_map(|p| {
-                    (1..=4).find(|l| p.policy_id.as_bytes() == level_policy_oid_der(*l).as_slice())
-                }),
+                ParsedExtension::CertificatePolicies(policies) => policies
+                    .iter()
+                    .find_map(|p| arc.level_of_any(p.policy_id.as_bytes())),
                 _ => None,
             });
         let issuer = subject_from_x509(cert.issuer())

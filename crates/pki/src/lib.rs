@@ -35,13 +35,14 @@ mod pkcs7;
 mod profile;
 mod psk_token;
 mod revocation_reason;
+mod root_ca;
 mod serial;
 mod validation;
 mod verify;
 
 pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
 pub use certificate::{subject_der, CertificateInfo, IssueParams};
-pub use crl::{crl_entry_count, CrlEntry, CrlParams};
+pub use crl::{crl_entry_count, crl_summary, CrlEntry, CrlParams, CrlSummary};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
@@ -57,7 +58,7 @@ pub use ocsp::{
     OcspStatus,
 };
 pub use ocsp_answer::{check_ocsp_response, ocsp_responder_urls};
-pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
+pub use oid::{PolicyArc, DEFAULT_LEVEL_ARC, LEGACY_LEVEL_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
 pub use pkcs12::{
     check_pkcs12_passphrase, pkcs12_decode, pkcs12_encode, Pkcs12Contents,
@@ -67,6 +68,7 @@ pub use pkcs7::{certs_only_decode, certs_only_encode};
 pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use revocation_reason::RevocationReason;
+pub use root_ca::RootCa;
 pub use serial::Serial;
 pub use validation::{crl_der, validate, Invalid, ValidPath, Validation};
 pub use verify::{verify_chain, ChainUsage};

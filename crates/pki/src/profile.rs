@@ -73,7 +73,8 @@ impl Profile {
         }
     }
 
-    /// The built-in `server` profile: TLS server certificates, 90 days, level 2.
+    /// The built-in `server` profile: TLS server certificates, 90 days, level 2. Key
+    /// encipherment applies to RSA keys only (see [`KeyUsage::suits`]).
     pub fn server() -> Self {
         Self {
             name: "server".into(),
@@ -190,6 +191,21 @@ pub enum KeyUsage {
     KeyEncipherment,
     /// keyAgreement
     KeyAgreement,
+}
+
+impl KeyUsage {
+    /// Whether a key of this type may carry the bit: keyEncipherment is RSA key transport only
+    /// (RFC 5480 forbids it for EC keys), keyAgreement is ECDH only (RFC 4055 and RFC 8410 leave
+    /// it out for RSA and Ed25519).
+    pub fn suits(self, key: KeyType) -> bool {
+        let rsa = matches!(key, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096);
+        let ec = matches!(key, KeyType::P256 | KeyType::P384);
+        match self {
+            Self::DigitalSignature => true,
+            Self::KeyEncipherment => rsa,
+            Self::KeyAgreement => ec,
+        }
+    }
 }
 
 /// Extended key usages inkan sets.

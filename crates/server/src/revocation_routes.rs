@@ -11,7 +11,7 @@ use axum::Router;
 use base64::Engine;
 use inkan_authority::Authority;
 
-/// `/crl/<issuer-id>.crl`, `/ocsp` (POST) and `/ocsp/<base64>` (GET).
+/// `/crl/<issuer-id>.crl`, `/crl/root.crl`, `/ocsp` (POST) and `/ocsp/<base64>` (GET).
 pub(crate) fn routes() -> Router<Arc<Authority>> {
     Router::new()
         .route("/crl/{name}", get(crl))
@@ -19,19 +19,32 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/ocsp/{*request}", get(ocsp_get))
 }
 
-/// The issuing CA's current CRL: DER, or PEM when the client asks for it with `Accept`.
+/// The issuing CA's current CRL, or the root's (`root.crl`): DER, or PEM when the client asks
+/// for it with `Accept`.
 async fn crl(
     State(authority): State<Arc<Authority>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let id = name.strip_suffix(".crl").unwrap_or(&name);
-    let current = authority.crl().current();
-    let Some(crl) = current.filter(|_| id.eq_ignore_ascii_case(authority.issuer_id())) else {
+    let found = if id.eq_ignore_ascii_case(authority.issuer_id()) {
+        authority
+            .crl()
+            .current()
+            .map(|c| (c.der.clone(), Some(c.next_update)))
+    } else if id == "root" {
+        authority
+            .crl()
+            .root_crl()
+            .map(|c| (c.der.clone(), c.next_update))
+    } else {
+        None
+    };
+    let Some((der, next_update)) = found else {
         return (
             StatusCode::NOT_FOUND,
             format!(
-                "no CRL named {name:?}; this authority publishes /crl/{}.crl\n",
+                "no CRL named {name:?}; this authority publishes /crl/{}.crl and /crl/root.crl\n",
                 authority.issuer_id()
             ),
         )
@@ -41,16 +54,16 @@ async fn crl(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("pem"));
-    let max_age = (crl.next_update - authority.now().unix_timestamp()).clamp(0, 3600);
+    let max_age = next_update.map_or(0, |n| (n - authority.now().unix_timestamp()).clamp(0, 3600));
     let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
         .unwrap_or(HeaderValue::from_static("no-cache"));
     let (body, content_type) = if wants_pem {
         (
-            Bytes::from(inkan_pki::der_to_pem("X509 CRL", &crl.der)),
+            Bytes::from(inkan_pki::der_to_pem("X509 CRL", &der)),
             "application/x-pem-file",
         )
     } else {
-        (Bytes::from(crl.der.clone()), "application/pkix-crl")
+        (Bytes::from(der), "application/pkix-crl")
     };
     (
         [

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::CaCommand;
 use crate::output::rfc3339;
-use crate::running::{load_config, passphrase};
+use crate::running::{load_config, passphrase, root_crl_url};
 
 pub async fn run(data_dir: &DataDir, cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
@@ -13,13 +13,25 @@ pub async fn run(data_dir: &DataDir, cmd: CaCommand) -> anyhow::Result<()> {
             name,
             algorithm,
             passphrase: pass,
+            config,
             json,
         } => {
             let algorithm: KeyAlgorithm = algorithm.parse()?;
+            let config = load_config(data_dir, config.as_deref())?;
+            let root_crl_url = root_crl_url(&config);
+            if config.revocation_urls_are_local() {
+                tracing::warn!(
+                    url = %root_crl_url,
+                    "revocation.base_url is not set: the issuing CA certificate tells relying \
+                     parties to fetch the root's CRL from {root_crl_url}, which only this machine \
+                     reaches; set revocation.base_url in inkan.toml before `inkan ca init`"
+                );
+            }
             let options = CaInitOptions {
                 name,
                 algorithm,
                 passphrase: passphrase(pass.passphrase_file.as_ref())?,
+                root_crl_url: Some(root_crl_url),
             };
             let encrypted = options.passphrase.is_some();
             data_dir.init_ca(&options, time::OffsetDateTime::now_utc())?;
@@ -59,6 +71,7 @@ pub fn show(data_dir: &DataDir, json: bool) -> anyhow::Result<()> {
             "root": cert(&root, &paths.root_cert, &paths.root_key),
             "issuing": cert(&issuing, &paths.issuing_cert, &paths.issuing_key),
             "chain_path": paths.chain,
+            "root_crl_path": paths.root_crl,
         });
         if let (Some(config), Some(map)) = (policy_config(data_dir), out.as_object_mut()) {
             map.insert("profiles".into(), profiles_json(&config));

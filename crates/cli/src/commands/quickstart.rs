@@ -4,7 +4,7 @@ use std::path::Path;
 use anyhow::Context;
 use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::{
-    generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir,
+    generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir, HttpListen,
 };
 use inkan_pki::{
     build_csr, der_to_pem, verify_chain, CertificateInfo, ChainUsage, GeneratedKey, KeyAlgorithm,
@@ -12,7 +12,7 @@ use inkan_pki::{
 use tokio::net::TcpListener;
 
 use crate::cli::QuickstartArgs;
-use crate::running::{load_config, passphrase, termination_signal, RunningAuthority};
+use crate::running::{load_config, passphrase, root_crl_url, termination_signal, RunningAuthority};
 
 const DEFAULT_PORT: u16 = 8443;
 const LABEL: &str = "device";
@@ -20,11 +20,13 @@ const LABEL: &str = "device";
 /// `inkan quickstart`: CA (if missing), authority on 127.0.0.1, one demo device enrolled over
 /// EST through the network, a summary, then serve until Ctrl-C.
 pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()> {
+    let mut config = load_config(data_dir, None)?;
     if !data_dir.has_ca() {
         let options = CaInitOptions {
             name: "inkan".into(),
             algorithm: KeyAlgorithm::P256,
             passphrase: passphrase(None)?,
+            root_crl_url: Some(root_crl_url(&config)),
         };
         data_dir.init_ca(&options, time::OffsetDateTime::now_utc())?;
         println!(
@@ -34,15 +36,30 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
     } else {
         println!("using the existing CA in {}", data_dir.root().display());
     }
-    let config = load_config(data_dir, None)?;
     let signal = termination_signal()?;
     let listener = bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    config.server.listen = args.listen.unwrap_or(addr);
+    if config.server.http_listen == HttpListen::Auto {
+        // Like the HTTPS port: a free port when the usual one is taken.
+        let asked = SocketAddr::new(addr.ip(), config.server.listen.port());
+        if let Some(http) = HttpListen::Auto.resolve(asked) {
+            if std::net::TcpListener::bind(http).is_err() {
+                eprintln!(
+                    "port {} is taken; serving CRLs and OCSP on a free port",
+                    http.port()
+                );
+                config.server.http_listen = HttpListen::At(SocketAddr::new(http.ip(), 0));
+            }
+        }
+    }
+    let arc = config.pki.policy_arc.clone();
     let running = RunningAuthority::start_on(data_dir, config, listener, passphrase(None)?).await?;
     let url = format!("https://{}", running.addr);
     println!("listening on {url}");
 
     let secret = quickstart_secret(data_dir, &running).await?;
-    let demo = enroll_demo_device(data_dir, &url, &secret).await?;
+    let demo = enroll_demo_device(data_dir, &url, &secret, &arc).await?;
     print_summary(data_dir, &url, &demo);
 
     if args.no_serve {
@@ -108,6 +125,7 @@ async fn enroll_demo_device(
     data_dir: &DataDir,
     url: &str,
     secret: &str,
+    arc: &inkan_pki::PolicyArc,
 ) -> anyhow::Result<DemoDevice> {
     let root = data_dir.root_der()?;
     let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
@@ -144,7 +162,7 @@ async fn enroll_demo_device(
     );
     replace_file(&cert_path, chain.as_bytes(), 0o644)?;
     Ok(DemoDevice {
-        info: CertificateInfo::parse(&cert)?,
+        info: CertificateInfo::parse_with_arc(&cert, arc)?,
         key_path,
         cert_path,
         secret_path: dir.join("est-secret"),

@@ -10,16 +10,17 @@ pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         config.server.listen = listen;
     }
     if let Some(http) = args.http_listen {
-        config.server.http_listen = Some(http);
+        config.server.http_listen = http;
     }
     let listen = config.server.listen;
     let pass = passphrase(args.passphrase.passphrase_file.as_ref())?;
     let signal = termination_signal()?;
     let running = RunningAuthority::start(data_dir, config, listen, pass).await?;
+    // The readiness line first: scripts read it as the first line (both listeners are bound).
+    println!("listening on https://{}", running.addr);
     if let Some(http) = running.http_addr {
         println!("revocation (CRL, OCSP) on http://{http}");
     }
-    println!("listening on https://{}", running.addr);
     signal.await;
     tracing::info!("shutting down: draining open connections");
     running.shutdown().await

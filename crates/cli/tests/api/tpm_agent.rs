@@ -7,7 +7,7 @@
 //! endpoints (built in parallel) to pass.
 
 #[path = "../../../agent/tests/swtpm/mod.rs"]
-mod swtpm;
+pub(super) mod swtpm;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,8 +17,8 @@ use x509_parser::prelude::*;
 
 use super::support::{binary, repo_root, Env, Server};
 
-/// The assurance-level policy arc (`2.25.<uuid>.1.<level>`).
-const LEVEL_3_OID: &str = "2.25.116349897229494757781875877206570096290.1.3";
+/// Level 3 under the default policy arc (`pki.policy_arc`).
+const LEVEL_3_OID: &str = "1.3.6.1.4.1.32473.1.3";
 
 /// A running `inkan agent proxy`; killed when dropped.
 struct Proxy {

@@ -79,3 +79,73 @@ fn every_ca_algorithm_signs() {
         .unwrap();
     }
 }
+
+#[test]
+fn key_encipherment_goes_to_rsa_keys_only() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let ca = set.issuing_ca().unwrap();
+    let profile = Profile::server();
+    let key_usage = |alg: KeyAlgorithm| {
+        let key = GeneratedKey::generate(alg).unwrap();
+        let csr = build_csr(&key, "srv.example", &["srv.example".into()]).unwrap();
+        let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+        let params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now());
+        let der = ca.issue(&params).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let ku = cert.key_usage().unwrap().unwrap().value;
+        (
+            ku.digital_signature(),
+            ku.key_encipherment(),
+            ku.key_agreement(),
+        )
+    };
+    assert_eq!(key_usage(KeyAlgorithm::P256), (true, false, false));
+    assert_eq!(key_usage(KeyAlgorithm::Ed25519), (true, false, false));
+    assert_eq!(key_usage(KeyAlgorithm::Rsa3072), (true, true, false));
+}
+
+#[test]
+fn a_profile_whose_key_usage_suits_no_key_bit_is_refused() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let ca = set.issuing_ca().unwrap();
+    let mut profile = Profile::server();
+    profile.key_usage = vec![KeyUsage::KeyEncipherment];
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let csr = build_csr(&key, "srv.example", &["srv.example".into()]).unwrap();
+    let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+    let params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now());
+    assert!(matches!(ca.issue(&params), Err(PkiError::Build(_))));
+}
+
+#[test]
+fn the_level_is_written_under_the_configured_arc() {
+    let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
+    let ca = set.issuing_ca().unwrap();
+    let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let csr = build_csr(&key, "d", &[]).unwrap();
+    let profile = Profile::device();
+    let checked = CsrCheck::new(&profile).check(&csr).unwrap();
+    let mut params = IssueParams::new(&profile, &checked, Serial::random().unwrap(), now());
+    let arc: crate::PolicyArc = "1.3.6.1.4.1.99999.7".parse().unwrap();
+    params.policy_arc = arc.clone();
+    let der = ca.issue(&params).unwrap();
+    assert_eq!(CertificateInfo::parse(&der).unwrap().level, None);
+    assert_eq!(
+        CertificateInfo::parse_with_arc(&der, &arc).unwrap().level,
+        Some(2)
+    );
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let policies = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::CertificatePolicies(p) => Some(
+                p.iter()
+                    .map(|p| p.policy_id.to_id_string())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(policies, vec!["1.3.6.1.4.1.99999.7.2".to_string()]);
+}
