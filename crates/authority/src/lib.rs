@@ -23,8 +23,8 @@ mod server_identity;
 mod tpm;
 
 pub use config::{
-    Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig, ServerConfig,
-    TpmConfig, DEFAULT_HTTP_PORT,
+    Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,
+    ServerConfig, TpmConfig, DEFAULT_HTTP_PORT,
 };
 pub use crl_publisher::{CrlPublisher, RootCrl};
 pub use data_dir::{
