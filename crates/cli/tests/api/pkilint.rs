@@ -311,7 +311,8 @@ fn pkilint_finds_no_error_in_anything_inkan_signs() {
         env.data.join("inkan.toml"),
         format!(
             "[revocation]\nbase_url = \"http://ca.example.com:8080\"\n\n\
-             [pki]\npolicy_arc = \"{ARC}\"\n\n{}",
+             [pki]\npolicy_arc = \"{ARC}\"\n\n\
+             [profiles.server.names.allow]\ndns = [\"www.example.com\", \"rsa.example.com\"]\n\n{}",
             tpm.config()
         ),
     )

@@ -59,7 +59,7 @@ async fn the_configured_arc_is_written_read_and_enforced() {
         format!("[pki]\npolicy_arc = \"{ARC}\"\n"),
     )
     .unwrap();
-    let server_secret = env.secret("server");
+    let server_secret = env.server_secret();
     std::fs::write(env.tmp.path().join("server.secret"), &server_secret).unwrap();
     let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
     cmd.env("INKAN_LOG", "warn");

@@ -67,6 +67,15 @@ fn assert_alive(server: &mut Server, env: &Env) {
     assert_eq!(healthz(server, env), 200);
 }
 
+/// The authority with the limits of `config`, ready on both listeners.
+fn serve_with(env: &Env, config: &str) -> Server {
+    std::fs::write(env.data.join("inkan.toml"), config).unwrap();
+    Server::start_until(
+        env.command(&["serve", "--listen", "127.0.0.1:0"]),
+        "revocation (CRL, OCSP) on http://",
+    )
+}
+
 fn http_port(server: &Server) -> u16 {
     let line = server
         .banner
@@ -83,8 +92,7 @@ fn port(addr: &str) -> String {
 #[test]
 fn peers_that_close_early_do_not_kill_the_authority() {
     let (env, _) = Env::with_ca();
-    std::fs::write(env.data.join("inkan.toml"), SHORT_LIMITS).unwrap();
-    let mut server = env.serve();
+    let mut server = serve_with(&env, SHORT_LIMITS);
     let out = python(
         SEND_AND_CLOSE,
         &[&port(&server.addr), "tls", "1", "/v1/openapi.json"],
@@ -129,8 +137,7 @@ fn time_until_closed(stream: &mut TcpStream, started: Instant) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_while_enrollment_keeps_working() {
     let (env, secret) = Env::with_ca();
-    std::fs::write(env.data.join("inkan.toml"), SHORT_LIMITS).unwrap();
-    let mut server = env.serve();
+    let mut server = serve_with(&env, SHORT_LIMITS);
     let addr = server.addr.clone();
     let plain = format!("127.0.0.1:{}", http_port(&server));
 
