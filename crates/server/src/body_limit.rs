@@ -9,11 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 
+use crate::problem::Problem;
+
 /// At most this much of an oversized body is read and thrown away before answering.
 const DRAIN_CAP: usize = 4 * 1024 * 1024;
 
-/// Answers 413 for bodies declared larger than `limit`; axum's `DefaultBodyLimit` covers bodies
-/// without a declared length.
+/// Answers 413 (problem+json under `/v1`, plain text elsewhere) for bodies declared larger than
+/// `limit`; axum's `DefaultBodyLimit` covers bodies without a declared length.
 pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -23,6 +25,7 @@ pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: 
     let Some(declared) = declared.filter(|n| *n > limit as u64) else {
         return next.run(request).await;
     };
+    let is_v1 = crate::v1_errors::is_v1(request.uri().path());
     let expects_continue = request
         .headers()
         .get(header::EXPECT)
@@ -31,9 +34,11 @@ pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: 
         let body: Body = request.into_body();
         let _ = Limited::new(body, DRAIN_CAP).collect().await;
     }
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body ({declared} bytes) is larger than the limit of {limit} bytes\n"),
-    )
-        .into_response()
+    let detail =
+        format!("the request body ({declared} bytes) is larger than the limit of {limit} bytes");
+    if is_v1 {
+        Problem::payload_too_large(detail).into_response()
+    } else {
+        (StatusCode::PAYLOAD_TOO_LARGE, format!("{detail}\n")).into_response()
+    }
 }
