@@ -50,7 +50,7 @@ pub(crate) struct RevokeBody {
 /// revoke its own certificate over mTLS. The caller is authenticated before the serial or the
 /// body is looked at.
 #[utoipa::path(post, path = "/v1/certificates/{serial}/revoke", tag = "revocation",
-    params(("serial" = String, Path, description = "Certificate serial, hex")),
+    params(("serial" = String, Path, description = "Certificate serial, hex", pattern = "^[0-9A-Fa-f]{1,40}$")),
     request_body(content = Option<RevokeBody>, content_type = "application/json",
         description = "Optional: an empty body or `null` means reason `unspecified`, no cascade"),
     security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),

@@ -238,6 +238,7 @@ pub(crate) struct RegisterBody {
     #[schema(value_type = Object)]
     device_info: serde_json::Map<String, serde_json::Value>,
     /// Base64 DER PKCS#10.
+    #[schema(format = Byte)]
     csr: String,
 }
 

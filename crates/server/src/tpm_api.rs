@@ -42,10 +42,13 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
 pub(crate) struct ActivationBody {
     /// The EK certificate, DER (optional when the EK public is allow-listed).
     #[serde(default)]
+    #[schema(format = Byte)]
     ek_certificate: Option<String>,
     /// The EK's TPMT_PUBLIC.
+    #[schema(format = Byte)]
     ek_public: String,
     /// The AK's TPMT_PUBLIC (restricted signing key, fixedTPM, fixedParent).
+    #[schema(format = Byte)]
     ak_public: String,
 }
 
@@ -54,16 +57,22 @@ pub(crate) struct ActivationBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollmentBody {
     /// From the activation.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     activation_id: String,
     /// The credential recovered with TPM2_ActivateCredential (32 bytes).
+    #[schema(format = Byte)]
     secret: String,
     /// TPMS_ATTEST of TPM2_Certify over the device key, qualifying data = the nonce.
+    #[schema(format = Byte)]
     attest: String,
     /// TPMT_SIGNATURE of the AK over `attest`.
+    #[schema(format = Byte)]
     signature: String,
     /// The device key's TPMT_PUBLIC.
+    #[schema(format = Byte)]
     key_public: String,
     /// PKCS#10 DER signed by the device key.
+    #[schema(format = Byte)]
     csr: String,
 }
 
@@ -201,7 +210,7 @@ pub(crate) async fn enroll(
 
 /// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
 #[utoipa::path(get, path = "/v1/certificates/{serial}/attestation", tag = "tpm",
-    params(("serial" = String, Path, description = "Certificate serial, hex")),
+    params(("serial" = String, Path, description = "Certificate serial, hex", pattern = "^[0-9A-Fa-f]{1,40}$")),
     security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses(
         (status = 200, description = "EK certificate fingerprint and issuer, AK name, key name, checks, time", body = serde_json::Value),
