@@ -16,7 +16,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// EST labels.
     pub est: EstConfig,
-    /// Extra or overriding certificate profiles by name (built in: `device`, `server`).
+    /// Extra or overriding certificate profiles by name. A table named like a built-in profile
+    /// (`device`, `server`, `product`, `tpm`, `admin`) overrides only the keys it sets; another
+    /// may start from a built-in with `base = "device"`.
+    #[serde(deserialize_with = "crate::config::profiles::deserialize")]
     pub profiles: BTreeMap<String, Profile>,
     /// Database URL; default `sqlite:<data-dir>/inkan.db`.
     pub database_url: Option<String>,
@@ -110,6 +113,8 @@ pub struct ServerConfig {
     /// Optional plain-HTTP listener serving only CRLs, OCSP and health (relying parties fetch
     /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect).
     pub http_listen: Option<SocketAddr>,
+    /// Timeouts and connection limits of both listeners (`[server.limits]`).
+    pub limits: inkan_http::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +124,7 @@ impl Default for ServerConfig {
             names: vec!["localhost".into(), "127.0.0.1".into()],
             max_body_bytes: 64 * 1024,
             http_listen: None,
+            limits: inkan_http::ConnectionLimits::default(),
         }
     }
 }
@@ -129,8 +135,11 @@ impl Default for ServerConfig {
 pub struct EstConfig {
     /// The label used by the unlabelled paths (`/.well-known/est/simpleenroll`).
     pub default_label: String,
-    /// Labels that name a profile different from themselves; any profile name is also a label.
-    pub labels: BTreeMap<String, String>,
+    /// Labels that name a profile different from themselves (`sensors = "sensor"`), or a
+    /// profile and who else may enroll there (`[est.labels.fleet] profile = "fleet"`,
+    /// `holders = ["device"]`). Every profile but `product`, `admin` and `tpm` is also a label of
+    /// its own name.
+    pub labels: BTreeMap<String, EstLabel>,
 }
 
 impl Default for EstConfig {
@@ -165,12 +174,7 @@ impl Config {
 
     /// Every profile: the built-ins overlaid with the configured ones, names filled in.
     pub fn profiles(&self) -> BTreeMap<String, Profile> {
-        let mut all = BTreeMap::new();
-        all.insert("device".to_string(), Profile::device());
-        all.insert("server".to_string(), Profile::server());
-        all.insert("product".to_string(), Profile::product());
-        all.insert("tpm".to_string(), Profile::tpm());
-        all.insert("admin".to_string(), Profile::admin());
+        let mut all = profiles::built_in();
         for (name, profile) in &self.profiles {
             let mut p = profile.clone();
             p.name.clone_from(name);
@@ -179,10 +183,67 @@ impl Config {
         all
     }
 
-    /// The profile name an EST label selects.
+    /// The profile name an EST label selects (none for unknown labels and for the profiles EST
+    /// cannot reach).
     pub fn profile_for_label(&self, label: &str) -> Option<String> {
-        let name = self.est.labels.get(label).map_or(label, String::as_str);
-        self.profiles().contains_key(name).then(|| name.to_string())
+        self.est_label(label).ok().map(|l| l.profile)
+    }
+
+    /// What an EST label allows: its profile and the holders who may enroll there. The error
+    /// says why a label is not usable.
+    pub fn est_label(&self, label: &str) -> Result<EstLabel, String> {
+        let found = match self.est.labels.get(label) {
+            Some(l) => l.clone(),
+            None => EstLabel {
+                profile: label.to_string(),
+                holders: Vec::new(),
+                products: Vec::new(),
+            },
+        };
+        if let Some(why) = crate::policy::reserved_profile(&found.profile) {
+            return Err(format!(
+                "EST label {label:?} would select the {} profile, which EST cannot reach: {why}",
+                found.profile
+            ));
+        }
+        let profiles = self.profiles();
+        match profiles.get(&found.profile) {
+            // A profile above what a secret proves is its own label only if a label says so.
+            Some(p)
+                if !self.est.labels.contains_key(label)
+                    && p.level > crate::SHARED_SECRET_MAX_LEVEL =>
+            {
+                return Err(format!(
+                    "profile {label} has level {} and is reached only through the EST labels that name it with holders ({})",
+                    p.level,
+                    self.labels_of(label).join(", ")
+                ));
+            }
+            Some(_) => {}
+            None => {}
+        }
+        if !profiles.contains_key(&found.profile) {
+            return Err(format!(
+                "unknown EST label {label:?}: use a profile name ({}) or add [est.labels] to the configuration",
+                self.profiles()
+                    .keys()
+                    .filter(|p| crate::policy::reserved_profile(p).is_none())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(found)
+    }
+
+    /// The explicit EST labels that issue `profile`.
+    pub fn labels_of(&self, profile: &str) -> Vec<String> {
+        self.est
+            .labels
+            .iter()
+            .filter(|(_, l)| l.profile == profile)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Checks cross-references and limits; the message says what to fix.
@@ -190,19 +251,14 @@ impl Config {
         for profile in self.profiles().values() {
             profile.validate().map_err(AuthorityError::Config)?;
         }
-        for (label, profile) in &self.est.labels {
-            if !self.profiles().contains_key(profile) {
-                return Err(AuthorityError::Config(format!(
-                    "est.labels.{label} names profile {profile:?}, which does not exist"
-                )));
-            }
+        crate::policy::check_config(self).map_err(AuthorityError::Config)?;
+        if let Err(why) = self.est_label(&self.est.default_label) {
+            return Err(AuthorityError::Config(format!("est.default_label: {why}")));
         }
-        if self.profile_for_label(&self.est.default_label).is_none() {
-            return Err(AuthorityError::Config(format!(
-                "est.default_label {:?} is not a label or profile",
-                self.est.default_label
-            )));
-        }
+        self.server
+            .limits
+            .validate()
+            .map_err(|e| AuthorityError::Config(format!("server.{e}")))?;
         if self.revocation.crl_validity.as_secs() < 60
             || self.revocation.ocsp_validity.as_secs() < 60
         {
@@ -237,6 +293,59 @@ impl Config {
         Ok(())
     }
 }
+
+/// One EST label: the profile it issues and who besides its secret's holders may enroll there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EstLabel {
+    /// The profile issued on this label.
+    pub profile: String,
+    /// Profiles whose certificate holders may enroll here for a new certificate (not only renew
+    /// their own), authenticated by that certificate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<String>,
+    /// When set, only holders whose certificate names one of these products (by name or id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for EstLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            profile: String,
+            #[serde(default)]
+            holders: Vec<String>,
+            #[serde(default)]
+            products: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Name(String),
+            Table(Table),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "an EST label is a profile name (`sensors = \"sensor\"`) or a table \
+                 `{ profile = \"fleet\", holders = [\"device\"], products = [\"cam\"] }`",
+            )
+        })? {
+            Form::Name(profile) => Ok(Self {
+                profile,
+                holders: Vec::new(),
+                products: Vec::new(),
+            }),
+            Form::Table(t) => Ok(Self {
+                profile: t.profile,
+                holders: t.holders,
+                products: t.products,
+            }),
+        }
+    }
+}
+
+mod profiles;
 
 #[cfg(test)]
 mod tests;

@@ -12,9 +12,9 @@ pub enum AuthorityError {
     /// The label or profile does not exist.
     #[error("unknown EST label or profile {0:?}")]
     UnknownProfile(String),
-    /// A renewal asked for a different subject or names than the certificate it renews.
-    #[error("a renewal must keep the subject and names of the current certificate ({0})")]
-    RenewalMismatch(String),
+    /// The authorization policy refused the issuance; the refusal names the rule (403).
+    #[error(transparent)]
+    Policy(crate::Refusal),
     /// The request is understood but not allowed (a cap, a disabled product...); says why.
     #[error("{0}")]
     Refused(String),
@@ -66,6 +66,16 @@ impl From<PkiError> for AuthorityError {
         match e {
             PkiError::Csr(c) => Self::Csr(c),
             other => Self::Pki(other),
+        }
+    }
+}
+
+impl From<crate::Refusal> for AuthorityError {
+    fn from(r: crate::Refusal) -> Self {
+        match r {
+            // A CSR that fails the profile's form checks is a bad request, as before.
+            crate::Refusal::Csr(c) => Self::Csr(c),
+            other => Self::Policy(other),
         }
     }
 }

@@ -61,6 +61,7 @@ impl Issuer for InProcessIssuer {
                 profile: "device".into(),
                 method: request.method,
                 validity: Some(request.validity),
+                label: None,
             })
             .await?;
         Ok(IssuedDeviceCert {

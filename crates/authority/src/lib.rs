@@ -1,8 +1,9 @@
 //! inkan-authority: the issuance pipeline and everything around it that is not HTTP.
 //!
-//! Every enrollment method ends in [`Authority::issue`]: a CSR plus verified evidence is checked
-//! against its profile, signed by the issuing CA, recorded durably (group commit) with its audit
-//! event, and only then returned.
+//! Every enrollment method ends in [`Authority::issue`]: a CSR plus verified evidence goes
+//! through the one authorization decision ([`decide`]: which profile, names and level this
+//! evidence may have), is signed by the issuing CA, recorded durably (group commit) with its
+//! audit event, and only then returned.
 #![warn(missing_docs)]
 
 mod committer;
@@ -14,6 +15,7 @@ mod est_secret;
 mod issuer;
 mod ocsp_service;
 mod pipeline;
+mod policy;
 mod registrar;
 mod registry;
 mod revocation_feed;
@@ -21,7 +23,7 @@ mod server_identity;
 mod tpm;
 
 pub use config::{
-    Config, DeviceIssuerConfig, EstConfig, RevocationConfig, ServerConfig, TpmConfig,
+    Config, DeviceIssuerConfig, EstConfig, EstLabel, RevocationConfig, ServerConfig, TpmConfig,
 };
 pub use crl_publisher::CrlPublisher;
 pub use data_dir::{replace_file, CaInitOptions, CaPaths, DataDir};
@@ -29,7 +31,11 @@ pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
 pub use ocsp_service::OcspService;
-pub use pipeline::{Authority, EnrollMethod, IssueRequest, Issued, RenewalOf};
+pub use pipeline::{Authority, IssueRequest, Issued};
+pub use policy::{
+    decide, is_inkan_identifier, reserved_profile, EnrollMethod, Grant, PolicyInput, PresentedCert,
+    Refusal, ADMIN_MAX_LEVEL, INKAN_URN, SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
+};
 pub use registry::{enable_product_psk, psk_device_key, NewProduct, Registrant, PSK_WINDOW_SECS};
 pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;

@@ -2,177 +2,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use inkan_pki::{
-    sha256_hex, CertificateInfo, CheckedCsr, CsrCheck, IssueParams, IssuingCa, OcspIssuer, Profile,
-    RevocationReason, Serial,
+    sha256_hex, CertificateInfo, IssuingCa, OcspIssuer, Profile, RevocationReason, Serial,
 };
 use inkan_store::{
     DeviceRecord, IssuerRecord, NewCertificate, RecordOutcome, RegisterOutcome, RevokeOutcome,
     RevokeResult, Store, TpmAttestation,
 };
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::committer::Committer;
+use crate::policy::{decide, EnrollMethod, Grant, PolicyInput};
 use crate::{
     AuthorityError, Config, CrlPublisher, OcspService, RevocationFeed, SecretVerifier, TpmTrust,
 };
-
-/// How a requester proved it may have a certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EnrollMethod {
-    /// HTTP Basic with the EST secret of a label.
-    EstSecret {
-        /// The label whose secret matched.
-        label: String,
-    },
-    /// A TLS client certificate issued by this authority.
-    ClientCert {
-        /// Its serial.
-        serial: String,
-    },
-    /// Renewal with the current certificate (EST simplereenroll).
-    Renewal(RenewalOf),
-    /// A device bootstrapping its own certificate with its product's ProductCert.
-    Bootstrap {
-        /// The product.
-        product_id: String,
-        /// The ProductCert presented.
-        product_cert_serial: String,
-        /// The device registered for this key.
-        device_id: String,
-    },
-    /// A device registering with a key derived from its product's PSK group key.
-    Psk {
-        /// The product.
-        product_id: String,
-        /// The registration id the device key derives from.
-        registration_id: String,
-        /// The device registered for this key.
-        device_id: String,
-    },
-    /// An administrator on the command line.
-    Admin {
-        /// Who.
-        actor: String,
-    },
-    /// TPM 2.0 attestation: a credential activation plus TPM2_Certify of the CSR's key
-    /// (its `serial` is filled in when the certificate is signed).
-    Tpm(Box<TpmAttestation>),
-}
-
-/// The certificate a renewal replaces; the new one must keep its subject and names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RenewalOf {
-    /// Serial of the current certificate.
-    pub serial: String,
-    /// Its subject text.
-    pub subject: String,
-    /// Its SANs as display strings.
-    pub sans: Vec<String>,
-    /// The registered device it names, if any (the renewal joins that device's certificates).
-    pub device_id: Option<String>,
-}
-
-impl EnrollMethod {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::EstSecret { .. } => "est-secret",
-            Self::ClientCert { .. } => "client-cert",
-            Self::Renewal(_) => "renewal",
-            Self::Bootstrap { .. } => "bootstrap-cert",
-            Self::Psk { .. } => "psk",
-            Self::Admin { .. } => "admin",
-            Self::Tpm(_) => "tpm2",
-        }
-    }
-
-    fn evidence(&self) -> serde_json::Value {
-        match self {
-            Self::EstSecret { label } => json!({"label": label}),
-            Self::ClientCert { serial } => json!({"client_cert_serial": serial}),
-            Self::Renewal(r) => match &r.device_id {
-                Some(device) => json!({"renews": r.serial, "device": device}),
-                None => json!({"renews": r.serial}),
-            },
-            Self::Bootstrap {
-                product_id,
-                product_cert_serial,
-                device_id,
-            } => json!({
-                "product": product_id,
-                "product_cert_serial": product_cert_serial,
-                "device": device_id,
-            }),
-            Self::Psk {
-                product_id,
-                registration_id,
-                device_id,
-            } => json!({
-                "product": product_id,
-                "registration_id": registration_id,
-                "device": device_id,
-            }),
-            Self::Admin { actor } => json!({"admin": actor}),
-            Self::Tpm(e) => json!({
-                "activation": e.activation_id,
-                "ek_certificate_sha256": e.ek_cert_sha256,
-                "ek_public_sha256": e.ek_public_sha256,
-                "ak_name": e.ak_name,
-                "key_name": e.key_name,
-            }),
-        }
-    }
-
-    /// The certificate the requester authenticated with, which a cascading revocation follows.
-    fn bootstrap_serial(&self) -> Option<String> {
-        match self {
-            Self::ClientCert { serial } => Some(serial.clone()),
-            Self::Bootstrap {
-                product_cert_serial,
-                ..
-            } => Some(product_cert_serial.clone()),
-            _ => None,
-        }
-    }
-
-    /// (device id, product id) for the methods that certify a registered device.
-    fn device_identity(&self) -> Option<(&str, &str)> {
-        match self {
-            Self::Bootstrap {
-                device_id,
-                product_id,
-                ..
-            }
-            | Self::Psk {
-                device_id,
-                product_id,
-                ..
-            } => Some((device_id, product_id)),
-            _ => None,
-        }
-    }
-
-    /// The registered device a certificate issued this way belongs to.
-    pub fn device_id(&self) -> Option<&str> {
-        match self {
-            Self::Renewal(r) => r.device_id.as_deref(),
-            other => other.device_identity().map(|(device, _)| device),
-        }
-    }
-
-    fn actor(&self) -> String {
-        match self {
-            Self::EstSecret { label } => format!("est-secret:{label}"),
-            Self::ClientCert { serial } => format!("cert:{serial}"),
-            Self::Renewal(r) => format!("cert:{}", r.serial),
-            Self::Bootstrap { product_id, .. } | Self::Psk { product_id, .. } => {
-                format!("product:{product_id}")
-            }
-            Self::Admin { actor } => format!("admin:{actor}"),
-            Self::Tpm(e) => format!("tpm-activation:{}", e.activation_id),
-        }
-    }
-}
 
 /// One request into the pipeline.
 #[derive(Clone, Debug)]
@@ -181,6 +23,9 @@ pub struct IssueRequest {
     pub csr_der: Vec<u8>,
     /// Profile name.
     pub profile: String,
+    /// The EST label the request came through, if any (its holders may widen a client
+    /// certificate's reach).
+    pub label: Option<String>,
     /// What the requester proved.
     pub method: EnrollMethod,
     /// A validity other than the profile's (a product's device validity).
@@ -350,69 +195,48 @@ impl Authority {
             .map(|base| format!("{}/ocsp", base.trim_end_matches('/')))
     }
 
-    /// Checks, signs, records and returns a certificate. Nothing is returned, and nothing is
-    /// stored, unless every check passed; the certificate is returned only after its row and
-    /// audit event are committed.
+    /// Decides (see [`crate::decide`]), signs, records and returns a certificate. Nothing is
+    /// returned, and nothing is stored, unless the policy granted it; the certificate is returned
+    /// only after its row and audit event are committed.
     pub async fn issue(&self, request: IssueRequest) -> Result<Issued, AuthorityError> {
         let profile = self
             .profiles
             .get(&request.profile)
             .ok_or_else(|| AuthorityError::UnknownProfile(request.profile.clone()))?;
-        // Level 3 is reached only with TPM evidence, and TPM evidence only issues level 3.
-        if (profile.name == "tpm") != matches!(request.method, EnrollMethod::Tpm(_)) {
-            return Err(AuthorityError::Refused(format!(
-                "profile {} is not available to {} enrollment",
-                profile.name,
-                request.method.name()
-            )));
-        }
-        // Admin certificates carry API rights: only an administrator on the command line makes them.
-        if profile.name == "admin" && !matches!(request.method, EnrollMethod::Admin { .. }) {
-            return Err(AuthorityError::Refused(
-                "admin certificates are made with `inkan admin cert create`, not by enrollment"
-                    .into(),
-            ));
-        }
-        let mut checked = CsrCheck::new(profile).check(&request.csr_der)?;
-        if let EnrollMethod::Renewal(current) = &request.method {
-            check_renewal(current, &checked)?;
-        }
-        let mut profile = profile.clone();
-        if let Some(validity) = request.validity {
-            profile.validity = validity;
-        }
-        if let Some((device_id, product_id)) = request.method.device_identity() {
-            // A DeviceCert names the device by its random local id only: no hardware serial,
-            // nothing from the shared ProductCert.
-            checked.subject = inkan_pki::Subject(vec![(
-                inkan_pki::SubjectAttribute::CommonName,
-                device_id.to_string(),
-            )]);
-            // Relying parties (the gateway) read device and product from these URIs.
-            checked.sans = vec![
-                inkan_pki::San::Uri(format!("urn:inkan:device:{device_id}")),
-                inkan_pki::San::Uri(format!("urn:inkan:product:{product_id}")),
-            ];
-        }
-        if let EnrollMethod::Tpm(evidence) = &request.method {
-            // Relying parties name the TPM key by its name's first 16 bytes.
-            let prefix = evidence.key_name.get(..32).unwrap_or(&evidence.key_name);
-            checked.sans = vec![inkan_pki::San::Uri(format!("urn:inkan:tpm:{prefix}"))];
-        }
-        self.sign_and_record(&profile, &checked, &request.method)
-            .await
+        let label_name = request.label.clone().or_else(|| match &request.method {
+            EnrollMethod::EstSecret { label } => Some(label.clone()),
+            _ => None,
+        });
+        let label = match &label_name {
+            Some(name) => Some((
+                name.as_str(),
+                self.config
+                    .est_label(name)
+                    .map_err(|_| AuthorityError::UnknownProfile(name.clone()))?,
+            )),
+            None => None,
+        };
+        let grant = decide(&PolicyInput {
+            method: &request.method,
+            profile,
+            label: label.as_ref().map(|(n, l)| (*n, l)),
+            csr_der: &request.csr_der,
+            validity: request.validity,
+            now: self.now(),
+        })?;
+        self.sign_and_record(&grant, &request.method).await
     }
 
     async fn sign_and_record(
         &self,
-        profile: &Profile,
-        checked: &CheckedCsr,
+        grant: &Grant,
         method: &EnrollMethod,
     ) -> Result<Issued, AuthorityError> {
+        let profile = grant.profile();
         // A 128-bit collision is not expected in practice; one retry covers the impossible.
         for _ in 0..2 {
             let serial = Serial::random()?;
-            let mut params = IssueParams::new(profile, checked, serial, (self.clock)());
+            let mut params = grant.params(serial);
             params.crl_url = self.crl_url();
             params.ocsp_url = self.ocsp_url();
             let der = self.ca.issue(&params)?;
@@ -422,7 +246,7 @@ impl Authority {
                 issuer_id: self.issuer_id.clone(),
                 subject: info.subject.clone(),
                 sans: info.sans.iter().map(ToString::to_string).collect(),
-                spki_sha256: sha256_hex(&checked.spki_der),
+                spki_sha256: sha256_hex(grant.spki_der()),
                 not_before: info.not_before,
                 not_after: info.not_after,
                 profile: profile.name.clone(),
@@ -527,26 +351,6 @@ impl Authority {
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
     }
-}
-
-fn check_renewal(current: &RenewalOf, checked: &CheckedCsr) -> Result<(), AuthorityError> {
-    let subject = checked.subject.to_string();
-    if subject != current.subject {
-        return Err(AuthorityError::RenewalMismatch(format!(
-            "requested subject {subject:?}, current {:?}",
-            current.subject
-        )));
-    }
-    let mut requested: Vec<String> = checked.sans.iter().map(ToString::to_string).collect();
-    let mut existing = current.sans.clone();
-    requested.sort();
-    existing.sort();
-    if requested != existing {
-        return Err(AuthorityError::RenewalMismatch(format!(
-            "requested names {requested:?}, current {existing:?}"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use inkan_pki::{
-    build_csr, der_to_pem, derive_device_key, sha256_hex, CsrCheck, GeneratedKey, KeyAlgorithm,
-    PskToken,
+    build_csr, der_to_pem, derive_device_key, sha256_hex, GeneratedKey, KeyAlgorithm, PskToken,
 };
 use inkan_store::{DeviceCertificate, DeviceRecord, ProductRecord, RegisterOutcome, Store};
 use rand::RngCore;
@@ -78,19 +77,18 @@ impl Authority {
         };
         self.store().create_product(&product, actor).await?;
         let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
-        let csr = build_csr(
-            &key,
-            &format!("product {name}"),
-            &[format!("urn:inkan:product:{}", product.id)],
-        )?;
+        // The authority names the product (urn:inkan:product:<id>) itself.
+        let csr = build_csr(&key, &format!("product {name}"), &[])?;
         let issued = self
             .issue(IssueRequest {
                 csr_der: csr,
                 profile: "product".into(),
-                method: EnrollMethod::Admin {
+                method: EnrollMethod::ProductCreation {
                     actor: actor.into(),
+                    product_id: product.id.clone(),
                 },
                 validity: None,
+                label: None,
             })
             .await?;
         self.store()
@@ -123,7 +121,28 @@ impl Authority {
         let profile = self
             .profile("device")
             .ok_or_else(|| AuthorityError::UnknownProfile("device".into()))?;
-        let checked = CsrCheck::new(profile).check(csr_der)?;
+        let candidate_id = random_id();
+        let method = |device_id: String| match &registrant {
+            Registrant::ProductCert { serial } => EnrollMethod::Bootstrap {
+                product_id: product.id.clone(),
+                product_cert_serial: serial.clone(),
+                device_id,
+            },
+            Registrant::Psk { registration_id } => EnrollMethod::Psk {
+                product_id: product.id.clone(),
+                registration_id: registration_id.clone(),
+                device_id,
+            },
+        };
+        // The policy decides before anything is registered: a refused request changes nothing.
+        let grant = crate::decide(&crate::PolicyInput {
+            method: &method(candidate_id.clone()),
+            profile,
+            label: None,
+            csr_der,
+            validity: None,
+            now: self.now(),
+        })?;
         if let Some(unknown) = attributes
             .as_object()
             .and_then(|o| o.keys().find(|k| !product.attributes.contains(k)))
@@ -136,10 +155,10 @@ impl Authority {
         }
         let now = unix_ms(self.now());
         let candidate = DeviceRecord {
-            id: random_id(),
+            id: candidate_id,
             product_id: product.id.clone(),
             attributes,
-            spki_sha256: sha256_hex(&checked.spki_der),
+            spki_sha256: sha256_hex(grant.spki_der()),
             registration_id: match &registrant {
                 Registrant::Psk { registration_id } => Some(registration_id.clone()),
                 Registrant::ProductCert { .. } => None,
@@ -182,18 +201,7 @@ impl Authority {
                 ))
             }
         };
-        let method = match registrant {
-            Registrant::ProductCert { serial } => EnrollMethod::Bootstrap {
-                product_id: product.id.clone(),
-                product_cert_serial: serial,
-                device_id: device.id.clone(),
-            },
-            Registrant::Psk { registration_id } => EnrollMethod::Psk {
-                product_id: product.id.clone(),
-                registration_id,
-                device_id: device.id.clone(),
-            },
-        };
+        let method = method(device.id.clone());
         let cert = self
             .device_issuer()
             .issue_device_cert(

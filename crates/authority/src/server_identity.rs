@@ -40,6 +40,7 @@ impl ServerIdentity {
                     actor: "server-startup".into(),
                 },
                 validity: None,
+                label: None,
             })
             .await?;
         let chain = vec![issued.der, authority.ca().cert_der().to_vec()];

@@ -252,6 +252,7 @@ impl Authority {
                 profile: "tpm".into(),
                 method: EnrollMethod::Tpm(Box::new(evidence)),
                 validity: None,
+                label: None,
             })
             .await?;
         let chain = format!(

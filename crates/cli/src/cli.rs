@@ -60,6 +60,21 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
+impl Command {
+    /// True for commands that serve or hold network connections for long (servers, the agent's
+    /// renewal loop and proxy, load generators): they must survive a peer closing its socket.
+    pub fn talks_to_peers(&self) -> bool {
+        matches!(
+            self,
+            Self::Quickstart(_)
+                | Self::Serve(_)
+                | Self::Gateway(_)
+                | Self::Agent(_)
+                | Self::Bench(_)
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PassphraseArgs {
     /// File holding the CA key passphrase (first line). Or set INKAN_CA_PASSPHRASE.
@@ -201,6 +216,9 @@ pub enum CertCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a certificate as the gateway would (path, validity, purpose, name) and optionally
+    /// its revocation (--crl FILE or --ocsp). Exit 0 valid, 1 invalid, 2 usage error.
+    Verify(crate::commands::cert_verify::CertVerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,9 +10,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`inkan cert list | head`), as other Unix tools do.
-    sigpipe::reset();
     let cli = inkan::Cli::parse();
+    // Short commands die quietly on a closed pipe (`inkan cert list | head`), as other Unix
+    // tools do. Servers and network clients keep Rust's default (SIGPIPE ignored): a peer that
+    // closes its socket early must cost one connection an EPIPE, not the whole process.
+    if !cli.command.talks_to_peers() {
+        sigpipe::reset();
+    }
     inkan::init_logging(cli.verbose);
     match inkan::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

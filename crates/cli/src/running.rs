@@ -99,19 +99,34 @@ impl RunningAuthority {
             .map(|c| inkan_pki::subject_der(c))
             .collect::<Result<Vec<_>, _>>()?;
         let tls = inkan_server::server_tls_config(&identity.chain, &identity.key_der, hints)?;
+        let limits = fitted_limits(
+            &authority.config().server.limits,
+            1 + usize::from(http_listener.is_some()),
+        );
         let http = http_listener.map(|l| {
             let (stop, stopped) = oneshot::channel::<()>();
             let router = inkan_server::plain_router(authority.clone());
-            let task = tokio::spawn(inkan_server::serve_plain(l, router, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(inkan_server::serve_plain(
+                l,
+                router,
+                limits.clone(),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
             (stop, task)
         });
         let router = inkan_server::router(authority.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(inkan_server::serve(listener, tls, router, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(inkan_server::serve(
+            listener,
+            tls,
+            router,
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             addr,
             http_addr,
@@ -131,6 +146,28 @@ impl RunningAuthority {
         }
         self.task.await??;
         Ok(())
+    }
+}
+
+/// `limits` with the connection cap lowered to fit the open-files limit (raised to its hard
+/// limit first) across `listeners` listeners; says so when it had to lower it.
+pub fn fitted_limits(
+    limits: &inkan_server::ConnectionLimits,
+    listeners: usize,
+) -> inkan_server::ConnectionLimits {
+    let open_files = inkan_http::raise_open_files_limit();
+    let cap = inkan_http::connection_cap(limits.max_connections, open_files, listeners);
+    if cap < limits.max_connections {
+        tracing::warn!(
+            configured = limits.max_connections,
+            max_connections = cap,
+            open_files_limit = open_files,
+            "max_connections lowered to fit the open-files limit; raise it with `ulimit -n` or LimitNOFILE="
+        );
+    }
+    inkan_server::ConnectionLimits {
+        max_connections: cap,
+        ..limits.clone()
     }
 }
 

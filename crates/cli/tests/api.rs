@@ -6,17 +6,21 @@ mod api {
     pub mod support;
 
     mod agent;
+    mod cert_verify;
     mod cli;
     mod docs;
     mod durability;
     mod est;
     mod gateway;
+    mod gateway_headers;
     mod issuer;
     mod openapi;
+    mod policy;
     mod products;
     mod psk;
     mod quickstart;
     mod revocation;
+    mod robustness;
     mod tpm;
     #[cfg(feature = "tpm")]
     mod tpm_agent;

@@ -35,6 +35,15 @@ pub struct GatewayConfig {
     /// Where revocations come from.
     #[serde(default)]
     pub revocation: RevocationSource,
+    /// Address ranges (`10.0.0.0/8`, `::1`) of proxies in front of the gateway whose
+    /// `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and `X-Forwarded-Host` are kept; from anyone
+    /// else those headers are replaced with what the gateway sees.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Timeouts and connection limits of the listener (`[limits]`, as the authority's
+    /// `[server.limits]`).
+    #[serde(default)]
+    pub limits: inkan_http::ConnectionLimits,
     /// Routes, matched by host then longest path prefix.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -132,6 +141,10 @@ impl GatewayConfig {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut config: Self =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .limits
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {

@@ -6,6 +6,7 @@
 
 mod assertion;
 mod config;
+mod headers;
 mod identity;
 mod metrics;
 mod proxy;

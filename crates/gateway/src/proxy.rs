@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use http_body_util::{BodyExt, Limited};
@@ -18,6 +18,9 @@ use inkan_server::PeerCertificates;
 use time::OffsetDateTime;
 
 use crate::assertion::AssertionSigner;
+use crate::headers::{
+    host_name, is_idempotent, prepare_headers, request_host, AddressRanges, Forwarding, HOP_BY_HOP,
+};
 use crate::identity::{ClientIdentity, IdentityVerifier};
 use crate::metrics::Metrics;
 use crate::routes::{find, Route};
@@ -27,22 +30,11 @@ use crate::{ClientCertMode, GatewayConfig, RevokedSet};
 const MAX_BODY: usize = 8 * 1024 * 1024;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// What a configuration reload replaces: routes (with their upstream pools) and trusted CAs.
 struct Routing {
     routes: Vec<Route>,
     verifier: IdentityVerifier,
+    trusted_proxies: AddressRanges,
 }
 
 impl Routing {
@@ -50,6 +42,7 @@ impl Routing {
         Ok(Self {
             routes: config.routes.iter().cloned().map(Route::new).collect(),
             verifier: IdentityVerifier::from_files(&config.client_ca)?,
+            trusted_proxies: AddressRanges::parse(&config.trusted_proxies)?,
         })
     }
 }
@@ -61,6 +54,7 @@ pub struct Gateway {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     metrics: Metrics,
     assertion: Option<AssertionSigner>,
+    body_timeout: Duration,
 }
 
 impl Gateway {
@@ -82,6 +76,7 @@ impl Gateway {
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector),
             metrics: Metrics::default(),
+            body_timeout: config.limits.body_timeout,
             assertion: match &config.assertion_key {
                 Some(path) => {
                     let pem = std::fs::read_to_string(path)
@@ -161,7 +156,14 @@ pub fn metrics_router(gateway: Arc<Gateway>) -> Router {
 
 /// The gateway as an axum router: every request goes through [`handle`].
 pub fn gateway_router(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(handle).with_state(gateway)
+    let body_timeout = gateway.body_timeout;
+    Router::new()
+        .fallback(handle)
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            inkan_http::body_deadline::enforce,
+        ))
+        .with_state(gateway)
 }
 
 /// Why a request is not forwarded: a status and a short reason for the client.
@@ -193,20 +195,21 @@ async fn handle(
     request: Request<Body>,
 ) -> Response {
     let started = Instant::now();
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().host())
-        .unwrap_or("")
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .to_string();
     let path = request.uri().path().to_string();
     let method = request.method().clone();
-    let (outcome, identity, upstream, route) =
-        route_request(&gw, &peer, client_addr, &host, request).await;
+    let (outcome, identity, upstream, route, host) =
+        match request_host(request.headers(), request.uri()) {
+            Ok(host) => {
+                let host = host.unwrap_or_default();
+                let (outcome, identity, upstream, route) =
+                    route_request(&gw, &peer, client_addr, &host, request).await;
+                (outcome, identity, upstream, route, host)
+            }
+            Err(e) => {
+                let refused = refuse(StatusCode::BAD_REQUEST, &e.to_string());
+                (refused, None, None, None, String::new())
+            }
+        };
     let status = outcome.status();
     gw.metrics.record(
         route.as_deref().unwrap_or("-"),
@@ -248,13 +251,13 @@ async fn route_request(
         let refused = refuse(StatusCode::INTERNAL_SERVER_ERROR, "routing unavailable");
         return (refused, None, None, None);
     };
-    let Some(route) = find(&routing.routes, host, request.uri().path()) else {
+    let Some(route) = find(&routing.routes, host_name(host), request.uri().path()) else {
         let refused = refuse(StatusCode::NOT_FOUND, "no route for this host and path");
         return (refused, None, None, None);
     };
     let name = Some(route.config.path.clone());
     let (response, identity, upstream) =
-        forward(gw, &routing, route, peer, client_addr, request).await;
+        forward(gw, &routing, route, peer, (client_addr, host), request).await;
     (response, identity, upstream, name)
 }
 
@@ -264,7 +267,7 @@ async fn forward(
     routing: &Routing,
     route: &Route,
     peer: &PeerCertificates,
-    client_addr: SocketAddr,
+    (client_addr, host): (SocketAddr, &str),
     request: Request<Body>,
 ) -> (Response, Option<Arc<ClientIdentity>>, Option<String>) {
     let identity = match check_identity(gw, routing, route, peer) {
@@ -277,6 +280,10 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if inkan_http::body_deadline::is_timeout(&*e) => {
+            let refused = refuse(StatusCode::REQUEST_TIMEOUT, &e.to_string());
+            return (refused, identity, None);
+        }
         Err(_) => {
             return (
                 refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
@@ -286,13 +293,14 @@ async fn forward(
         }
     };
     let mut headers = parts.headers.clone();
-    prepare_headers(&mut headers, identity.as_deref(), client_addr);
+    let forwarding = Forwarding {
+        client: client_addr.ip(),
+        host: (!host.is_empty()).then_some(host),
+        from_trusted_proxy: routing.trusted_proxies.contains(client_addr.ip()),
+    };
+    prepare_headers(&mut headers, identity.as_deref(), &forwarding);
     if let (Some(signer), Some(id)) = (&gw.assertion, identity.as_deref()) {
-        let audience = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
+        let audience = host;
         if let Some(jws) = signer
             .sign(id, audience, OffsetDateTime::now_utc().unix_timestamp())
             .and_then(|j| HeaderValue::from_str(&j).ok())
@@ -337,14 +345,30 @@ async fn forward(
                 );
             }
             Ok(Err(e)) => {
-                tracing::warn!(upstream, error = %e, "upstream failed; trying the next one");
                 gw.metrics.upstream_failed();
                 route.mark_down(index);
+                // A request that may have reached the upstream is sent again only if
+                // repeating it is harmless.
+                if !e.is_connect() && !is_idempotent(&parts.method) {
+                    tracing::warn!(upstream, error = %e, "upstream failed after the request was sent; not retrying a {} request", parts.method);
+                    let refused = refuse(StatusCode::BAD_GATEWAY, "the upstream failed");
+                    return (refused, identity, Some(upstream.clone()));
+                }
+                tracing::warn!(upstream, error = %e, "upstream failed; trying the next one");
             }
             Err(_) => {
-                tracing::warn!(upstream, "upstream timed out");
                 gw.metrics.upstream_failed();
                 route.mark_down(index);
+                if !is_idempotent(&parts.method) {
+                    tracing::warn!(
+                        upstream,
+                        "upstream timed out; not retrying a {} request",
+                        parts.method
+                    );
+                    let refused = refuse(StatusCode::GATEWAY_TIMEOUT, "the upstream timed out");
+                    return (refused, identity, Some(upstream.clone()));
+                }
+                tracing::warn!(upstream, "upstream timed out; trying the next one");
             }
         }
     }
@@ -465,48 +489,4 @@ fn check_requirements(route: &Route, identity: Option<&ClientIdentity>) -> Resul
         ));
     }
     Ok(())
-}
-
-/// Removes hop-by-hop and every client-sent `X-Inkan-*` header, then adds the verified identity.
-fn prepare_headers(headers: &mut HeaderMap, identity: Option<&ClientIdentity>, client: SocketAddr) {
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-inkan-"))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", client.ip()),
-        None => client.ip().to_string(),
-    };
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    match identity {
-        Some(id) => {
-            set("x-inkan-verified", "SUCCESS");
-            set("x-inkan-subject", &id.subject);
-            set("x-inkan-serial", &id.serial);
-            if let Some(level) = id.level {
-                set("x-inkan-level", &level.to_string());
-            }
-            if let Some(device) = &id.device {
-                set("x-inkan-device", device);
-            }
-            if let Some(product) = &id.product {
-                set("x-inkan-product", product);
-            }
-            set("x-inkan-client-cert", &id.escaped_pem);
-        }
-        None => set("x-inkan-verified", "NONE"),
-    }
-    set("x-forwarded-for", &forwarded_for);
-    set("x-forwarded-proto", "https");
 }

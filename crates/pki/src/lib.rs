@@ -25,7 +25,9 @@ mod csr;
 mod error;
 mod key_pair;
 mod name;
+mod name_policy;
 mod ocsp;
+mod ocsp_answer;
 mod oid;
 mod pem;
 mod pkcs12;
@@ -34,6 +36,7 @@ mod profile;
 mod psk_token;
 mod revocation_reason;
 mod serial;
+mod validation;
 mod verify;
 
 pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
@@ -43,12 +46,17 @@ pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
 pub use name::{San, Subject};
+pub use name_policy::{
+    CnPattern, DnsPattern, EmailPattern, IpRange, Name, NameKind, NamePolicy, NameRules,
+    NameVerdict, UriPattern,
+};
 pub use ocsp::{
     build_request as build_ocsp_request, internal_error_response, malformed_response,
     parse_request as parse_ocsp_request, response_status as ocsp_response_status,
     unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo, OcspResponder,
     OcspStatus,
 };
+pub use ocsp_answer::{check_ocsp_response, ocsp_responder_urls};
 pub use oid::{level_policy_oid, level_policy_oid_der, ASSURANCE_ARC};
 pub use pem::{certs_from_pem, der_to_pem};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
@@ -57,6 +65,7 @@ pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, S
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use revocation_reason::RevocationReason;
 pub use serial::Serial;
+pub use validation::{crl_der, validate, Invalid, ValidPath, Validation};
 pub use verify::{verify_chain, ChainUsage};
 
 /// Hex-encoded SHA-256 of `bytes`: the fingerprint form inkan uses everywhere.

@@ -58,7 +58,7 @@ impl OcspIssuer {
         })
     }
 
-    fn matches(&self, id: &CertId) -> bool {
+    pub(crate) fn matches(&self, id: &CertId) -> bool {
         let (name, key) = match id.hash_algorithm.oid {
             SHA1 => (&self.sha1_name, &self.sha1_key),
             SHA256 => (&self.sha256_name, &self.sha256_key),

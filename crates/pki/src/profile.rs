@@ -3,6 +3,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::csr::KeyType;
+use crate::name_policy::NamePolicy;
 
 /// What a certificate issued under this profile looks like and which requests it accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct Profile {
     pub key_types: Vec<KeyType>,
     /// Assurance level (1–4) written as a certificatePolicies OID.
     pub level: u8,
+    /// Which names certificates of this profile may carry (`names.allow`, `names.deny`).
+    #[serde(default, skip_serializing_if = "NamePolicy::is_unset")]
+    pub names: NamePolicy,
 }
 
 fn default_backdate() -> Duration {
@@ -65,6 +69,7 @@ impl Profile {
             require_common_name: true,
             key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
             level: 2,
+            names: NamePolicy::default(),
         }
     }
 
@@ -87,6 +92,7 @@ impl Profile {
             require_common_name: false,
             key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
             level: 2,
+            names: NamePolicy::default(),
         }
     }
 
@@ -105,6 +111,7 @@ impl Profile {
             require_common_name: true,
             key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
             level: 2,
+            names: NamePolicy::default(),
         }
     }
 
@@ -124,6 +131,7 @@ impl Profile {
             require_common_name: true,
             key_types: KeyType::DEFAULT_ALLOWED.to_vec(),
             level: 3,
+            names: NamePolicy::default(),
         }
     }
 
@@ -143,7 +151,15 @@ impl Profile {
             require_common_name: true,
             key_types: vec![KeyType::P256, KeyType::Rsa2048],
             level: 3,
+            names: NamePolicy::default(),
         }
+    }
+
+    /// Whether this is a TLS server profile (its EKU has serverAuth): such profiles allow no
+    /// DNS name, IP address or common name until the operator lists them.
+    pub fn is_server(&self) -> bool {
+        self.extended_key_usage
+            .contains(&ExtendedKeyUsage::ServerAuth)
     }
 
     /// Checks the profile is self-consistent; returns a message naming the problem.

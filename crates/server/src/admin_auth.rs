@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderMap};
 use inkan_authority::Authority;
 
+use crate::client_cert::VerifyPeer;
 use crate::problem::Problem;
 use crate::PeerCertificates;
 

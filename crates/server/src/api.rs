@@ -22,6 +22,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::{Problem, ProblemDetails};
 use crate::query::{self, FeedPosition, PageLimit, MAX_PAGE};
 use crate::PeerCertificates;

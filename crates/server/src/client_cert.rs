@@ -1,13 +1,8 @@
-use std::sync::Arc;
-
 use inkan_authority::Authority;
 use inkan_pki::{verify_chain, CertificateInfo, ChainUsage};
 use inkan_store::CertificateStatus;
 
-/// The certificates a TLS client presented (leaf first), attached to every request of the
-/// connection. Empty when the client presented none.
-#[derive(Clone, Debug, Default)]
-pub struct PeerCertificates(pub Arc<Vec<Vec<u8>>>);
+pub use inkan_http::PeerCertificates;
 
 /// A client certificate that is ours, currently valid, recorded and not revoked.
 #[derive(Clone, Debug)]
@@ -29,13 +24,15 @@ pub(crate) enum ClientCertProblem {
     Store(String),
 }
 
-impl PeerCertificates {
-    /// Checks the presented certificate against the authority: chain to our root through our
-    /// issuing CA, validity now, client-auth usage, a matching record, and not revoked.
-    pub(crate) async fn verify(
-        &self,
-        authority: &Authority,
-    ) -> Result<VerifiedClient, ClientCertProblem> {
+/// Checking a connection's client certificate against the authority.
+pub(crate) trait VerifyPeer {
+    /// Checks the presented certificate: chain to our root through our issuing CA, validity
+    /// now, client-auth usage, a matching record, and not revoked.
+    async fn verify(&self, authority: &Authority) -> Result<VerifiedClient, ClientCertProblem>;
+}
+
+impl VerifyPeer for PeerCertificates {
+    async fn verify(&self, authority: &Authority) -> Result<VerifiedClient, ClientCertProblem> {
         let leaf = self.0.first().ok_or(ClientCertProblem::Missing)?;
         verify_chain(
             leaf,

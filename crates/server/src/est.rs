@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
-use inkan_authority::{Authority, EnrollMethod, IssueRequest, Registrant, RenewalOf};
+use inkan_authority::{Authority, EnrollMethod, IssueRequest, PresentedCert, Registrant};
 use inkan_pki::certs_only_encode;
 
 use crate::client_cert::ClientCertProblem;
+use crate::client_cert::VerifyPeer;
 use crate::est_error::EstError;
 use crate::PeerCertificates;
 
@@ -98,14 +99,14 @@ async fn enroll(
         enroll_method(authority, label, peer, headers).await?
     };
     let csr_der = decode_base64_body(body)?;
-    if let EnrollMethod::ClientCert { serial } = &method {
+    if let EnrollMethod::ClientCert(presented) = &method {
         // A ProductCert does not enroll itself: it registers a device and gets its DeviceCert.
-        if let Some(product) = authority.store().product_by_cert(serial).await? {
+        if let Some(product) = authority.store().product_by_cert(&presented.serial).await? {
             let (device, issued) = authority
                 .bootstrap_device(
                     &product,
                     Registrant::ProductCert {
-                        serial: serial.clone(),
+                        serial: presented.serial.clone(),
                     },
                     &csr_der,
                     serde_json::json!({}),
@@ -120,27 +121,20 @@ async fn enroll(
     }
     // A DeviceCert renews under its product's policy: a disabled device cannot renew, and the
     // new certificate has the product's device validity and joins the device's certificates.
-    let mut method = method;
-    let mut validity = None;
-    if let EnrollMethod::Renewal(current) = &mut method {
-        let sans: Vec<inkan_pki::San> = match authority.store().certificate(&current.serial).await?
-        {
-            Some(record) => inkan_pki::CertificateInfo::parse(&record.der)
-                .map(|info| info.sans)
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        if let Some((device, product)) = authority.device_of(&sans).await? {
-            validity = Some(std::time::Duration::from_secs(
-                u64::try_from(product.device_validity_secs).unwrap_or(0),
-            ));
-            current.device_id = Some(device.id);
+    let validity = match &method {
+        EnrollMethod::Renewal(p) if p.device_id.is_some() && p.profile == profile => {
+            device_validity(authority, p).await?
         }
-    }
+        EnrollMethod::ClientCert(p) if p.device_id.is_some() && p.profile == profile => {
+            device_validity(authority, p).await?
+        }
+        _ => None,
+    };
     let issued = authority
         .issue(IssueRequest {
             csr_der,
             profile,
+            label: Some(label.to_string()),
             method,
             validity,
         })
@@ -152,11 +146,38 @@ async fn enroll(
     )
 }
 
+/// The product's device validity for a registered device's own certificate.
+async fn device_validity(
+    authority: &Authority,
+    presented: &PresentedCert,
+) -> Result<Option<std::time::Duration>, EstError> {
+    Ok(authority
+        .device_of(&presented.sans)
+        .await?
+        .map(|(_, product)| {
+            std::time::Duration::from_secs(u64::try_from(product.device_validity_secs).unwrap_or(0))
+        }))
+}
+
+/// The profile a label issues; the profiles EST cannot reach (product, admin, tpm) are refused
+/// with the reason, unknown labels are not found.
 fn profile_for(authority: &Authority, label: &str) -> Result<String, EstError> {
-    authority
-        .config()
-        .profile_for_label(label)
-        .ok_or_else(|| EstError::NotFound(format!("unknown EST label {label:?}")))
+    let config = authority.config();
+    match config.est_label(label) {
+        Ok(found) => Ok(found.profile),
+        Err(why) => {
+            let target = config
+                .est
+                .labels
+                .get(label)
+                .map_or(label, |l| l.profile.as_str());
+            if inkan_authority::reserved_profile(target).is_some() {
+                Err(EstError::Forbidden(why))
+            } else {
+                Err(EstError::NotFound(format!("unknown EST label {label:?}")))
+            }
+        }
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
@@ -214,9 +235,9 @@ async fn enroll_method(
         };
     }
     match peer.verify(authority).await {
-        Ok(client) => Ok(EnrollMethod::ClientCert {
-            serial: client.info.serial,
-        }),
+        Ok(client) => Ok(EnrollMethod::ClientCert(
+            presented(authority, client.info).await?,
+        )),
         Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(format!(
             "authenticate with the enrollment secret of label {label:?} (HTTP Basic) or a client certificate from this authority"
         ))),
@@ -229,17 +250,39 @@ async fn renewal_method(
     peer: &PeerCertificates,
 ) -> Result<EnrollMethod, EstError> {
     match peer.verify(authority).await {
-        Ok(client) => Ok(EnrollMethod::Renewal(RenewalOf {
-            serial: client.info.serial.clone(),
-            subject: client.info.subject.clone(),
-            sans: client.info.sans.iter().map(ToString::to_string).collect(),
-            device_id: None,
-        })),
+        Ok(client) => Ok(EnrollMethod::Renewal(
+            presented(authority, client.info).await?,
+        )),
         Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(
             "simplereenroll needs the current certificate as the TLS client certificate".into(),
         )),
         Err(problem) => Err(client_cert_error(problem)),
     }
+}
+
+/// The verified facts of a client certificate: its names, the profile it was issued under (from
+/// the store), its level and, for a registered device, the device and its product (refusing a
+/// disabled one).
+async fn presented(
+    authority: &Authority,
+    info: inkan_pki::CertificateInfo,
+) -> Result<PresentedCert, EstError> {
+    let record = authority.store().certificate(&info.serial).await?;
+    let profile = record.map(|r| r.profile).unwrap_or_default();
+    let level = info
+        .level
+        .or_else(|| authority.profile(&profile).map(|p| p.level))
+        .unwrap_or(1);
+    let device = authority.device_of(&info.sans).await?;
+    Ok(PresentedCert {
+        serial: info.serial,
+        subject: info.subject,
+        sans: info.sans,
+        profile,
+        level,
+        device_id: device.as_ref().map(|(d, _)| d.id.clone()),
+        product: device.map(|(_, p)| (p.id, p.name)),
+    })
 }
 
 fn client_cert_error(problem: ClientCertProblem) -> EstError {

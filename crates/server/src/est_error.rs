@@ -26,7 +26,7 @@ impl From<AuthorityError> for EstError {
     fn from(e: AuthorityError) -> Self {
         match e {
             AuthorityError::Csr(c) => Self::BadRequest(c.to_string()),
-            AuthorityError::RenewalMismatch(_) => Self::BadRequest(e.to_string()),
+            AuthorityError::Policy(refusal) => Self::Forbidden(refusal.to_string()),
             AuthorityError::UnknownProfile(p) => Self::NotFound(format!("unknown EST label {p:?}")),
             AuthorityError::ShuttingDown => Self::Unavailable,
             AuthorityError::Refused(why) => Self::Forbidden(why),

@@ -8,7 +8,6 @@ mod admin_auth;
 mod api;
 mod body_limit;
 mod client_cert;
-mod connection;
 mod est;
 mod est_error;
 mod est_issuer;
@@ -23,7 +22,7 @@ mod tpm_api;
 mod v1_errors;
 
 pub use client_cert::{PeerCertificates, VerifiedClient};
-pub use connection::{serve, serve_plain};
 pub use est_issuer::EstIssuer;
+pub use inkan_http::{serve, serve_plain, ConnectionLimits};
 pub use routes::{plain_router, router};
 pub use tls::server_tls_config;

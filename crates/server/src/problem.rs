@@ -103,6 +103,11 @@ impl From<inkan_authority::AuthorityError> for Problem {
     fn from(e: inkan_authority::AuthorityError) -> Self {
         match e {
             inkan_authority::AuthorityError::Refused(why) => Self::forbidden(why),
+            inkan_authority::AuthorityError::Policy(refusal) => Self::new(
+                StatusCode::FORBIDDEN,
+                "Refused by the authorization policy",
+                refusal.to_string(),
+            ),
             inkan_authority::AuthorityError::Unauthenticated(why) => Self::unauthorized(why),
             inkan_authority::AuthorityError::Csr(c) => Self::bad_request(c.to_string()),
             inkan_authority::AuthorityError::Upstream(why) => Self::new(

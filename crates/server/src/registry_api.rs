@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::{Problem, ProblemDetails};
 use crate::query::{self, PageLimit, MAX_PAGE};
 use crate::PeerCertificates;
@@ -251,7 +252,7 @@ pub(crate) struct RegisterBody {
         (status = 201, description = "`{device, serial, device_cert_chain}` (PEM chain)", body = serde_json::Value),
         (status = 400, description = "Malformed body or CSR", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No ProductCert; bad, stale or replayed PSK token", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse) or by the authorization policy (e.g. a CSR claiming `urn:inkan:` names); `detail` says which rule", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),

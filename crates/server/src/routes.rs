@@ -8,6 +8,7 @@ use inkan_authority::Authority;
 /// Every route of the authority, with the configured request-body limit.
 pub fn router(authority: Arc<Authority>) -> Router {
     let limit = authority.config().server.max_body_bytes;
+    let body_timeout = authority.config().server.limits.body_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::est::routes())
@@ -22,6 +23,10 @@ pub fn router(authority: Arc<Authority>) -> Router {
             limit,
             crate::body_limit::enforce,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            inkan_http::body_deadline::enforce,
+        ))
         .layer(axum::middleware::from_fn(crate::v1_errors::problems))
         .with_state(authority)
 }
@@ -29,6 +34,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
 /// The routes of the plain-HTTP listener: CRLs, OCSP and health only.
 pub fn plain_router(authority: Arc<Authority>) -> Router {
     let limit = authority.config().server.max_body_bytes;
+    let body_timeout = authority.config().server.limits.body_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::revocation_routes::routes())
@@ -36,6 +42,10 @@ pub fn plain_router(authority: Arc<Authority>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             limit,
             crate::body_limit::enforce,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            inkan_http::body_deadline::enforce,
         ))
         .with_state(authority)
 }

@@ -21,6 +21,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::client_cert::VerifyPeer;
 use crate::problem::{Problem, ProblemDetails};
 use crate::query;
 use crate::registry_api::json_body;
@@ -165,7 +166,7 @@ pub(crate) async fn activate(
     responses(
         (status = 201, description = "`{serial, level, delivery: {alg: A256GCM, nonce, ciphertext}}`", body = serde_json::Value),
         (status = 400, description = "Malformed body, TPM structure or CSR", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 403, description = "Evidence refused; `detail` names the failed check", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused, or refused by the authorization policy (a `urn:inkan:` name, a common name outside the name policy); `detail` names the failed check or rule", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Unknown activation", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "Activation already used", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 410, description = "Activation expired", body = ProblemDetails, content_type = "application/problem+json"),

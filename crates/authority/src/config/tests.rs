@@ -41,3 +41,16 @@ fn mistakes_are_named() {
     let err = c.validate().unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
 }
+
+#[test]
+fn every_toml_example_in_the_configuration_guide_loads() {
+    let guide = include_str!("../../../../docs/configuration.md");
+    let mut blocks = 0;
+    for block in guide.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let c: Config = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        c.validate().unwrap_or_else(|e| panic!("{e}\n{text}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 2);
+}

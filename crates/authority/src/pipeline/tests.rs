@@ -27,6 +27,7 @@ fn request(csr_der: Vec<u8>, method: EnrollMethod) -> IssueRequest {
         profile: "device".into(),
         method,
         validity: None,
+        label: None,
     }
 }
 
@@ -76,11 +77,14 @@ async fn a_refused_request_leaves_no_row() {
 #[tokio::test]
 async fn renewals_keep_the_subject() {
     let (_tmp, auth) = authority().await;
-    let renewal = EnrollMethod::Renewal(RenewalOf {
+    let renewal = EnrollMethod::Renewal(crate::PresentedCert {
         serial: "abc".into(),
         subject: "CN=dev-1".into(),
         sans: vec![],
+        profile: "device".into(),
+        level: 2,
         device_id: None,
+        product: None,
     });
     auth.issue(request(csr("dev-1"), renewal.clone()))
         .await
@@ -89,7 +93,13 @@ async fn renewals_keep_the_subject() {
         .issue(request(csr("dev-2"), renewal))
         .await
         .unwrap_err();
-    assert!(matches!(err, AuthorityError::RenewalMismatch(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            AuthorityError::Policy(crate::Refusal::RenewalSubject { .. })
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -42,6 +42,7 @@ async fn cert(
             profile: "admin".into(),
             method: EnrollMethod::Admin { actor },
             validity: None,
+            label: None,
         })
         .await?;
     let dir = out.unwrap_or_else(|| std::path::PathBuf::from(format!("admin-{name}")));

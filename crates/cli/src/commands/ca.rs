@@ -1,11 +1,11 @@
 use anyhow::Context;
-use inkan_authority::{CaInitOptions, DataDir};
+use inkan_authority::{CaInitOptions, Config, DataDir};
 use inkan_pki::{CertificateInfo, KeyAlgorithm};
 use serde_json::json;
 
 use crate::cli::CaCommand;
 use crate::output::rfc3339;
-use crate::running::passphrase;
+use crate::running::{load_config, passphrase};
 
 pub async fn run(data_dir: &DataDir, cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
@@ -55,11 +55,15 @@ pub fn show(data_dir: &DataDir, json: bool) -> anyhow::Result<()> {
                 "key_path": key,
             })
         };
-        let out = json!({
+        let mut out = json!({
             "root": cert(&root, &paths.root_cert, &paths.root_key),
             "issuing": cert(&issuing, &paths.issuing_cert, &paths.issuing_key),
             "chain_path": paths.chain,
         });
+        if let (Some(config), Some(map)) = (policy_config(data_dir), out.as_object_mut()) {
+            map.insert("profiles".into(), profiles_json(&config));
+            map.insert("est_labels".into(), json!(config.est.labels));
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -84,5 +88,108 @@ pub fn show(data_dir: &DataDir, json: bool) -> anyhow::Result<()> {
         println!("  key          {}", key.display());
     }
     println!("chain (issuing + root): {}", paths.chain.display());
+    if let Some(config) = policy_config(data_dir) {
+        print_profiles(&config);
+    }
     Ok(())
+}
+
+/// The configuration whose profiles `ca show` reports; a broken one is named on stderr.
+fn policy_config(data_dir: &DataDir) -> Option<Config> {
+    match load_config(data_dir, None) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            eprintln!("profiles not shown: {e:#}");
+            None
+        }
+    }
+}
+
+/// Who reaches each profile: EST labels (by secret, and holders), and the other methods.
+fn reached_by(config: &Config, profile: &str) -> Vec<String> {
+    let mut methods = Vec::new();
+    let mut labels = config.labels_of(profile);
+    if !config.est.labels.contains_key(profile) && config.est_label(profile).is_ok() {
+        labels.insert(0, profile.to_string());
+    }
+    for label in labels {
+        methods.push(format!("est-secret (label {label})"));
+        if let Some(l) = config.est.labels.get(&label) {
+            for holder in &l.holders {
+                let products = if l.products.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of products {}", l.products.join(", "))
+                };
+                methods.push(format!(
+                    "client-cert of {holder} holders{products} (label {label})"
+                ));
+            }
+        }
+    }
+    match profile {
+        "device" => methods.extend(["bootstrap-cert".into(), "psk".into()]),
+        "tpm" => methods.push("tpm2".into()),
+        "product" => methods.push("admin (inkan product create)".into()),
+        "admin" => methods.push("admin (inkan admin cert create)".into()),
+        "server" => methods.push("admin (the authority's own TLS certificate)".into()),
+        _ => {}
+    }
+    if !matches!(profile, "product" | "admin" | "tpm") {
+        methods.push("renewal (same subject, names, profile)".into());
+    }
+    methods
+}
+
+fn default_names(profile: &inkan_pki::Profile) -> &'static str {
+    if matches!(profile.name.as_str(), "product" | "tpm") {
+        "CN from the request; the URI is set by the authority"
+    } else if profile.is_server() {
+        "none until names.allow lists them"
+    } else {
+        "any name of the allowed SAN forms"
+    }
+}
+
+fn profiles_json(config: &Config) -> serde_json::Value {
+    let profiles: serde_json::Map<String, serde_json::Value> = config
+        .profiles()
+        .into_iter()
+        .map(|(name, p)| {
+            let value = json!({
+                "level": p.level,
+                "validity": inkan_pki::duration_text::format(&p.validity),
+                "extended_key_usage": p.extended_key_usage,
+                "san": p.san,
+                "names": p.names,
+                "names_by_default": default_names(&p),
+                "reached_by": reached_by(config, &name),
+            });
+            (name, value)
+        })
+        .collect();
+    serde_json::Value::Object(profiles)
+}
+
+fn print_profiles(config: &Config) {
+    println!("profiles (who may obtain what):");
+    for (name, p) in config.profiles() {
+        println!(
+            "  {name:<10} level {}  {}  EKU {:?}",
+            p.level,
+            inkan_pki::duration_text::format(&p.validity),
+            p.extended_key_usage
+        );
+        println!("    reached by   {}", reached_by(config, &name).join("; "));
+        if p.names.allow.is_empty() {
+            println!("    names        {}", default_names(&p));
+        }
+        for (what, rules) in [("allow", &p.names.allow), ("deny", &p.names.deny)] {
+            if let Ok(serde_json::Value::Object(lists)) = serde_json::to_value(rules) {
+                for (kind, patterns) in lists {
+                    println!("    {what:<12} {kind} = {patterns}");
+                }
+            }
+        }
+    }
 }

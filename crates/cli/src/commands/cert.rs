@@ -9,8 +9,11 @@ use crate::output::{rfc3339, table};
 use crate::running::load_config;
 
 pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
-    let config = load_config(data_dir, None)?;
-    let store = open_store(data_dir, &config).await?;
+    // `verify` works on files alone; the others on the store.
+    let open = || async {
+        let config = load_config(data_dir, None)?;
+        open_store(data_dir, &config).await
+    };
     match cmd {
         CertCommand::List {
             profile,
@@ -18,6 +21,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
             limit,
             json,
         } => {
+            let store = open().await?;
             let query = CertificateQuery {
                 profile,
                 status: status.map(|s| s.parse()).transpose()?,
@@ -44,6 +48,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
             }
         }
         CertCommand::Show { serial, json, pem } => {
+            let store = open().await?;
             let serial: Serial = serial.parse()?;
             let cert = store
                 .certificate(&serial.to_string())
@@ -65,6 +70,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
             cascade,
             json,
         } => {
+            let store = open().await?;
             let serial: Serial = serial.parse()?;
             let reason: RevocationReason = reason.parse()?;
             let actor = format!(
@@ -111,6 +117,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        CertCommand::Verify(args) => super::cert_verify::run(data_dir, args).await?,
     }
     Ok(())
 }

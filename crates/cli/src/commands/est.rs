@@ -8,11 +8,11 @@ pub async fn run(data_dir: &DataDir, cmd: EstCommand) -> anyhow::Result<()> {
     match cmd {
         EstCommand::Secret(EstSecretCommand::Create { label, config }) => {
             let config = load_config(data_dir, config.as_deref())?;
-            anyhow::ensure!(
-                config.profile_for_label(&label).is_some(),
-                "unknown EST label {label:?}: use a profile name ({}) or add [est.labels] to the configuration",
-                config.profiles().keys().cloned().collect::<Vec<_>>().join(", ")
-            );
+            // Refuses unknown labels and the profiles no EST secret may reach (product, admin,
+            // tpm), saying why.
+            if let Err(why) = config.est_label(&label) {
+                anyhow::bail!("{why}");
+            }
             let store = open_store(data_dir, &config).await?;
             let secret = generate_secret();
             let phc = hash_secret(&secret)?;

@@ -57,6 +57,10 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     let tls = inkan_server::server_tls_config(&chain, key.pkcs8_der(), hints)?;
     let signal = termination_signal()?;
     reload_on_sighup(gateway.clone(), path.clone())?;
+    let limits = crate::running::fitted_limits(
+        &config.limits,
+        1 + usize::from(config.admin_listen.is_some()),
+    );
     if let Some(admin) = config.admin_listen {
         let listener = TcpListener::bind(admin)
             .await
@@ -66,6 +70,7 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
         tokio::spawn(inkan_server::serve_plain(
             listener,
             router,
+            limits.clone(),
             std::future::pending(),
         ));
     }
@@ -73,7 +78,7 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("listening on https://{}", listener.local_addr()?);
-    inkan_server::serve(listener, tls, gateway_router(gateway), signal).await?;
+    inkan_server::serve(listener, tls, gateway_router(gateway), limits, signal).await?;
     Ok(())
 }
 

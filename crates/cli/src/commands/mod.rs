@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod ca;
 mod cert;
+pub mod cert_verify;
 mod device;
 mod est;
 mod gateway;

@@ -62,13 +62,17 @@ async fn enroll_renew_and_verify_with_inkans_own_client() {
     assert_eq!(renewed_info.subject, info.subject);
     assert_ne!(renewed_info.serial, info.serial);
 
-    // A renewal may not change the subject.
+    // A renewal may not change the subject (RFC 7030 §4.2.2): refused by the policy.
     let (_, other) = new_csr("someone-else");
-    assert_eq!(status(renew.simplereenroll(&other).await.unwrap_err()), 400);
+    assert_eq!(status(renew.simplereenroll(&other).await.unwrap_err()), 403);
 
-    // Enrollment authenticated by a client certificate of ours (no secret).
+    // Enrollment authenticated by a client certificate of ours (no secret) renews that
+    // certificate only: the same subject and names, never another one.
     let (_, csr3) = new_csr("dev-1b");
-    renew.simpleenroll(&csr3).await.unwrap();
+    assert_eq!(status(renew.simpleenroll(&csr3).await.unwrap_err()), 403);
+    let (_, csr4) = new_csr("dev-1");
+    let again = CertificateInfo::parse(&renew.simpleenroll(&csr4).await.unwrap()).unwrap();
+    assert_eq!(again.subject, "CN=dev-1");
 
     let shown = env.ok(&["cert", "show", &renewed_info.serial, "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();

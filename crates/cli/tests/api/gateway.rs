@@ -133,7 +133,7 @@ fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_unrevoked_certificates_at_the_required_level_reach_the_upstream() {
     let (env, secret) = Env::with_ca();
-    let server_secret = env.secret("server");
+    let server_secret = env.server_secret();
     let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
     cmd.env("INKAN_LOG", "warn");
     let authority = Server::start(cmd);
@@ -414,7 +414,7 @@ upstreams = ["{authority}"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_configured_by_inkan_gives_the_same_checks() {
     let (env, secret) = Env::with_ca();
-    let server_secret = env.secret("server");
+    let server_secret = env.server_secret();
     let mut cmd = env.command(&[
         "serve",
         "--listen",
@@ -578,7 +578,7 @@ impl Drop for Nginx {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crl_file_mode_and_failing_closed() {
     let (env, secret) = Env::with_ca();
-    let server_secret = env.secret("server");
+    let server_secret = env.server_secret();
     let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
     cmd.env("INKAN_LOG", "warn");
     let authority = Server::start(cmd);
@@ -692,7 +692,7 @@ async fn crl_file_mode_and_failing_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_can_require_products_and_upstreams_see_the_device() {
     let (env, _) = Env::with_ca();
-    let server_secret = env.secret("server");
+    let server_secret = env.server_secret();
     let product: serde_json::Value = serde_json::from_str(&env.ok(&[
         "product",
         "create",

@@ -424,10 +424,12 @@ fn an_admin_client_certificate_works_like_a_token_until_revoked() {
         curl(&work.join("d.pem"), &work.join("d.key"), "by-device"),
         "401"
     );
-    // The admin profile cannot be had through enrollment.
-    let admin_secret = env.secret("admin");
+    // The admin profile cannot be had through enrollment: no secret is made for it, and the
+    // label refuses even the device secret.
+    let out = env.run(&["est", "secret", "create", "admin"]);
+    assert_eq!(out.status.code(), Some(1));
     let script = format!(
-        "cd {w}; curl -sS -o /dev/null -w '%{{http_code}}' --cacert {root} -u x:{admin_secret} \
+        "cd {w}; curl -sS -o /dev/null -w '%{{http_code}}' --cacert {root} -u x:{secret} \
            -H 'Content-Type: application/pkcs10' --data-binary @d.csr {url}/.well-known/est/admin/simpleenroll",
         w = work.display(),
         root = env.root_pem().display(),

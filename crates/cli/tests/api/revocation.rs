@@ -436,7 +436,8 @@ async fn the_feed_and_its_stream_carry_revocations_made_anywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascade_only_when_asked_and_bad_requests_are_problems() {
     let s = setup();
-    // A bootstrap certificate, and one enrolled with it as TLS client certificate.
+    // A bootstrap certificate, and its re-enrollment with it as TLS client certificate (a
+    // client certificate enrolls only for itself: the same subject and names).
     let parent = enroll(&s, "bootstrap").await;
     let issuing =
         inkan_pki::certs_from_pem(&std::fs::read(s.env.data.join("ca/issuing.pem")).unwrap())
@@ -452,7 +453,7 @@ async fn cascade_only_when_asked_and_bad_requests_are_problems() {
         .await;
     let child_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let child_der = est
-        .simpleenroll(&build_csr(&child_key, "child", &[]).unwrap())
+        .simpleenroll(&build_csr(&child_key, "bootstrap", &[]).unwrap())
         .await
         .unwrap();
     let child = save(&s, "child", child_key, child_der);
@@ -476,7 +477,7 @@ async fn cascade_only_when_asked_and_bad_requests_are_problems() {
         .await;
     let k = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let der = est
-        .simpleenroll(&build_csr(&k, "child2", &[]).unwrap())
+        .simpleenroll(&build_csr(&k, "bootstrap2", &[]).unwrap())
         .await
         .unwrap();
     let child2 = save(&s, "child2", k, der);

@@ -61,6 +61,20 @@ impl Env {
         out.lines().last().unwrap().to_string()
     }
 
+    /// Lets the `server` profile issue for localhost and 127.0.0.1 (server profiles allow no
+    /// names until the operator lists them) and returns a secret for the `server` label. Call
+    /// before the authority starts.
+    pub fn server_secret(&self) -> String {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("inkan.toml"))
+            .unwrap();
+        file.write_all(LOCAL_SERVER_NAMES.as_bytes()).unwrap();
+        self.secret("server")
+    }
+
     pub fn root_pem(&self) -> PathBuf {
         self.data.join("ca/root.pem")
     }
@@ -69,6 +83,45 @@ impl Env {
         certs_from_pem(&std::fs::read(self.root_pem()).unwrap())
             .unwrap()
             .remove(0)
+    }
+
+    /// A gateway in front of `routes` (TOML `[[route]]` tables and any top-level keys before
+    /// them), with a server certificate for localhost issued offline by this data directory's
+    /// CA and client certificates checked against its chain.
+    pub fn gateway(&self, routes: &str) -> Server {
+        let ca = inkan_authority::DataDir::new(&self.data)
+            .load_issuing_ca(None)
+            .unwrap();
+        let key = GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
+        let profile = inkan_pki::Profile::server();
+        let names = ["localhost".to_string(), "127.0.0.1".to_string()];
+        let csr = inkan_pki::CsrCheck::new(&profile)
+            .check(&inkan_pki::build_csr(&key, "localhost", &names).unwrap())
+            .unwrap();
+        let params = inkan_pki::IssueParams::new(
+            &profile,
+            &csr,
+            inkan_pki::Serial::random().unwrap(),
+            time::OffsetDateTime::now_utc(),
+        );
+        let cert = ca.issue(&params).unwrap();
+        let dir = self.tmp.path();
+        let issuing = std::fs::read_to_string(self.data.join("ca/issuing.pem")).unwrap();
+        std::fs::write(
+            dir.join("gw.pem"),
+            inkan_pki::der_to_pem("CERTIFICATE", &cert) + &issuing,
+        )
+        .unwrap();
+        std::fs::write(dir.join("gw.key"), key.to_pem(None).unwrap()).unwrap();
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\ncert = \"{dir}/gw.pem\"\nkey = \"{dir}/gw.key\"\nclient_ca = [\"{chain}\"]\n{routes}",
+            dir = dir.display(),
+            chain = self.data.join("ca/chain.pem").display(),
+        );
+        std::fs::write(dir.join("gateway.toml"), config).unwrap();
+        let mut cmd = self.command(&["gateway", "--config"]);
+        cmd.arg(dir.join("gateway.toml"));
+        Server::start(cmd)
     }
 
     pub fn serve(&self) -> Server {
@@ -84,12 +137,18 @@ impl Env {
     }
 }
 
+/// The name policy that lets the `server` profile certify this machine's loopback names.
+pub const LOCAL_SERVER_NAMES: &str =
+    "\n[profiles.server.names.allow]\ndns = [\"localhost\"]\nip = [\"127.0.0.1\"]\n";
+
 /// A running `inkan serve`; terminated with SIGTERM when dropped.
 pub struct Server {
     pub child: Child,
     pub addr: String,
     /// The stdout lines printed up to and including the readiness line.
     pub banner: Vec<String>,
+    /// Its log (stderr) so far, up to 1 MiB.
+    pub log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -147,6 +206,7 @@ impl Server {
                     child,
                     addr,
                     banner,
+                    log,
                 };
             }
         }
@@ -154,6 +214,24 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)
+    }
+
+    /// The log (stderr) so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 20 s, polling) until the log contains `text`.
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !self.log().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} in the log: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     pub fn signal(&self, name: &str) {

@@ -106,9 +106,10 @@ fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() 
     std::fs::write(
         &config,
         format!(
-            "[tpm]\nek_roots = [\"{}\", \"{}\"]\n",
+            "[tpm]\nek_roots = [\"{}\", \"{}\"]\n{}",
             swtpm.ek_root().display(),
-            swtpm.ek_issuer().display()
+            swtpm.ek_issuer().display(),
+            super::support::LOCAL_SERVER_NAMES
         ),
     )
     .unwrap();
