@@ -1,39 +1,109 @@
-//! Request-size limit with a lingering close: a body declared larger than the limit is read and
-//! discarded (up to a cap) before the 413 is sent, so clients that stream the whole body before
-//! reading the response — curl over HTTP/1.1 and HTTP/2 alike — see the 413 instead of a reset.
+//! Request-size limit with a lingering close: a body larger than the limit is read and discarded
+//! (up to a cap) before the 413 is sent, so clients that stream the whole body before reading the
+//! response — curl over HTTP/1.1 and HTTP/2 alike — see the 413 instead of a reset. That holds
+//! for bodies of declared length (`Content-Length`) and for chunked ones, which are read here up
+//! to the limit and handed on buffered.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use http_body_util::{BodyExt, Limited};
+
+use crate::problem::Problem;
 
 /// At most this much of an oversized body is read and thrown away before answering.
 const DRAIN_CAP: usize = 4 * 1024 * 1024;
 
-/// Answers 413 for bodies declared larger than `limit`; axum's `DefaultBodyLimit` covers bodies
-/// without a declared length.
+/// Answers 413 (problem+json under `/v1`, plain text elsewhere) for bodies larger than `limit`.
 pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let Some(declared) = declared.filter(|n| *n > limit as u64) else {
-        return next.run(request).await;
-    };
+    let is_v1 = crate::v1_errors::is_v1(request.uri().path());
     let expects_continue = request
         .headers()
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if !expects_continue && declared <= DRAIN_CAP as u64 {
-        let body: Body = request.into_body();
-        let _ = Limited::new(body, DRAIN_CAP).collect().await;
+    match declared {
+        Some(declared) if declared > limit as u64 => {
+            if !expects_continue && declared <= DRAIN_CAP as u64 {
+                let body: Body = request.into_body();
+                let _ = Limited::new(body, DRAIN_CAP).collect().await;
+            }
+            too_large(
+                is_v1,
+                format!(
+                    "the request body ({declared} bytes) is larger than the limit of {limit} bytes"
+                ),
+            )
+        }
+        Some(_) => next.run(request).await,
+        None if request.body().is_end_stream() => next.run(request).await,
+        None => {
+            let (parts, body) = request.into_parts();
+            // Reading sends any `100 Continue`, so the client sends all: drain it as well.
+            match read_undeclared(body, limit, DRAIN_CAP).await {
+                Ok(bytes) => {
+                    next.run(Request::from_parts(parts, Body::from(bytes)))
+                        .await
+                }
+                Err(Undeclared::TooLarge) => too_large(
+                    is_v1,
+                    format!("the request body is larger than the limit of {limit} bytes"),
+                ),
+                Err(Undeclared::Unreadable) => {
+                    let detail = "the request body could not be read";
+                    if is_v1 {
+                        Problem::bad_request(detail).into_response()
+                    } else {
+                        (StatusCode::BAD_REQUEST, format!("{detail}\n")).into_response()
+                    }
+                }
+            }
+        }
     }
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body ({declared} bytes) is larger than the limit of {limit} bytes\n"),
-    )
-        .into_response()
+}
+
+fn too_large(is_v1: bool, detail: String) -> Response {
+    if is_v1 {
+        Problem::payload_too_large(detail).into_response()
+    } else {
+        (StatusCode::PAYLOAD_TOO_LARGE, format!("{detail}\n")).into_response()
+    }
+}
+
+/// Why a body of undeclared length was not handed on.
+enum Undeclared {
+    /// More than the limit.
+    TooLarge,
+    /// The client broke off or sent a malformed chunk.
+    Unreadable,
+}
+
+/// Reads a body of undeclared length, keeping up to `limit` bytes; past the limit it goes on
+/// reading and discarding up to `drain` bytes in all, so the client gets to read the answer.
+async fn read_undeclared(mut body: Body, limit: usize, drain: usize) -> Result<Bytes, Undeclared> {
+    let mut kept = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Undeclared::Unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            kept.extend_from_slice(&data);
+        } else if total > drain {
+            return Err(Undeclared::TooLarge);
+        }
+    }
+    if total > limit {
+        return Err(Undeclared::TooLarge);
+    }
+    Ok(kept.freeze())
 }

@@ -13,11 +13,13 @@ mod est_error;
 mod est_issuer;
 mod openapi;
 mod problem;
+mod query;
 mod registry_api;
 mod revocation_routes;
 mod routes;
 mod tls;
 mod tpm_api;
+mod v1_errors;
 
 pub use client_cert::{PeerCertificates, VerifiedClient};
 pub use est_issuer::EstIssuer;

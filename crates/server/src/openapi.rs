@@ -13,7 +13,7 @@ use inkan_authority::Authority;
 #[openapi(
     info(
         title = "inkan authority",
-        description = "Device identity: products, devices, revocation. Errors are RFC 9457 problem+json. EST (RFC 7030) lives under /.well-known/est, OCSP at /ocsp, CRLs at /crl."
+        description = "Device identity: products, devices, revocation. Every /v1 error, including unknown paths (404), wrong methods (405) and oversized bodies (413), is RFC 9457 application/problem+json. List sizes (`limit`) are 1 to 1000. EST (RFC 7030) lives under /.well-known/est, OCSP at /ocsp, CRLs at /crl."
     ),
     paths(
         crate::api::revoke,
@@ -33,6 +33,7 @@ use inkan_authority::Authority;
         crate::tpm_api::attestation,
     ),
     components(schemas(
+        crate::problem::ProblemDetails,
         crate::api::RevokeBody,
         crate::registry_api::NewProductBody,
         crate::registry_api::RegisterBody,
@@ -57,6 +58,16 @@ impl Modify for SecuritySchemes {
             SecurityScheme::MutualTls {
                 description: Some(
                     "A certificate issued by this authority, as TLS client certificate".into(),
+                ),
+                extensions: None,
+                deprecated: None,
+            },
+        );
+        components.add_security_scheme(
+            "admin_cert",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A certificate of the admin profile (`inkan admin cert create`), as TLS client certificate".into(),
                 ),
                 extensions: None,
                 deprecated: None,

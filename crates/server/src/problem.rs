@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 /// A `/v1` error.
 #[derive(Debug)]
@@ -37,6 +37,18 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "Not found", detail)
     }
 
+    pub(crate) fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            detail,
+        )
+    }
+
+    pub(crate) fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", detail)
+    }
+
     /// Logs the cause and tells the client only that it failed.
     pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "request failed");
@@ -48,15 +60,31 @@ impl Problem {
     }
 }
 
+/// The body of every `/v1` error (RFC 9457), sent as `application/problem+json`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ProblemDetails {
+    /// Always `about:blank`: `status` and `title` say what kind of error it is.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Short and fixed for each kind of error.
+    title: &'static str,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
+    status: u16,
+    /// What was wrong with this request, for a person to read.
+    detail: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        let mut response = (self.status, body.to_string()).into_response();
+        let body = ProblemDetails {
+            kind: "about:blank",
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -17,7 +18,8 @@ use serde_json::json;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
 use crate::client_cert::VerifyPeer;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemDetails};
+use crate::query::{self, PageLimit, MAX_PAGE};
 use crate::PeerCertificates;
 
 pub(crate) fn routes() -> Router<Arc<Authority>> {
@@ -94,9 +96,13 @@ pub(crate) struct NewProductBody {
     security(("admin" = []), ("admin_cert" = [])),
     responses(
         (status = 201, description = "`{product, product_cert, product_key, product_p12?, psk_group_key?}`", body = serde_json::Value),
-        (status = 400, description = "Malformed body, validity, max_devices or PKCS#12 passphrase; nothing is created", content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 403, description = "Refused (name taken or invalid); nothing is created", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed body, validity, max_devices or PKCS#12 passphrase; nothing is created", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Refused (name taken or invalid); nothing is created", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The upstream certificate authority failed", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn create_product(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
@@ -139,16 +145,17 @@ pub(crate) async fn create_product(
 #[utoipa::path(post, path = "/v1/products/{id}/psk", tag = "registry",
     params(("id" = String, Path, description = "Product id or name")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{product, psk_group_key}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn enable_psk(
     State(authority): State<Arc<Authority>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     let actor = require_admin(&authority, &headers, &peer).await?;
-    let product = find_product(&authority, &id).await?;
+    let product = find_product(&authority, &query::path(id)?).await?;
     let key = enable_product_psk(
         &**authority.store(),
         &product,
@@ -173,7 +180,8 @@ async fn find_product(
 /// All products.
 #[utoipa::path(get, path = "/v1/products", tag = "registry", security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{products: [...]}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json")))]
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn list_products(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
@@ -189,16 +197,17 @@ pub(crate) async fn list_products(
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "registry",
     params(("id" = String, Path, description = "Product id or name")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{product, devices}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn show_product(
     State(authority): State<Arc<Authority>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers, &peer).await?;
-    let product = find_product(&authority, &id).await?;
+    let product = find_product(&authority, &query::path(id)?).await?;
     let devices = authority
         .store()
         .devices(Some(&product.id), i64::MAX)
@@ -217,6 +226,7 @@ pub(crate) struct RegisterBody {
     #[schema(value_type = Object)]
     device_info: serde_json::Map<String, serde_json::Value>,
     /// Base64 DER PKCS#10.
+    #[schema(format = Byte)]
     csr: String,
 }
 
@@ -227,9 +237,13 @@ pub(crate) struct RegisterBody {
     security(("product_cert" = []), ("psk" = [])),
     responses(
         (status = 201, description = "`{device, serial, device_cert_chain}` (PEM chain)", body = serde_json::Value),
-        (status = 400, description = "Malformed body or CSR", content_type = "application/problem+json"),
-        (status = 401, description = "No ProductCert; bad, stale or replayed PSK token", content_type = "application/problem+json"),
-        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse) or by the authorization policy (e.g. a CSR claiming `urn:inkan:` names); `detail` says which rule", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed body or CSR", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No ProductCert; bad, stale or replayed PSK token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Refused by the product's policy (cap, disabled, attributes, key reuse) or by the authorization policy (e.g. a CSR claiming `urn:inkan:` names); `detail` says which rule", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The upstream certificate authority failed", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn register_device(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
@@ -290,31 +304,36 @@ pub(crate) async fn register_device(
 
 /// Which devices to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeviceQuery {
     /// Only this product (id or name).
     product: Option<String>,
-    /// At most this many (1 to 10000, default 1000).
-    limit: Option<i64>,
+    /// At most this many (1 to 1000, default 1000).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    limit: Option<PageLimit>,
 }
 
 /// Devices, newest first (admin), optionally of one product.
 #[utoipa::path(get, path = "/v1/devices", tag = "registry", params(DeviceQuery), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{devices: [...]}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 404, description = "No such product", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed query, or `limit` out of bounds", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn list_devices(
     State(authority): State<Arc<Authority>>,
-    Query(query): Query<DeviceQuery>,
+    device_query: Result<Query<DeviceQuery>, QueryRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers, &peer).await?;
-    let product = match &query.product {
+    let device_query = query::query(device_query)?;
+    let product = match &device_query.product {
         Some(p) => Some(find_product(&authority, p).await?.id),
         None => None,
     };
-    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let limit = device_query.limit.map_or(MAX_PAGE, PageLimit::get);
     let devices = authority.store().devices(product.as_deref(), limit).await?;
     Ok(Json(json!({ "devices": devices })))
 }
@@ -323,42 +342,46 @@ pub(crate) async fn list_devices(
 #[utoipa::path(post, path = "/v1/devices/{id}/disable", tag = "registry",
     params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such device", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn disable_device(
     State(authority): State<Arc<Authority>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, &id, &headers, &peer, "disabled").await
+    set_device_status(&authority, id, &headers, &peer, "disabled").await
 }
 
 /// Enables a disabled device again.
 #[utoipa::path(post, path = "/v1/devices/{id}/enable", tag = "registry",
     params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = [])),
     responses((status = 200, description = "`{device, changed}`", body = serde_json::Value),
-        (status = 401, description = "No valid admin token", content_type = "application/problem+json"),
-        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+        (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such device", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn enable_device(
     State(authority): State<Arc<Authority>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, &id, &headers, &peer, "active").await
+    set_device_status(&authority, id, &headers, &peer, "active").await
 }
 
 /// A disabled device can neither renew nor register again; its current certificate stays
 /// valid until revoked.
 async fn set_device_status(
     authority: &Authority,
-    id: &str,
+    id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
     peer: &PeerCertificates,
     status: &str,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let actor = require_admin(authority, headers, peer).await?;
+    let id = query::path(id)?;
+    let id = id.as_str();
     authority
         .store()
         .device(id)
@@ -377,12 +400,13 @@ async fn set_device_status(
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "registry",
     params(("id" = String, Path, description = "Device id")), security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses((status = 200, description = "`{device, certificates}`", body = serde_json::Value),
-        (status = 401, description = "Neither admin token nor client certificate", content_type = "application/problem+json"),
-        (status = 403, description = "A device may read only its own record", content_type = "application/problem+json"),
-        (status = 404, description = "No such device", content_type = "application/problem+json")))]
+        (status = 401, description = "Neither admin token nor client certificate", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A device may read only its own record", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such device", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn show_device(
     State(authority): State<Arc<Authority>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
@@ -390,12 +414,17 @@ pub(crate) async fn show_device(
         admin_actor(&authority, &headers, &peer).await?,
         AdminCheck::Admin(_)
     );
-    if !is_admin {
-        let client = peer.verify(&authority).await.map_err(|_| {
+    let client = if is_admin {
+        None
+    } else {
+        Some(peer.verify(&authority).await.map_err(|_| {
             Problem::unauthorized(
                 "this needs an admin token, or the device's own certificate over mTLS",
             )
-        })?;
+        })?)
+    };
+    let id = query::path(id)?;
+    if let Some(client) = client {
         let own = format!("urn:inkan:device:{id}");
         if !client
             .info

@@ -17,6 +17,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::registry_api::routes())
         .merge(crate::openapi::routes())
         .merge(crate::tpm_api::routes())
+        .fallback(crate::v1_errors::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             limit,
@@ -26,6 +27,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
             body_timeout,
             inkan_http::body_deadline::enforce,
         ))
+        .layer(axum::middleware::from_fn(crate::v1_errors::problems))
         .with_state(authority)
 }
 

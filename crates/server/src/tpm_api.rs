@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -21,7 +22,8 @@ use time::OffsetDateTime;
 
 use crate::admin_auth::{admin_actor, AdminCheck};
 use crate::client_cert::VerifyPeer;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemDetails};
+use crate::query;
 use crate::registry_api::json_body;
 use crate::PeerCertificates;
 
@@ -41,10 +43,13 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
 pub(crate) struct ActivationBody {
     /// The EK certificate, DER (optional when the EK public is allow-listed).
     #[serde(default)]
+    #[schema(format = Byte)]
     ek_certificate: Option<String>,
     /// The EK's TPMT_PUBLIC.
+    #[schema(format = Byte)]
     ek_public: String,
     /// The AK's TPMT_PUBLIC (restricted signing key, fixedTPM, fixedParent).
+    #[schema(format = Byte)]
     ak_public: String,
 }
 
@@ -53,16 +58,22 @@ pub(crate) struct ActivationBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollmentBody {
     /// From the activation.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     activation_id: String,
     /// The credential recovered with TPM2_ActivateCredential (32 bytes).
+    #[schema(format = Byte)]
     secret: String,
     /// TPMS_ATTEST of TPM2_Certify over the device key, qualifying data = the nonce.
+    #[schema(format = Byte)]
     attest: String,
     /// TPMT_SIGNATURE of the AK over `attest`.
+    #[schema(format = Byte)]
     signature: String,
     /// The device key's TPMT_PUBLIC.
+    #[schema(format = Byte)]
     key_public: String,
     /// PKCS#10 DER signed by the device key.
+    #[schema(format = Byte)]
     csr: String,
 }
 
@@ -71,11 +82,9 @@ fn bounded_json<T: for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<T, Problem> {
     if body.len() > MAX_TPM_BODY {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Payload too large",
-            format!("TPM requests are at most {MAX_TPM_BODY} bytes"),
-        ));
+        return Err(Problem::payload_too_large(format!(
+            "TPM requests are at most {MAX_TPM_BODY} bytes"
+        )));
     }
     json_body(headers, body)
 }
@@ -116,8 +125,11 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
 #[utoipa::path(post, path = "/v1/tpm/activations", tag = "tpm", request_body = ActivationBody,
     responses(
         (status = 201, description = "`{activation_id, credential_blob, encrypted_secret, nonce, expires_at}`", body = serde_json::Value),
-        (status = 400, description = "Malformed body or TPM structure", content_type = "application/problem+json"),
-        (status = 403, description = "Evidence refused; `detail` names the failed check", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed body or TPM structure", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused; `detail` names the failed check", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 64 KiB or the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn activate(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
@@ -153,11 +165,15 @@ pub(crate) async fn activate(
 #[utoipa::path(post, path = "/v1/tpm/enrollments", tag = "tpm", request_body = EnrollmentBody,
     responses(
         (status = 201, description = "`{serial, level, delivery: {alg: A256GCM, nonce, ciphertext}}`", body = serde_json::Value),
-        (status = 400, description = "Malformed body, TPM structure or CSR", content_type = "application/problem+json"),
-        (status = 403, description = "Evidence refused, or refused by the authorization policy (a `urn:inkan:` name, a common name outside the name policy); `detail` names the failed check or rule", content_type = "application/problem+json"),
-        (status = 404, description = "Unknown activation", content_type = "application/problem+json"),
-        (status = 409, description = "Activation already used", content_type = "application/problem+json"),
-        (status = 410, description = "Activation expired", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed body, TPM structure or CSR", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Evidence refused, or refused by the authorization policy (a `urn:inkan:` name, a common name outside the name policy); `detail` names the failed check or rule", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown activation", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Activation already used", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Activation expired", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 64 KiB or the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The upstream certificate authority failed", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn enroll(
     State(authority): State<Arc<Authority>>,
     headers: HeaderMap,
@@ -195,42 +211,45 @@ pub(crate) async fn enroll(
 
 /// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
 #[utoipa::path(get, path = "/v1/certificates/{serial}/attestation", tag = "tpm",
-    params(("serial" = String, Path, description = "Certificate serial, hex")),
+    params(("serial" = String, Path, description = "Certificate serial, hex", pattern = "^[0-9A-Fa-f]{1,40}$")),
     security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses(
         (status = 200, description = "EK certificate fingerprint and issuer, AK name, key name, checks, time", body = serde_json::Value),
-        (status = 401, description = "Neither admin token nor the certificate itself", content_type = "application/problem+json"),
-        (status = 404, description = "No TPM attestation for this serial", content_type = "application/problem+json")))]
+        (status = 400, description = "Malformed serial", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Neither admin token nor a client certificate", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A client certificate may read only its own attestation", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No TPM attestation for this serial", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn attestation(
     State(authority): State<Arc<Authority>>,
-    Path(serial): Path<String>,
+    serial: Result<Path<String>, PathRejection>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let serial: Serial = serial
-        .parse()
-        .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?;
-    let serial = serial.to_string();
-    match admin_actor(&authority, &headers, &peer).await? {
-        AdminCheck::Admin(_) => {}
+    let holder = match admin_actor(&authority, &headers, &peer).await? {
+        AdminCheck::Admin(_) => None,
         AdminCheck::BadToken => {
             return Err(Problem::unauthorized(
                 "the bearer token is not a valid admin token",
             ))
         }
         AdminCheck::NoToken => match peer.verify(&authority).await {
-            Ok(client) if client.info.serial == serial => {}
-            Ok(_) => {
-                return Err(Problem::forbidden(
-                    "a client certificate may read only its own attestation",
-                ))
-            }
+            Ok(client) => Some(client.info.serial.clone()),
             Err(_) => {
                 return Err(Problem::unauthorized(
                     "authenticate with an admin token, or with this certificate over mTLS",
                 ))
             }
         },
+    };
+    let serial: Serial = query::path(serial)?
+        .parse()
+        .map_err(|e: inkan_pki::PkiError| Problem::bad_request(e.to_string()))?;
+    let serial = serial.to_string();
+    if holder.is_some_and(|own| own != serial) {
+        return Err(Problem::forbidden(
+            "a client certificate may read only its own attestation",
+        ));
     }
     let evidence = authority
         .store()
