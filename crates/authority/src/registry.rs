@@ -69,9 +69,16 @@ impl Authority {
         actor: &str,
     ) -> Result<NewProduct, AuthorityError> {
         let name = params.name.as_str();
-        if name.is_empty() || name.len() > 48 || name.chars().any(|c| c.is_control() || c == '/') {
+        // The name is also the PKCS#12 bundle's friendly name, a BMPString: no character above
+        // U+FFFF fits there.
+        if name.is_empty()
+            || name.len() > 48
+            || name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || u32::from(c) > 0xFFFF)
+        {
             return Err(AuthorityError::Refused(
-                "a product name is 1 to 48 characters, without '/' or control characters".into(),
+                "a product name is 1 to 48 bytes of characters up to U+FFFF, without '/' or control characters".into(),
             ));
         }
         if params.max_devices.is_some_and(|m| m <= 0) {

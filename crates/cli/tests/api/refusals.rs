@@ -193,6 +193,18 @@ fn refused_writes_leave_the_database_unchanged() {
     });
     refused(
         &env,
+        "a product name outside the BMP",
+        403,
+        "U+FFFF",
+        || {
+            admin_json(
+                r#"{"name": "a\ud83d\ude00b", "pkcs12_passphrase": "long enough"}"#,
+                "/v1/products",
+            )
+        },
+    );
+    refused(
+        &env,
         "a duplicate product name",
         403,
         "exists already",
