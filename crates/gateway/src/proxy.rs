@@ -28,7 +28,7 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -193,16 +193,7 @@ async fn handle(
     request: Request<Body>,
 ) -> Response {
     let started = Instant::now();
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().host())
-        .unwrap_or("")
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let host = request_host(request.headers(), request.uri());
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     let (outcome, identity, upstream, route) =
@@ -227,6 +218,19 @@ async fn handle(
         ms = started.elapsed().as_secs_f64() * 1000.0,
     );
     outcome
+}
+
+/// The host a request names (`Host`, else the URI's authority), without the port.
+pub(crate) fn request_host(headers: &HeaderMap, uri: &Uri) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.host())
+        .unwrap_or("")
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 type Outcome = (
@@ -468,7 +472,11 @@ fn check_requirements(route: &Route, identity: Option<&ClientIdentity>) -> Resul
 }
 
 /// Removes hop-by-hop and every client-sent `X-Inkan-*` header, then adds the verified identity.
-fn prepare_headers(headers: &mut HeaderMap, identity: Option<&ClientIdentity>, client: SocketAddr) {
+pub(crate) fn prepare_headers(
+    headers: &mut HeaderMap,
+    identity: Option<&ClientIdentity>,
+    client: SocketAddr,
+) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }

@@ -159,7 +159,7 @@ fn profile_for(authority: &Authority, label: &str) -> Result<String, EstError> {
         .ok_or_else(|| EstError::NotFound(format!("unknown EST label {label:?}")))
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -174,7 +174,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
     }
 }
 
-fn decode_base64_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
+pub(crate) fn decode_base64_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
     let clean: Vec<u8> = body
         .iter()
         .copied()
@@ -256,7 +256,7 @@ fn client_cert_error(problem: ClientCertProblem) -> EstError {
 }
 
 /// The password of an HTTP Basic `Authorization` header, if there is one.
-fn basic_password(headers: &HeaderMap) -> Result<Option<String>, EstError> {
+pub(crate) fn basic_password(headers: &HeaderMap) -> Result<Option<String>, EstError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -12,6 +12,8 @@ mod connection;
 mod est;
 mod est_error;
 mod est_issuer;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod openapi;
 mod problem;
 mod registry_api;
