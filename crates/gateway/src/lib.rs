@@ -6,6 +6,8 @@
 
 mod assertion;
 mod config;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod headers;
 mod identity;
 mod metrics;

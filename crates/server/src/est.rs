@@ -180,7 +180,7 @@ fn profile_for(authority: &Authority, label: &str) -> Result<String, EstError> {
     }
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -195,7 +195,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), EstError> {
     }
 }
 
-fn decode_base64_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
+pub(crate) fn decode_base64_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
     let clean: Vec<u8> = body
         .iter()
         .copied()
@@ -299,7 +299,7 @@ fn client_cert_error(problem: ClientCertProblem) -> EstError {
 }
 
 /// The password of an HTTP Basic `Authorization` header, if there is one.
-fn basic_password(headers: &HeaderMap) -> Result<Option<String>, EstError> {
+pub(crate) fn basic_password(headers: &HeaderMap) -> Result<Option<String>, EstError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -11,6 +11,8 @@ mod client_cert;
 mod est;
 mod est_error;
 mod est_issuer;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod openapi;
 mod problem;
 mod query;

@@ -100,11 +100,16 @@ async fn ocsp_get(
     State(authority): State<Arc<Authority>>,
     Path(request): Path<String>,
 ) -> Response {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(request.trim())
-        .unwrap_or_default();
-    // Undecodable input is answered like any malformed request: with malformedRequest.
+    let der = ocsp_get_der(&request);
     ocsp_response(authority.ocsp().respond(&authority, &der).await, true)
+}
+
+/// The DER request of a GET (the percent-decoded rest of the path). Undecodable input gives no
+/// bytes, which is answered like any malformed request: with malformedRequest.
+pub(crate) fn ocsp_get_der(request: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(request.trim())
+        .unwrap_or_default()
 }
 
 fn ocsp_response(der: Bytes, cacheable: bool) -> Response {
