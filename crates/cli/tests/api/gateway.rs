@@ -14,25 +14,30 @@ use inkan_pki::{
 
 use super::support::{secret_credentials, Env, Server};
 
-/// A tiny upstream (python's http.server) that answers every GET with the headers it received.
-struct Upstream {
+/// A tiny upstream (python's http.server) that answers GET, POST and PUT with the path and
+/// headers it received and the methods of every request so far (`seen`).
+pub(super) struct Upstream {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Upstream {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let script = r#"
 import http.server, json
+seen = []
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
+    def answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        seen.append(self.command)
+        body = json.dumps({"path": self.path, "seen": seen, "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    do_GET = do_POST = do_PUT = answer
     def log_message(self, *args):
         pass
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)

@@ -1,64 +1,11 @@
 //! The gateway tried as a hostile client would: spoofed identity and forwarding headers, Host
 //! tricks, and failover that must not repeat a POST.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 
+use super::gateway::Upstream;
 use super::support::Env;
-
-/// An upstream (python's http.server) answering any method with the headers it got, and
-/// counting requests by method in its answers.
-struct Echo {
-    child: Child,
-    port: u16,
-}
-
-impl Echo {
-    fn start() -> Self {
-        let script = r#"
-import http.server, json
-seen = []
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def answer(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        seen.append(self.command)
-        body = json.dumps({"seen": seen, "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = do_POST = do_PUT = answer
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            port: line.trim().parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// curl through the gateway; returns (status, body).
 fn curl(env: &Env, url: &str, extra: &[&str]) -> (u16, String) {
@@ -88,7 +35,7 @@ fn headers(body: &str, name: &str) -> Vec<String> {
 #[test]
 fn spoofed_headers_are_replaced_and_host_follows_one_rule() {
     let (env, _) = Env::with_ca();
-    let echo = Echo::start();
+    let echo = Upstream::start();
     let gateway = env.gateway(&format!(
         "[[route]]\npath = \"/\"\nupstreams = [\"http://127.0.0.1:{}\"]\nclient_cert = \"off\"\n",
         echo.port
@@ -163,7 +110,7 @@ print(out.decode(errors="replace"))
 #[test]
 fn a_post_that_reached_an_upstream_is_not_sent_to_the_next() {
     let (env, _) = Env::with_ca();
-    let echo = Echo::start();
+    let echo = Upstream::start();
     // The first upstream takes each request and hangs up without answering.
     let swallower = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let swallower_port = swallower.local_addr().unwrap().port();
