@@ -302,8 +302,8 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
         )
         .unwrap();
     let target =
-        inkan_agent::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
-    let mut connection = inkan_agent::HttpConnection::connect(&target, tls)
+        inkan_client::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
+    let mut connection = inkan_client::HttpConnection::connect(&target, tls)
         .await
         .unwrap();
     let (status, _, body) = connection
@@ -333,9 +333,9 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
     let serving = tokio::spawn(inkan_agent::serve_proxy(listener, proxy, async {
         let _ = stopped.await;
     }));
-    let target = inkan_agent::HttpTarget::parse(&local).unwrap();
-    let plain = inkan_agent::client_tls_config(&[], None).unwrap();
-    let mut connection = inkan_agent::HttpConnection::connect(&target, plain)
+    let target = inkan_client::HttpTarget::parse(&local).unwrap();
+    let plain = inkan_client::client_tls_config(&[], None).unwrap();
+    let mut connection = inkan_client::HttpConnection::connect(&target, plain)
         .await
         .unwrap();
     let (status, _, body) = connection

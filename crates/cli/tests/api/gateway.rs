@@ -75,8 +75,8 @@ async fn server_pair(env: &Env, authority: &Server, server_secret: &str, name: &
             .unwrap()
             .remove(0);
     let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
-    let mut est = inkan_agent::EstClient::connect(
+    let tls = inkan_client::client_tls_config(&[env.root_der()], None).unwrap();
+    let mut est = inkan_client::EstClient::connect(
         &authority.url(),
         tls,
         Some("server".into()),
@@ -336,13 +336,13 @@ upstreams = ["{authority}"]
     }
 
     // Revocation bites on a connection that is already open, within a second.
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((vec![dev_cert], dev_key.pkcs8_der().to_vec())),
     )
     .unwrap();
-    let target = inkan_agent::HttpTarget::parse(&url("")).unwrap();
-    let mut conn = inkan_agent::HttpConnection::connect(&target, tls)
+    let target = inkan_client::HttpTarget::parse(&url("")).unwrap();
+    let mut conn = inkan_client::HttpConnection::connect(&target, tls)
         .await
         .unwrap();
     let (status, _, _) = conn
@@ -722,16 +722,16 @@ async fn routes_can_require_products_and_upstreams_see_the_device() {
         None,
     )
     .unwrap();
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((chain, product_key.pkcs8_der().to_vec())),
     )
     .unwrap();
-    let mut est = inkan_agent::EstClient::connect(
+    let mut est = inkan_client::EstClient::connect(
         &authority.url(),
         tls,
         None,
-        inkan_agent::EstCredentials::None,
+        inkan_client::EstCredentials::None,
     )
     .await
     .unwrap();

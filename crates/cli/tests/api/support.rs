@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 
-use inkan_agent::{client_tls_config, EstClient, EstCredentials, HttpConnection, HttpTarget};
+use inkan_client::{client_tls_config, EstClient, EstCredentials, HttpConnection, HttpTarget};
 use inkan_pki::{certs_from_pem, GeneratedKey};
 
 /// The binary under test.

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use inkan_pki::certs_only_decode;
 use rustls::ClientConfig;
 
-use crate::{AgentError, HttpConnection, HttpTarget};
+use crate::{ClientError, HttpConnection, HttpTarget};
 
 /// How an EST client authenticates besides TLS.
 #[derive(Clone, Debug)]
@@ -36,7 +36,7 @@ impl EstClient {
         tls: Arc<ClientConfig>,
         label: Option<String>,
         credentials: EstCredentials,
-    ) -> Result<Self, AgentError> {
+    ) -> Result<Self, ClientError> {
         let target = HttpTarget::parse(url)?;
         Ok(Self {
             connection: HttpConnection::connect(&target, tls).await?,
@@ -53,7 +53,7 @@ impl EstClient {
     }
 
     /// `cacerts`: the CA certificates (as a set; order them by issuer yourself).
-    pub async fn cacerts(&mut self) -> Result<Vec<Vec<u8>>, AgentError> {
+    pub async fn cacerts(&mut self) -> Result<Vec<Vec<u8>>, ClientError> {
         let path = self.path("cacerts");
         let (status, _, body) = self
             .connection
@@ -63,16 +63,16 @@ impl EstClient {
     }
 
     /// `simpleenroll`: a new certificate for the DER CSR.
-    pub async fn simpleenroll(&mut self, csr_der: &[u8]) -> Result<Vec<u8>, AgentError> {
+    pub async fn simpleenroll(&mut self, csr_der: &[u8]) -> Result<Vec<u8>, ClientError> {
         self.enroll("simpleenroll", csr_der).await
     }
 
     /// `simplereenroll`: renews the certificate presented as TLS client certificate.
-    pub async fn simplereenroll(&mut self, csr_der: &[u8]) -> Result<Vec<u8>, AgentError> {
+    pub async fn simplereenroll(&mut self, csr_der: &[u8]) -> Result<Vec<u8>, ClientError> {
         self.enroll("simplereenroll", csr_der).await
     }
 
-    async fn enroll(&mut self, operation: &str, csr_der: &[u8]) -> Result<Vec<u8>, AgentError> {
+    async fn enroll(&mut self, operation: &str, csr_der: &[u8]) -> Result<Vec<u8>, ClientError> {
         let path = self.path(operation);
         let body = base64::engine::general_purpose::STANDARD.encode(csr_der);
         let mut headers = vec![
@@ -91,13 +91,13 @@ impl EstClient {
         decode_pkcs7(status, &body)?
             .into_iter()
             .next()
-            .ok_or_else(|| AgentError::Protocol("the response holds no certificate".into()))
+            .ok_or_else(|| ClientError::Protocol("the response holds no certificate".into()))
     }
 }
 
-fn decode_pkcs7(status: StatusCode, body: &[u8]) -> Result<Vec<Vec<u8>>, AgentError> {
+fn decode_pkcs7(status: StatusCode, body: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
     if !status.is_success() {
-        return Err(AgentError::Status {
+        return Err(ClientError::Status {
             status: status.as_u16(),
             message: String::from_utf8_lossy(body).trim().to_string(),
         });
@@ -109,6 +109,6 @@ fn decode_pkcs7(status: StatusCode, body: &[u8]) -> Result<Vec<Vec<u8>>, AgentEr
         .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(clean)
-        .map_err(|_| AgentError::Protocol("the EST response is not base64".into()))?;
+        .map_err(|_| ClientError::Protocol("the EST response is not base64".into()))?;
     Ok(certs_only_decode(&der)?)
 }

@@ -2,7 +2,8 @@
 //! (up to a cap) before the 413 is sent, so clients that stream the whole body before reading the
 //! response — curl over HTTP/1.1 and HTTP/2 alike — see the 413 instead of a reset. That holds
 //! for bodies of declared length (`Content-Length`) and for chunked ones, which are read here up
-//! to the limit and handed on buffered.
+//! to the limit and handed on buffered. How a refusal is written (problem+json, plain text) is
+//! the caller's choice: [`BodyLimit::refuse`].
 
 use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{Request, State};
@@ -12,19 +13,65 @@ use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use http_body_util::{BodyExt, Limited};
 
-use crate::problem::Problem;
-
 /// At most this much of an oversized body is read and thrown away before answering.
 const DRAIN_CAP: usize = 4 * 1024 * 1024;
 
-/// Answers 413 (problem+json under `/v1`, plain text elsewhere) for bodies larger than `limit`.
-pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// The limit on request bodies and how refusals are answered.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit {
+    /// The largest body handed on, in bytes.
+    pub max_bytes: usize,
+    /// Writes the answer to a refused body, given the request path.
+    pub refuse: fn(path: &str, refusal: BodyRefusal) -> Response,
+}
+
+/// Why a request body was not handed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyRefusal {
+    /// Larger than the limit (413); the detail says by how much if the length was declared.
+    TooLarge(String),
+    /// The client broke off or sent a malformed chunk (400).
+    Unreadable,
+}
+
+impl BodyRefusal {
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unreadable => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// What to tell the client.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::TooLarge(detail) => detail,
+            Self::Unreadable => "the request body could not be read",
+        }
+    }
+
+    /// The refusal as a plain-text answer.
+    pub fn plain_response(&self) -> Response {
+        (self.status(), format!("{}\n", self.detail())).into_response()
+    }
+}
+
+/// Answers 413 for bodies larger than the limit (and 400 for unreadable chunked ones), in the
+/// form [`BodyLimit::refuse`] writes.
+pub async fn enforce(State(limit): State<BodyLimit>, request: Request, next: Next) -> Response {
+    let BodyLimit {
+        max_bytes: limit,
+        refuse,
+    } = limit;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let is_v1 = crate::v1_errors::is_v1(request.uri().path());
+    // A `Uri` clone shares its bytes; the path is only read for a refusal.
+    let uri = request.uri().clone();
     let expects_continue = request
         .headers()
         .get(header::EXPECT)
@@ -35,11 +82,11 @@ pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: 
                 let body: Body = request.into_body();
                 let _ = Limited::new(body, DRAIN_CAP).collect().await;
             }
-            too_large(
-                is_v1,
-                format!(
+            refuse(
+                uri.path(),
+                BodyRefusal::TooLarge(format!(
                     "the request body ({declared} bytes) is larger than the limit of {limit} bytes"
-                ),
+                )),
             )
         }
         Some(_) => next.run(request).await,
@@ -52,28 +99,15 @@ pub(crate) async fn enforce(State(limit): State<usize>, request: Request, next: 
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
-                Err(Undeclared::TooLarge) => too_large(
-                    is_v1,
-                    format!("the request body is larger than the limit of {limit} bytes"),
+                Err(Undeclared::TooLarge) => refuse(
+                    uri.path(),
+                    BodyRefusal::TooLarge(format!(
+                        "the request body is larger than the limit of {limit} bytes"
+                    )),
                 ),
-                Err(Undeclared::Unreadable) => {
-                    let detail = "the request body could not be read";
-                    if is_v1 {
-                        Problem::bad_request(detail).into_response()
-                    } else {
-                        (StatusCode::BAD_REQUEST, format!("{detail}\n")).into_response()
-                    }
-                }
+                Err(Undeclared::Unreadable) => refuse(uri.path(), BodyRefusal::Unreadable),
             }
         }
-    }
-}
-
-fn too_large(is_v1: bool, detail: String) -> Response {
-    if is_v1 {
-        Problem::payload_too_large(detail).into_response()
-    } else {
-        (StatusCode::PAYLOAD_TOO_LARGE, format!("{detail}\n")).into_response()
     }
 }
 

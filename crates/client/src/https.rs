@@ -11,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::AgentError;
+use crate::ClientError;
 
 /// Where an HTTP(S) service is: scheme, host, port and base path.
 #[derive(Clone, Debug)]
@@ -28,14 +28,14 @@ pub struct HttpTarget {
 
 impl HttpTarget {
     /// Parses `https://HOST[:PORT][/PATH]` (or `http://` for plain HTTP).
-    pub fn parse(url: &str) -> Result<Self, AgentError> {
-        let uri: Uri = url.parse().map_err(|_| AgentError::Url(url.into()))?;
+    pub fn parse(url: &str) -> Result<Self, ClientError> {
+        let uri: Uri = url.parse().map_err(|_| ClientError::Url(url.into()))?;
         let secure = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(AgentError::Url(url.into())),
+            _ => return Err(ClientError::Url(url.into())),
         };
-        let host = uri.host().ok_or_else(|| AgentError::Url(url.into()))?;
+        let host = uri.host().ok_or_else(|| ClientError::Url(url.into()))?;
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -62,7 +62,7 @@ impl HttpTarget {
 pub fn client_tls_config(
     roots: &[Vec<u8>],
     identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
-) -> Result<Arc<ClientConfig>, AgentError> {
+) -> Result<Arc<ClientConfig>, ClientError> {
     let builder = client_config_builder(roots)?;
     let mut config = match identity {
         Some((chain, key)) => builder
@@ -70,7 +70,7 @@ pub fn client_tls_config(
                 chain.into_iter().map(CertificateDer::from).collect(),
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
             )
-            .map_err(|e| AgentError::Tls(e.to_string()))?,
+            .map_err(|e| ClientError::Tls(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -82,7 +82,7 @@ pub fn client_tls_config(
 pub fn client_tls_config_with_resolver(
     roots: &[Vec<u8>],
     resolver: Arc<dyn ResolvesClientCert>,
-) -> Result<Arc<ClientConfig>, AgentError> {
+) -> Result<Arc<ClientConfig>, ClientError> {
     let mut config = client_config_builder(roots)?.with_client_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -90,17 +90,17 @@ pub fn client_tls_config_with_resolver(
 
 fn client_config_builder(
     roots: &[Vec<u8>],
-) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, AgentError> {
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, ClientError> {
     let mut store = RootCertStore::empty();
     for root in roots {
         store
             .add(CertificateDer::from(root.clone()))
-            .map_err(|e| AgentError::Tls(format!("bad trust anchor: {e}")))?;
+            .map_err(|e| ClientError::Tls(format!("bad trust anchor: {e}")))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| AgentError::Tls(e.to_string()))?
+        .map_err(|e| ClientError::Tls(e.to_string()))?
         .with_root_certificates(store))
 }
 
@@ -126,8 +126,8 @@ pub struct HttpConnection {
 
 impl HttpConnection {
     /// Connects (and completes the TLS handshake for `https://`).
-    pub async fn connect(target: &HttpTarget, tls: Arc<ClientConfig>) -> Result<Self, AgentError> {
-        let fail = |reason: String| AgentError::Connect {
+    pub async fn connect(target: &HttpTarget, tls: Arc<ClientConfig>) -> Result<Self, ClientError> {
+        let fail = |reason: String| ClientError::Connect {
             target: target.authority(),
             reason,
         };
@@ -158,7 +158,7 @@ impl HttpConnection {
         path: &str,
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, AgentError> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let mut uri = format!("{}{}", self.target.base_path, path);
         if uri.is_empty() {
             uri.push('/');
@@ -172,15 +172,15 @@ impl HttpConnection {
         }
         let request = builder
             .body(Full::new(body))
-            .map_err(|e| AgentError::Protocol(e.to_string()))?;
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.sender
             .ready()
             .await
-            .map_err(|e| AgentError::Protocol(format!("connection closed: {e}")))?;
+            .map_err(|e| ClientError::Protocol(format!("connection closed: {e}")))?;
         self.sender
             .send_request(request)
             .await
-            .map_err(|e| AgentError::Protocol(format!("request failed: {e}")))
+            .map_err(|e| ClientError::Protocol(format!("request failed: {e}")))
     }
 
     /// Sends a request and returns the status and the body as a stream (for server-sent events).
@@ -189,7 +189,7 @@ impl HttpConnection {
         method: http::Method,
         path: &str,
         headers: &[(&str, String)],
-    ) -> Result<(StatusCode, hyper::body::Incoming), AgentError> {
+    ) -> Result<(StatusCode, hyper::body::Incoming), ClientError> {
         let response = self.request(method, path, headers, Bytes::new()).await?;
         Ok((response.status(), response.into_body()))
     }
@@ -201,13 +201,13 @@ impl HttpConnection {
         path: &str,
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), AgentError> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), ClientError> {
         let response = self.request(method, path, headers, body).await?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
             .await
-            .map_err(|e| AgentError::Protocol(format!("reading the response failed: {e}")))?
+            .map_err(|e| ClientError::Protocol(format!("reading the response failed: {e}")))?
             .to_bytes();
         Ok((parts.status, parts.headers, body))
     }
