@@ -7,8 +7,9 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
+use inkan_attest::PskToken;
 use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
-use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, PskToken};
+use inkan_pki::{build_csr, certs_from_pem, GeneratedKey};
 use rand::RngCore;
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_fixtures::*;
+use crate::tpm::test_fixtures::*;
 
 fn input<'a>(ak: &'a Public, key: &'a Public, nonce: &'a [u8], spki: &'a [u8]) -> CertifyCheck<'a> {
     CertifyCheck {

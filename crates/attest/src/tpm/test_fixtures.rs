@@ -1,15 +1,15 @@
 //! Bytes captured from swtpm 0.7.1 with tpm2-tools 5.4 (see tests/fixtures/README.md).
 
-pub(crate) const RSA_EK_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/rsa_ek_public.bin");
-pub(crate) const ECC_EK_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/ecc_ek_public.bin");
-pub(crate) const AK_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/ak_public.bin");
-pub(crate) const KEY_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/key_public.bin");
-pub(crate) const CERTIFY_ATTEST: &[u8] = include_bytes!("../tests/fixtures/certify_attest.bin");
+pub(crate) const RSA_EK_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/rsa_ek_public.bin");
+pub(crate) const ECC_EK_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/ecc_ek_public.bin");
+pub(crate) const AK_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/ak_public.bin");
+pub(crate) const KEY_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/key_public.bin");
+pub(crate) const CERTIFY_ATTEST: &[u8] = include_bytes!("../../tests/fixtures/certify_attest.bin");
 pub(crate) const CERTIFY_SIGNATURE: &[u8] =
-    include_bytes!("../tests/fixtures/certify_signature.bin");
-pub(crate) const RSA_EK_CERT: &[u8] = include_bytes!("../tests/fixtures/rsa_ek_cert.der");
-pub(crate) const EK_CA_PEM: &[u8] = include_bytes!("../tests/fixtures/ek_ca.pem");
-pub(crate) const EK_ROOT_PEM: &[u8] = include_bytes!("../tests/fixtures/ek_root.pem");
+    include_bytes!("../../tests/fixtures/certify_signature.bin");
+pub(crate) const RSA_EK_CERT: &[u8] = include_bytes!("../../tests/fixtures/rsa_ek_cert.der");
+pub(crate) const EK_CA_PEM: &[u8] = include_bytes!("../../tests/fixtures/ek_ca.pem");
+pub(crate) const EK_ROOT_PEM: &[u8] = include_bytes!("../../tests/fixtures/ek_root.pem");
 /// The AK's name as tpm2_createak printed it.
 pub(crate) const AK_NAME_HEX: &str =
     "000bd48890c3391761628fa7629a5e3fcb5ea8ca29711568b490155640ff295542a4";

@@ -10,13 +10,13 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(what: &'static str, data: &'a [u8]) -> Result<Self, AttestError> {
-        if data.len() > crate::MAX_STRUCTURE_BYTES {
+        if data.len() > super::MAX_STRUCTURE_BYTES {
             return Err(AttestError::malformed(
                 what,
                 format!(
                     "{} bytes is more than the {} allowed",
                     data.len(),
-                    crate::MAX_STRUCTURE_BYTES
+                    super::MAX_STRUCTURE_BYTES
                 ),
             ));
         }

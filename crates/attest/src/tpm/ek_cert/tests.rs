@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_fixtures::*;
+use crate::tpm::test_fixtures::*;
 
 fn at(year: i32) -> OffsetDateTime {
     time::Date::from_calendar_date(year, time::Month::January, 1)

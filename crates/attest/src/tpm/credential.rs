@@ -5,8 +5,8 @@ use hmac::{Hmac, Mac};
 use rand::{CryptoRng, RngCore};
 use sha2::Sha256;
 
-use crate::public::{left_pad, EccCurve, KeyParams};
-use crate::wire::tpm2b;
+use crate::tpm::public::{left_pad, EccCurve, KeyParams};
+use crate::tpm::wire::tpm2b;
 use crate::{kdf_a, kdf_e, AttestError, Attributes, Check, Public};
 
 /// The label both seed encryptions use ("IDENTITY" with its terminating zero).

@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_fixtures::*;
+use crate::tpm::test_fixtures::*;
 
 #[test]
 fn makes_well_formed_credentials_for_rsa_and_ecc_eks() {

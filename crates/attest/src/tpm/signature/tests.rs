@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_fixtures::*;
+use crate::tpm::test_fixtures::*;
 
 #[test]
 fn verifies_the_swtpm_certify_signature() {

@@ -3,7 +3,7 @@
 use p256::elliptic_curve::sec1::FromEncodedPoint;
 use sha2::{Digest, Sha256};
 
-use crate::wire::Reader;
+use crate::tpm::wire::Reader;
 use crate::AttestError;
 
 /// TPM_ALG_SHA256.

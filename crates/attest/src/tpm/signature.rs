@@ -4,8 +4,8 @@ use rsa::pkcs1v15;
 use rsa::signature::Verifier;
 use sha2::Sha256;
 
-use crate::public::{left_pad, ALG_SHA256};
-use crate::wire::Reader;
+use crate::tpm::public::{left_pad, ALG_SHA256};
+use crate::tpm::wire::Reader;
 use crate::{AttestError, Check, Public};
 
 const ALG_RSASSA: u16 = 0x0014;

@@ -1,6 +1,6 @@
 //! The AK, the device key and the TPM2_Certify that binds them.
 
-use crate::public::{EccCurve, KeyParams};
+use crate::tpm::public::{EccCurve, KeyParams};
 use crate::{spki_matches, Attest, AttestError, Attributes, Check, Public, Signature};
 
 #[cfg(test)]

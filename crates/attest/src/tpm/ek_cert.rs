@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
-use crate::{spki, AttestError, Check, Public};
+use crate::tpm::spki;
+use crate::{AttestError, Check, Public};
 
 /// What a verified EK certificate tells about the TPM.
 #[derive(Clone, Debug, PartialEq, Eq)]

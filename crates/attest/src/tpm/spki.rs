@@ -4,7 +4,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::public::{left_pad, strip_zeros, EccCurve, KeyParams};
+use crate::tpm::public::{left_pad, strip_zeros, EccCurve, KeyParams};
 use crate::Public;
 
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";

@@ -1,6 +1,6 @@
 //! TPMS_ATTEST (TPM 2.0 Part 2, §10.12.12) for TPM2_Certify.
 
-use crate::wire::Reader;
+use crate::tpm::wire::Reader;
 use crate::AttestError;
 
 /// TPM_GENERATED_VALUE: every TPMS_ATTEST the TPM signs starts with it.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_fixtures::*;
+use crate::tpm::test_fixtures::*;
 
 #[test]
 fn parses_a_swtpm_certify() {
