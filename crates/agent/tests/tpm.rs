@@ -3,15 +3,13 @@
 #![cfg(feature = "tpm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod swtpm;
-
 use std::process::Command;
 use std::sync::Arc;
 
 use inkan_agent::tpm::{
     build_csr, name_of, open_delivery_parts, parse_handle, Tpm, TpmSigningKey, SRK_HANDLE,
 };
-use swtpm::Swtpm;
+use inkan_test_support::swtpm::{self, Swtpm};
 use tss_esapi::structures::Attest;
 use tss_esapi::traits::UnMarshall;
 

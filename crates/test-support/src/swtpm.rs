@@ -1,7 +1,7 @@
 //! A real TPM 2.0 for tests: swtpm on free loopback ports, provisioned by swtpm_setup with an RSA
 //! 2048 and an ECC P-384 EK certificate from a local CA of its own (in a temporary directory).
-//! Shared by the agent's tests and the cli's end-to-end test (`#[path]`).
-#![allow(dead_code)]
+//! Used by the agent's TPM tests and the end-to-end TPM tests of `inkan`; [`tools_present`]
+//! tells whether this machine has swtpm and tpm2-tools.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -104,6 +104,19 @@ impl Drop for Swtpm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether swtpm, swtpm_setup and the tpm2-tools are installed (Debian packages swtpm,
+/// swtpm-tools, tpm2-tools).
+pub fn tools_present() -> bool {
+    ["swtpm", "swtpm_setup", "tpm2_createak", "tpm2_send"]
+        .iter()
+        .all(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 /// Ports P and P+1 that were free a moment ago (the swtpm TCTI expects the control channel on
