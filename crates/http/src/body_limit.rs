@@ -70,20 +70,18 @@ pub async fn enforce(State(limit): State<BodyLimit>, request: Request, next: Nex
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    // A `Uri` clone shares its bytes; the path is only read for a refusal.
-    let uri = request.uri().clone();
     let expects_continue = request
         .headers()
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     match declared {
         Some(declared) if declared > limit as u64 => {
+            let (parts, body) = request.into_parts();
             if !expects_continue && declared <= DRAIN_CAP as u64 {
-                let body: Body = request.into_body();
                 let _ = Limited::new(body, DRAIN_CAP).collect().await;
             }
             refuse(
-                uri.path(),
+                parts.uri.path(),
                 BodyRefusal::TooLarge(format!(
                     "the request body ({declared} bytes) is larger than the limit of {limit} bytes"
                 )),
@@ -100,12 +98,12 @@ pub async fn enforce(State(limit): State<BodyLimit>, request: Request, next: Nex
                         .await
                 }
                 Err(Undeclared::TooLarge) => refuse(
-                    uri.path(),
+                    parts.uri.path(),
                     BodyRefusal::TooLarge(format!(
                         "the request body is larger than the limit of {limit} bytes"
                     )),
                 ),
-                Err(Undeclared::Unreadable) => refuse(uri.path(), BodyRefusal::Unreadable),
+                Err(Undeclared::Unreadable) => refuse(parts.uri.path(), BodyRefusal::Unreadable),
             }
         }
     }
