@@ -1,7 +1,7 @@
 //! `Authorization: InkanPSK …` headers: parsed strictly, then verified as `/v1/devices` does.
 #![no_main]
 
-use inkan_pki::{derive_device_key, PskToken};
+use inkan_attest::{derive_device_key, PskToken};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

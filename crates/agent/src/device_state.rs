@@ -8,10 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{build_csr, certs_from_pem, der_to_pem, CertificateInfo, GeneratedKey, San};
 use serde::{Deserialize, Serialize};
 
-use crate::{client_tls_config, AgentError, EstClient, EstCredentials};
+use crate::AgentError;
 
 /// The non-secret facts of an enrolled device (`agent.json`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,14 +7,6 @@ pub enum AgentError {
     /// The URL is not usable.
     #[error("bad URL {0:?}: use https://HOST[:PORT][/PATH]")]
     Url(String),
-    /// Could not connect or the TLS handshake failed.
-    #[error("cannot reach {target}: {reason}")]
-    Connect {
-        /// host:port
-        target: String,
-        /// why
-        reason: String,
-    },
     /// The server answered with an error status.
     #[error("the server refused the request ({status}): {message}")]
     Status {
@@ -26,9 +18,6 @@ pub enum AgentError {
     /// The response was not what the protocol says.
     #[error("unexpected response: {0}")]
     Protocol(String),
-    /// TLS configuration problem.
-    #[error("TLS: {0}")]
-    Tls(String),
     /// The TPM refused or failed an operation (or could not be opened).
     #[error("TPM: {0}")]
     Tpm(String),
@@ -40,6 +29,9 @@ pub enum AgentError {
         /// why
         reason: String,
     },
+    /// Connecting to or talking with the server failed.
+    #[error(transparent)]
+    Client(#[from] inkan_client::ClientError),
     /// Certificate or key problem.
     #[error(transparent)]
     Pki(#[from] inkan_pki::PkiError),

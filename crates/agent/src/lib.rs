@@ -1,14 +1,11 @@
-//! inkan-agent: the device side. An EST client (RFC 7030) over rustls with keep-alive
-//! connections, first-boot registration with a product's bootstrap credential (ProductCert or
-//! PSK), the device's state directory with renewal before expiry, a local forwarding proxy that
+//! inkan-agent: the device side, over the HTTP and EST client of `inkan-client`. First-boot
+//! registration with a product's bootstrap credential (ProductCert or PSK), the device's state directory with renewal before expiry, a local forwarding proxy that
 //! adds the device's TLS client certificate, and (with the `tpm` feature) a TPM 2.0 key backend
 //! with TPM-attested enrollment.
 #![warn(missing_docs)]
 
 mod device_state;
 mod error;
-mod est_client;
-mod https;
 mod proxy;
 mod registration;
 #[cfg(feature = "tpm")]
@@ -16,7 +13,5 @@ pub mod tpm;
 
 pub use device_state::{renewal_due_in, AgentInfo, DeviceState};
 pub use error::AgentError;
-pub use est_client::{EstClient, EstCredentials};
-pub use https::{client_tls_config, client_tls_config_with_resolver, HttpConnection, HttpTarget};
 pub use proxy::{serve_proxy, ForwardProxy};
 pub use registration::{register_device, Bootstrap, Registered};

@@ -16,10 +16,11 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use inkan_client::HttpTarget;
 use rustls::ClientConfig;
 use tokio::net::TcpListener;
 
-use crate::{AgentError, HttpTarget};
+use crate::AgentError;
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, PskToken};
+use inkan_attest::PskToken;
+use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
+use inkan_pki::{build_csr, certs_from_pem, GeneratedKey};
 use rand::RngCore;
 use serde::Deserialize;
 
-use crate::{client_tls_config, AgentError, HttpConnection, HttpTarget};
+use crate::AgentError;
 
 /// How the unit proves it belongs to its product.
 pub enum Bootstrap {
@@ -157,9 +159,9 @@ async fn post(
 ) -> Result<(StatusCode, http::HeaderMap, Bytes), AgentError> {
     let target = HttpTarget::parse(url)?;
     let mut connection = HttpConnection::connect(&target, tls).await?;
-    connection
+    Ok(connection
         .send(Method::POST, "/v1/devices", headers, Bytes::from(body))
-        .await
+        .await?)
 }
 
 /// The `detail` of a problem+json body, or the body itself.

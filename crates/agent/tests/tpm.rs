@@ -3,15 +3,13 @@
 #![cfg(feature = "tpm")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod swtpm;
-
 use std::process::Command;
 use std::sync::Arc;
 
 use inkan_agent::tpm::{
     build_csr, name_of, open_delivery_parts, parse_handle, Tpm, TpmSigningKey, SRK_HANDLE,
 };
-use swtpm::Swtpm;
+use inkan_test_support::swtpm::{self, Swtpm};
 use tss_esapi::structures::Attest;
 use tss_esapi::traits::UnMarshall;
 
@@ -302,8 +300,8 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
         )
         .unwrap();
     let target =
-        inkan_agent::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
-    let mut connection = inkan_agent::HttpConnection::connect(&target, tls)
+        inkan_client::HttpTarget::parse(&format!("https://localhost:{}", server.port)).unwrap();
+    let mut connection = inkan_client::HttpConnection::connect(&target, tls)
         .await
         .unwrap();
     let (status, _, body) = connection
@@ -333,9 +331,9 @@ async fn tls_client_authentication_with_the_tpm_key_against_openssl_s_server() {
     let serving = tokio::spawn(inkan_agent::serve_proxy(listener, proxy, async {
         let _ = stopped.await;
     }));
-    let target = inkan_agent::HttpTarget::parse(&local).unwrap();
-    let plain = inkan_agent::client_tls_config(&[], None).unwrap();
-    let mut connection = inkan_agent::HttpConnection::connect(&target, plain)
+    let target = inkan_client::HttpTarget::parse(&local).unwrap();
+    let plain = inkan_client::client_tls_config(&[], None).unwrap();
+    let mut connection = inkan_client::HttpConnection::connect(&target, plain)
         .await
         .unwrap();
     let (status, _, body) = connection

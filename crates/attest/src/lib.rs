@@ -1,6 +1,9 @@
 //! inkan-attest: pure verifiers for enrollment evidence. No IO; time is passed in.
 //!
-//! The TPM 2.0 part follows the flow of TCG's credential protection (TPM 2.0 Part 1, §24):
+//! PSK registration tokens ([`PskToken`]): a device signs each request with a key derived from
+//! its product's group key and its registration id.
+//!
+//! The TPM 2.0 part ([`tpm`]) follows the flow of TCG's credential protection (TPM 2.0 Part 1, §24):
 //!
 //! 1. [`Public::parse`] reads the EK and AK `TPMT_PUBLIC`; [`verify_ek_certificate`] checks the
 //!    EK certificate against configured roots and that it certifies that EK;
@@ -19,29 +22,15 @@
 //! ```
 #![warn(missing_docs)]
 
-mod attest;
-mod certify;
-mod credential;
-mod ek_cert;
 mod error;
-mod kdf;
-mod public;
-mod signature;
-mod spki;
-mod wire;
+mod psk_token;
+pub mod tpm;
 
-#[cfg(test)]
-mod test_fixtures;
-
-pub use attest::{Attest, CertifyInfo, ClockInfo, ATTEST_MAGIC, ST_ATTEST_CERTIFY};
-pub use certify::{check_ak, check_device_key, verify_certify, CertifiedKey, CertifyCheck};
-pub use credential::{check_ek, make_credential, Credential, CREDENTIAL_LABEL};
-pub use ek_cert::{verify_ek_certificate, EkCertificate};
 pub use error::{AttestError, Check};
-pub use kdf::{kdf_a, kdf_e};
-pub use public::{Attributes, EccCurve, KeyParams, Public, Symmetric, ALG_SHA256};
-pub use signature::Signature;
-pub use spki::spki_matches;
-
-/// Upper bound on any TPM structure inkan parses (TPMT_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE).
-pub const MAX_STRUCTURE_BYTES: usize = 4096;
+pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
+pub use tpm::{
+    check_ak, check_device_key, check_ek, kdf_a, kdf_e, make_credential, spki_matches,
+    verify_certify, verify_ek_certificate, Attest, Attributes, CertifiedKey, CertifyCheck,
+    CertifyInfo, ClockInfo, Credential, EccCurve, EkCertificate, KeyParams, Public, Signature,
+    Symmetric, ALG_SHA256, ATTEST_MAGIC, CREDENTIAL_LABEL, MAX_STRUCTURE_BYTES, ST_ATTEST_CERTIFY,
+};

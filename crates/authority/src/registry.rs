@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use inkan_pki::{
-    build_csr, der_to_pem, derive_device_key, sha256_hex, GeneratedKey, KeyAlgorithm, PskToken,
-};
+use inkan_attest::{derive_device_key, PskToken};
+use inkan_pki::{build_csr, der_to_pem, sha256_hex, GeneratedKey, KeyAlgorithm};
 use inkan_store::{DeviceCertificate, DeviceRecord, ProductRecord, RegisterOutcome, Store};
 use rand::RngCore;
 
@@ -415,7 +414,7 @@ pub async fn psk_device_key(
     product: &ProductRecord,
     registration_id: &str,
 ) -> Result<[u8; 32], AuthorityError> {
-    inkan_pki::check_registration_id(registration_id)
+    inkan_attest::check_registration_id(registration_id)
         .map_err(|e| AuthorityError::Refused(e.to_string()))?;
     let group_key = store
         .product_psk_key(&product.id)

@@ -14,7 +14,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use inkan_server::PeerCertificates;
+use inkan_http::PeerCertificates;
 use time::OffsetDateTime;
 
 use crate::assertion::AssertionSigner;

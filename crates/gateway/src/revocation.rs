@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use inkan_agent::{HttpConnection, HttpTarget};
+use inkan_client::{HttpConnection, HttpTarget};
 
 /// Revoked serials and how fresh that knowledge is.
 pub struct RevokedSet {

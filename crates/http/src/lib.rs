@@ -3,12 +3,14 @@
 //! [`serve`] and [`serve_plain`] run the accept loop on a listener the caller bound (so tests
 //! can use port 0) with every limit of [`ConnectionLimits`]: TLS handshake, header, body and
 //! idle timeouts, a connection cap with back-pressure, HTTP/2 stream and reset limits. Each
-//! request carries the connection's [`PeerCertificates`] and address as extensions.
+//! request carries the connection's [`PeerCertificates`] and address as extensions. The
+//! middleware of [`body_limit`] and [`body_deadline`] bound each request's body in size and time.
 #![warn(missing_docs)]
 
 mod accept;
 mod activity;
 pub mod body_deadline;
+pub mod body_limit;
 mod fd_limit;
 mod limits;
 mod log_limit;

@@ -33,7 +33,6 @@ mod pem;
 mod pkcs12;
 mod pkcs7;
 mod profile;
-mod psk_token;
 mod revocation_reason;
 mod root_ca;
 mod serial;
@@ -66,7 +65,6 @@ pub use pkcs12::{
 };
 pub use pkcs7::{certs_only_decode, certs_only_encode};
 pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, SubjectAttribute};
-pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use revocation_reason::RevocationReason;
 pub use root_ca::RootCa;
 pub use serial::Serial;

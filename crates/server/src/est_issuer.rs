@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::{
     Authority, AuthorityError, DeviceCertRequest, DeviceIssuerConfig, IssuedDeviceCert, Issuer,
 };
+use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{certs_from_pem, CertificateInfo, GeneratedKey};
 use tokio::sync::Mutex;
 

@@ -6,7 +6,7 @@
 
 mod admin_auth;
 mod api;
-mod body_limit;
+mod body_refusal;
 mod client_cert;
 mod est;
 mod est_error;

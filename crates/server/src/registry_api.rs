@@ -253,7 +253,7 @@ pub(crate) async fn register_device(
     let psk_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| v.starts_with(inkan_pki::PSK_SCHEME));
+        .filter(|v| v.starts_with(inkan_attest::PSK_SCHEME));
     let (product, registrant) = match psk_header {
         Some(value) => {
             authority

@@ -20,8 +20,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .fallback(crate::v1_errors::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
-            limit,
-            crate::body_limit::enforce,
+            crate::body_refusal::body_limit(limit),
+            inkan_http::body_limit::enforce,
         ))
         .layer(axum::middleware::from_fn_with_state(
             body_timeout,
@@ -40,8 +40,8 @@ pub fn plain_router(authority: Arc<Authority>) -> Router {
         .merge(crate::revocation_routes::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
-            limit,
-            crate::body_limit::enforce,
+            crate::body_refusal::body_limit(limit),
+            inkan_http::body_limit::enforce,
         ))
         .layer(axum::middleware::from_fn_with_state(
             body_timeout,

@@ -7,11 +7,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
+use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use serde::{Deserialize, Serialize};
 
 use super::key::write_key_files;
 use super::{marshal_public, name_of, KeyFiles, Tpm, TpmSigningKey, SRK_HANDLE};
-use crate::{client_tls_config, AgentError, HttpConnection, HttpTarget};
+use crate::AgentError;
 
 /// HKDF info of the delivery key (wire contract §2).
 const DELIVERY_INFO: &[u8] = b"inkan tpm delivery v1";

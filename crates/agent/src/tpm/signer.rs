@@ -59,10 +59,10 @@ impl TpmSigningKey {
                 .collect(),
             Arc::new(self),
         );
-        crate::https::client_tls_config_with_resolver(
+        Ok(inkan_client::client_tls_config_with_resolver(
             roots,
             Arc::new(rustls::sign::SingleCertAndKey::from(certified)),
-        )
+        )?)
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use inkan_agent::{ForwardProxy, HttpTarget};
+use inkan_agent::ForwardProxy;
+use inkan_client::HttpTarget;
 
 /// `inkan agent enroll --tpm`: enroll a TPM-resident key by TPM 2.0 attestation (filled from
 /// the `agent enroll` arguments).
@@ -144,7 +145,7 @@ pub async fn proxy(args: AgentProxyArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read the key {}", path.display()))?;
         let key = inkan_pki::GeneratedKey::from_pem(&key_pem, None)
             .with_context(|| format!("{} is not a PKCS#8 PEM key", path.display()))?;
-        inkan_agent::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?
+        inkan_client::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?
     };
     let proxy = Arc::new(ForwardProxy::new(&args.upstream, tls)?);
     let listener = tokio::net::TcpListener::bind(args.listen)

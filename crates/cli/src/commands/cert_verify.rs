@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use inkan_agent::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_authority::DataDir;
+use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_pki::{
     certs_from_pem, check_ocsp_response, crl_der, ocsp_responder_urls, validate, CertificateInfo,
     ChainUsage, Invalid, OcspStatus, RevocationReason, ValidPath, Validation,

@@ -42,7 +42,7 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?
                 .concat(),
         };
-        let tls = inkan_agent::client_tls_config(&anchors, None)?;
+        let tls = inkan_client::client_tls_config(&anchors, None)?;
         tokio::spawn(revoked.clone().follow(authority.clone(), tls));
     }
     let gateway = Arc::new(Gateway::new(&config, revoked).map_err(anyhow::Error::msg)?);
@@ -107,13 +107,13 @@ async fn server_identity(config: &GatewayConfig) -> anyhow::Result<(Vec<Vec<u8>>
         .to_string();
     let key = GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256)?;
     let csr = inkan_pki::build_csr(&key, &from.names[0], &from.names)?;
-    let tls = inkan_agent::client_tls_config(&anchors, None)?;
-    let credentials = inkan_agent::EstCredentials::Secret {
+    let tls = inkan_client::client_tls_config(&anchors, None)?;
+    let credentials = inkan_client::EstCredentials::Secret {
         user: "inkan-gateway".into(),
         secret,
     };
     let mut est =
-        inkan_agent::EstClient::connect(&from.url, tls, Some(from.label.clone()), credentials)
+        inkan_client::EstClient::connect(&from.url, tls, Some(from.label.clone()), credentials)
             .await?;
     let cacerts = est
         .cacerts()

@@ -2,10 +2,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::{
     generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir, HttpListen,
 };
+use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{
     build_csr, der_to_pem, verify_chain, CertificateInfo, ChainUsage, GeneratedKey, KeyAlgorithm,
 };

@@ -5,7 +5,7 @@ use std::process::Command;
 use base64::Engine;
 use bytes::Bytes;
 use http::Method;
-use inkan_agent::{AgentError, EstCredentials};
+use inkan_client::{ClientError, EstCredentials};
 use inkan_pki::{
     build_csr, certs_from_pem, verify_chain, CertificateInfo, ChainUsage, GeneratedKey,
     IssueParams, KeyAlgorithm, Profile, Serial,
@@ -19,9 +19,9 @@ fn new_csr(cn: &str) -> (GeneratedKey, Vec<u8>) {
     (key, csr)
 }
 
-fn status(e: AgentError) -> u16 {
+fn status(e: ClientError) -> u16 {
     match e {
-        AgentError::Status { status, .. } => status,
+        ClientError::Status { status, .. } => status,
         other => panic!("expected an HTTP status, got {other}"),
     }
 }
@@ -128,7 +128,7 @@ async fn csrattrs_and_labels() {
 
 /// Sends a simpleenroll with full control over headers and body.
 async fn post(
-    raw: &mut inkan_agent::HttpConnection,
+    raw: &mut inkan_client::HttpConnection,
     content_type: &str,
     secret: Option<&str>,
     body: Vec<u8>,

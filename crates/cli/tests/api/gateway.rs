@@ -1,7 +1,6 @@
 //! The gateway in front of a small upstream, with the real authority: who gets through, what
 //! the upstream sees, and how fast a revocation bites on an open connection.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,60 +11,9 @@ use inkan_pki::{
     Serial,
 };
 
+use inkan_test_support::upstream::{header, Upstream};
+
 use super::support::{secret_credentials, Env, Server};
-
-/// A tiny upstream (python's http.server) that answers GET, POST and PUT with the path and
-/// headers it received and the methods of every request so far (`seen`).
-pub(super) struct Upstream {
-    child: Child,
-    pub(super) port: u16,
-}
-
-impl Upstream {
-    pub(super) fn start() -> Self {
-        let script = r#"
-import http.server, json
-seen = []
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def answer(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        seen.append(self.command)
-        body = json.dumps({"path": self.path, "seen": seen, "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = do_POST = do_PUT = answer
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            port: line.trim().parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A TLS server certificate for localhost / 127.0.0.1 from the authority's `server` profile,
 /// with the issuing CA, written as `<name>.pem` / `<name>.key`.
@@ -75,8 +23,8 @@ async fn server_pair(env: &Env, authority: &Server, server_secret: &str, name: &
             .unwrap()
             .remove(0);
     let key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let tls = inkan_agent::client_tls_config(&[env.root_der()], None).unwrap();
-    let mut est = inkan_agent::EstClient::connect(
+    let tls = inkan_client::client_tls_config(&[env.root_der()], None).unwrap();
+    let mut est = inkan_client::EstClient::connect(
         &authority.url(),
         tls,
         Some("server".into()),
@@ -123,16 +71,6 @@ fn curl(env: &Env, url: &str, client: Option<&Files>, extra: &[&str]) -> (u16, S
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
-    echo["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0] == name)
-        .map(|h| h[1].as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,13 +274,13 @@ upstreams = ["{authority}"]
     }
 
     // Revocation bites on a connection that is already open, within a second.
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((vec![dev_cert], dev_key.pkcs8_der().to_vec())),
     )
     .unwrap();
-    let target = inkan_agent::HttpTarget::parse(&url("")).unwrap();
-    let mut conn = inkan_agent::HttpConnection::connect(&target, tls)
+    let target = inkan_client::HttpTarget::parse(&url("")).unwrap();
+    let mut conn = inkan_client::HttpConnection::connect(&target, tls)
         .await
         .unwrap();
     let (status, _, _) = conn
@@ -722,16 +660,16 @@ async fn routes_can_require_products_and_upstreams_see_the_device() {
         None,
     )
     .unwrap();
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((chain, product_key.pkcs8_der().to_vec())),
     )
     .unwrap();
-    let mut est = inkan_agent::EstClient::connect(
+    let mut est = inkan_client::EstClient::connect(
         &authority.url(),
         tls,
         None,
-        inkan_agent::EstCredentials::None,
+        inkan_client::EstCredentials::None,
     )
     .await
     .unwrap();

@@ -4,7 +4,8 @@
 use std::io::Read;
 use std::process::Command;
 
-use super::gateway::Upstream;
+use inkan_test_support::upstream::Upstream;
+
 use super::support::Env;
 
 /// curl through the gateway; returns (status, body).

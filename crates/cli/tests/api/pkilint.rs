@@ -6,7 +6,7 @@
 //! fails the test. Then `openssl verify -crl_check_all` checks the whole chain with both CRLs.
 
 #[cfg(feature = "tpm")]
-use super::tpm_agent::swtpm;
+use inkan_test_support::swtpm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! is refused with a typed reason naming the rule, and changes nothing (certificate count and
 //! audit log); an operator's explicit grant works.
 
-use inkan_agent::{client_tls_config, AgentError, EstClient, EstCredentials};
+use inkan_client::{client_tls_config, ClientError, EstClient, EstCredentials};
 use inkan_pki::{build_csr, certs_from_pem, CertificateInfo, GeneratedKey, KeyAlgorithm, San};
 
 use super::support::{secret_credentials, Env, Server};
@@ -34,9 +34,9 @@ fn csr(cn: &str, sans: &[&str]) -> (GeneratedKey, Vec<u8>) {
 }
 
 /// The refusal's status and text.
-fn refused(e: AgentError) -> (u16, String) {
+fn refused(e: ClientError) -> (u16, String) {
     match e {
-        AgentError::Status { status, message } => (status, message),
+        ClientError::Status { status, message } => (status, message),
         other => panic!("expected an HTTP refusal, got {other}"),
     }
 }

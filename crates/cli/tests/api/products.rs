@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use inkan_agent::EstCredentials;
+use inkan_client::EstCredentials;
 use inkan_pki::{build_csr, certs_from_pem, CertificateInfo, GeneratedKey, KeyAlgorithm};
 
 use super::support::{Env, Server};
@@ -130,7 +130,7 @@ async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() 
     let chain = certs_from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     let product_key =
         GeneratedKey::from_pem(&std::fs::read_to_string(&key).unwrap(), None).unwrap();
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((chain, product_key.pkcs8_der().to_vec())),
     )
@@ -138,10 +138,14 @@ async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() 
 
     let mut tasks = Vec::new();
     for w in 0..8 {
-        let mut est =
-            inkan_agent::EstClient::connect(&server.url(), tls.clone(), None, EstCredentials::None)
-                .await
-                .unwrap();
+        let mut est = inkan_client::EstClient::connect(
+            &server.url(),
+            tls.clone(),
+            None,
+            EstCredentials::None,
+        )
+        .await
+        .unwrap();
         tasks.push(tokio::spawn(async move {
             let mut ok = 0;
             let mut refused = 0;
@@ -152,7 +156,7 @@ async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() 
                     .await
                 {
                     Ok(_) => ok += 1,
-                    Err(inkan_agent::AgentError::Status { status: 403, .. }) => refused += 1,
+                    Err(inkan_client::ClientError::Status { status: 403, .. }) => refused += 1,
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -172,19 +176,19 @@ async fn the_cap_holds_under_concurrent_registrations_and_keys_are_not_shared() 
     let unit = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
     let csr = build_csr(&unit, "x", &[]).unwrap();
     let mut est =
-        inkan_agent::EstClient::connect(&server.url(), tls.clone(), None, EstCredentials::None)
+        inkan_client::EstClient::connect(&server.url(), tls.clone(), None, EstCredentials::None)
             .await
             .unwrap();
     assert!(est.simpleenroll(&csr).await.is_err(), "the cap is reached");
     let chain_b = certs_from_pem(&std::fs::read(&cert_b).unwrap()).unwrap();
     let key_b = GeneratedKey::from_pem(&std::fs::read_to_string(&key_b).unwrap(), None).unwrap();
-    let tls_b = inkan_agent::client_tls_config(
+    let tls_b = inkan_client::client_tls_config(
         &[env.root_der()],
         Some((chain_b, key_b.pkcs8_der().to_vec())),
     )
     .unwrap();
     let mut est_b =
-        inkan_agent::EstClient::connect(&server.url(), tls_b, None, EstCredentials::None)
+        inkan_client::EstClient::connect(&server.url(), tls_b, None, EstCredentials::None)
             .await
             .unwrap();
     let first = CertificateInfo::parse(&est_b.simpleenroll(&csr).await.unwrap()).unwrap();

@@ -4,7 +4,8 @@
 use base64::Engine;
 use bytes::Bytes;
 use http::Method;
-use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm, PskToken};
+use inkan_attest::PskToken;
+use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm};
 
 use super::support::{Env, Server};
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm, PskToken};
+use inkan_attest::PskToken;
+use inkan_pki::{build_csr, GeneratedKey, KeyAlgorithm};
 use serde_json::{json, Value};
 
 use super::support::{Env, Server};

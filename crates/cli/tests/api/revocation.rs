@@ -394,7 +394,7 @@ async fn the_feed_and_its_stream_carry_revocations_made_anywhere() {
 
     // The holder revokes its own certificate over mTLS; the JSON feed lists both, in order.
     let chain = vec![b.der.clone()];
-    let tls = inkan_agent::client_tls_config(
+    let tls = inkan_client::client_tls_config(
         &[s.env.root_der()],
         Some((chain, b.key.pkcs8_der().to_vec())),
     )

@@ -1,15 +1,16 @@
 //! TPM 2.0-attested enrollment against a real TPM: swtpm driven by tpm2-tools, the authority
 //! spoken to with curl. Skips (saying so) only when swtpm or tpm2-tools are not installed.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use inkan_authority::{open_delivery, Delivery};
 use serde_json::{json, Value};
+
+use inkan_test_support::swtpm::{tools_present, Swtpm};
 
 use super::support::{Env, Server};
 
@@ -22,91 +23,20 @@ const ECC_EK: &str = "0x81010002";
 const ECC_AK: &str = "0x81000006";
 const SIGN_ATTRS: &str = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign";
 
-fn tools_present() -> bool {
-    ["swtpm", "swtpm_setup", "tpm2_createak", "tpm2_send"]
-        .iter()
-        .all(|t| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-fn free_port() -> u16 {
-    loop {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        // swtpm needs port and port + 1.
-        if port < 65_000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// A swtpm with an RSA EK certificate from its own local CA, and tpm2-tools pointed at it.
 struct Tpm {
-    child: Child,
+    swtpm: Swtpm,
     dir: PathBuf,
     tcti: String,
 }
 
 impl Tpm {
-    fn start(dir: &Path) -> Self {
-        let state = dir.join("state");
-        let ca = dir.join("localca");
-        std::fs::create_dir_all(&state).unwrap();
-        std::fs::create_dir_all(&ca).unwrap();
-        std::fs::write(
-            dir.join("localca.conf"),
-            format!(
-                "statedir = {c}\nsigningkey = {c}/signkey.pem\nissuercert = {c}/issuercert.pem\ncertserial = {c}/certserial\n",
-                c = ca.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("setup.conf"),
-            format!(
-                "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\ncreate_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n",
-                dir.join("localca.conf").display()
-            ),
-        )
-        .unwrap();
-        let out = Command::new("swtpm_setup")
-            .args(["--tpm2", "--create-ek-cert", "--tpmstate"])
-            .arg(&state)
-            .arg("--config")
-            .arg(dir.join("setup.conf"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "swtpm_setup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
-        let child = Command::new("swtpm")
-            .args(["socket", "--tpm2", "--server"])
-            .arg(format!("type=tcp,port={port}"))
-            .arg("--ctrl")
-            .arg(format!("type=tcp,port={}", port + 1))
-            .arg("--tpmstate")
-            .arg(format!("dir={}", state.display()))
-            .args(["--flags", "not-need-init,startup-clear"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "swtpm did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn start() -> Self {
+        let swtpm = Swtpm::start();
         Self {
-            child,
-            dir: dir.to_path_buf(),
-            tcti: format!("swtpm:host=127.0.0.1,port={port}"),
+            dir: swtpm.path().to_path_buf(),
+            tcti: swtpm.tcti(),
+            swtpm,
         }
     }
 
@@ -299,13 +229,6 @@ impl Tpm {
     }
 }
 
-impl Drop for Tpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The uncompressed point (04 ‖ x ‖ y) of an ECC P-256 TPMT_PUBLIC.
 fn ecc_point(public: &[u8]) -> Vec<u8> {
     let n = public.len();
@@ -427,7 +350,7 @@ async fn a_real_tpm_enrolls_and_every_forged_piece_of_evidence_is_refused() {
         return;
     }
     let (env, _) = Env::with_ca();
-    let tpm = Tpm::start(&env.tmp.path().join("tpm"));
+    let tpm = Tpm::start();
     tpm.run(&["tpm2_nvread", "0x01c00002", "-o", "ek.crt"]);
     let ek_cert = tpm.file("ek.crt");
     let ek_public = tpm.public(EK);
@@ -446,7 +369,7 @@ async fn a_real_tpm_enrolls_and_every_forged_piece_of_evidence_is_refused() {
         &env,
         &format!(
             "ek_roots = [{:?}]\nek_allow = [{:?}]\n",
-            env.tmp.path().join("tpm/localca/issuercert.pem"),
+            tpm.swtpm.ek_issuer(),
             sha256_hex(&ecc_ek_public)
         ),
     );

@@ -6,13 +6,11 @@
 //! Written against the shared wire contract of `/v1/tpm/*`; it needs the authority's TPM
 //! endpoints (built in parallel) to pass.
 
-#[path = "../../../agent/tests/swtpm/mod.rs"]
-pub(super) mod swtpm;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use swtpm::Swtpm;
+use inkan_test_support::swtpm::Swtpm;
+use inkan_test_support::upstream::{header, Upstream};
 use x509_parser::prelude::*;
 
 use super::support::{binary, repo_root, Env, Server};
@@ -65,37 +63,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A tiny upstream that answers every GET with the headers it received.
-fn echo_upstream() -> (Child, u16) {
-    let script = r#"
-import http.server, json
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line.trim().parse().unwrap())
 }
 
 #[test]
@@ -190,7 +157,7 @@ fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() 
     assert!(String::from_utf8_lossy(&again.stderr).contains("already in use"));
 
     // A gateway route that requires level 3, in front of an echo upstream.
-    let (mut upstream, up_port) = echo_upstream();
+    let upstream = Upstream::start();
     let server_secret = env.secret("server");
     let secret_file = env.tmp.path().join("server.secret");
     std::fs::write(&secret_file, &server_secret).unwrap();
@@ -217,7 +184,7 @@ min_level = 3
             authority = authority.url(),
             root = env.root_pem().display(),
             secret_file = secret_file.display(),
-            up = up_port,
+            up = upstream.port,
         ),
     )
     .unwrap();
@@ -244,8 +211,8 @@ min_level = 3
         assert_eq!(code, 200, "{body}");
         let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(echo["path"], "/l3/hello?x=1");
-        assert_eq!(echo["headers"]["x-inkan-level"], "3");
-        assert_eq!(echo["headers"]["x-inkan-serial"], serial.as_str());
+        assert_eq!(header(&echo, "x-inkan-level"), ["3"]);
+        assert_eq!(header(&echo, "x-inkan-serial"), [serial.as_str()]);
     }
     drop(proxy);
 
@@ -264,8 +231,8 @@ min_level = 3
         String::from_utf8_lossy(&curl.stderr)
     );
     let echo: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
-    assert_eq!(echo["headers"]["x-inkan-level"], "3");
-    assert_eq!(echo["headers"]["x-inkan-serial"], serial.as_str());
+    assert_eq!(header(&echo, "x-inkan-level"), ["3"]);
+    assert_eq!(header(&echo, "x-inkan-serial"), [serial.as_str()]);
     // A software-key device certificate (level 2) is refused on the level-3 route.
     let soft = env.tmp.path().join("soft");
     std::fs::create_dir_all(&soft).unwrap();
@@ -349,7 +316,6 @@ min_level = 3
     let text = String::from_utf8_lossy(&readpublic.stdout);
     assert!(text.contains("fixedtpm") && text.contains("sign"), "{text}");
 
-    let _ = upstream.kill();
-    let _ = upstream.wait();
+    drop(upstream);
     authority.terminate();
 }

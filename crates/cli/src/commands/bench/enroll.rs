@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::DataDir;
+use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};

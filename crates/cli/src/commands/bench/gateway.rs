@@ -2,7 +2,7 @@
 //! client certificate, over keep-alive or with a full handshake per request.
 
 use anyhow::Context;
-use inkan_agent::{client_tls_config, HttpTarget};
+use inkan_client::{client_tls_config, HttpTarget};
 use inkan_pki::{certs_from_pem, GeneratedKey};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::ProgressBar;
-use inkan_agent::{HttpConnection, HttpTarget};
+use inkan_client::{HttpConnection, HttpTarget};
 
 /// What one load run measured.
 pub struct LoadResult {

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use bytes::Bytes;
-use inkan_agent::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_authority::DataDir;
+use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_pki::{build_ocsp_request, certs_from_pem, ocsp_response_status};
 use serde_json::json;
 

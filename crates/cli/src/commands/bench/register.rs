@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use bytes::Bytes;
-use inkan_agent::{client_tls_config, HttpTarget};
 use inkan_authority::DataDir;
+use inkan_client::{client_tls_config, HttpTarget};
 use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
 use serde_json::json;
 

@@ -1,0 +1,17 @@
+//! inkan-test-support: the harnesses inkan's integration tests share, one module per outside
+//! process they run.
+//!
+//! - [`server`]: a data directory and the real `inkan` binary (`serve`, `gateway`) on an
+//!   ephemeral port, waited for by its readiness line, and clients for it.
+//! - [`swtpm`]: a software TPM 2.0 with EK certificates from a local CA of its own.
+//! - [`upstream`]: an HTTP echo server to stand behind a gateway or a proxy.
+//! - [`postgres`], [`pcscd`], [`chromium`]: reserved for the PostgreSQL backend, smart-card and
+//!   browser harnesses.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod chromium;
+pub mod pcscd;
+pub mod postgres;
+pub mod server;
+pub mod swtpm;
+pub mod upstream;
