@@ -5,13 +5,11 @@
 //!   ephemeral port, waited for by its readiness line, and clients for it.
 //! - [`swtpm`]: a software TPM 2.0 with EK certificates from a local CA of its own.
 //! - [`upstream`]: an HTTP echo server to stand behind a gateway or a proxy.
-//! - [`postgres`], [`pcscd`], [`chromium`]: reserved for the PostgreSQL backend, smart-card and
-//!   browser harnesses.
+//!
+//! The harnesses still to come (a throw-away PostgreSQL database, pcscd with a virtual card
+//! reader, Chromium driven over WebDriver) each get a module of their own here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod chromium;
-pub mod pcscd;
-pub mod postgres;
 pub mod server;
 pub mod swtpm;
 pub mod upstream;
