@@ -19,6 +19,7 @@ mod policy;
 mod registrar;
 mod registry;
 mod revocation_feed;
+mod rules;
 mod server_identity;
 mod tpm;
 
@@ -43,6 +44,7 @@ pub use registry::{
     enable_product_psk, psk_device_key, NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS,
 };
 pub use revocation_feed::RevocationFeed;
+pub use rules::{admit_device, cascade_to};
 pub use server_identity::ServerIdentity;
 pub use tpm::{
     open_delivery, Delivery, TpmActivationRequest, TpmActivationResponse, TpmEnrollRequest,

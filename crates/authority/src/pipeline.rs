@@ -143,9 +143,18 @@ impl Authority {
         cascade: bool,
     ) -> Result<RevokeResult, AuthorityError> {
         let at = self.now().unix_timestamp();
+        let rule: &dyn inkan_store::CascadeRule = &crate::rules::cascade_to;
         let result = self
             .store
-            .revoke(serial, reason.name(), at, actor, cascade)
+            .revoke(
+                inkan_store::Revocation {
+                    serial,
+                    reason: reason.name(),
+                    revoked_at: at,
+                    actor,
+                },
+                cascade.then_some(rule),
+            )
             .await?;
         if let RevokeOutcome::Revoked(record) = &result.outcome {
             self.ocsp.invalidate(&record.serial);

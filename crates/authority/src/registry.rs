@@ -5,7 +5,10 @@ use std::time::Duration;
 use inkan_pki::{
     build_csr, der_to_pem, derive_device_key, sha256_hex, GeneratedKey, KeyAlgorithm, PskToken,
 };
-use inkan_store::{DeviceCertificate, DeviceRecord, ProductRecord, RegisterOutcome, Store};
+use inkan_store::{
+    DeviceCertificate, DeviceRecord, DeviceStatus, ProductRecord, ProductStatus, RegisterOutcome,
+    Store,
+};
 use rand::RngCore;
 
 use crate::{
@@ -100,7 +103,7 @@ impl Authority {
             max_devices: params.max_devices,
             device_validity_secs: i64::try_from(params.device_validity.as_secs())
                 .unwrap_or(i64::MAX),
-            status: "active".into(),
+            status: ProductStatus::Active,
             cert_serial: None,
             psk: params.psk,
             created_at_ms: unix_ms(self.now()),
@@ -221,7 +224,7 @@ impl Authority {
                 } => Some(registration_id.clone()),
                 Registrant::ProductCert { .. } => None,
             },
-            status: "active".into(),
+            status: DeviceStatus::Active,
             created_at_ms: now,
             last_seen_ms: now,
         };
@@ -252,6 +255,12 @@ impl Authority {
                 return Err(AuthorityError::Refused(
                     "the device with this key is disabled: an administrator must enable it".into(),
                 ))
+            }
+            RegisterOutcome::UnknownProduct => {
+                return Err(AuthorityError::Refused(format!(
+                    "product {} does not exist",
+                    product.name
+                )))
             }
             RegisterOutcome::RegistrationIdInUse => {
                 return Err(AuthorityError::Refused(
@@ -312,7 +321,7 @@ impl Authority {
         let Some(device) = self.store().device(id).await? else {
             return Ok(None);
         };
-        if device.status != "active" {
+        if device.status != DeviceStatus::Active {
             return Err(AuthorityError::Refused(format!(
                 "device {id} is disabled: an administrator must enable it before it renews"
             )));

@@ -13,6 +13,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use inkan_authority::{enable_product_psk, unix_ms, Authority, ProductParams, Registrant};
 use inkan_pki::der_to_pem;
+use inkan_store::DeviceStatus;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -208,11 +209,7 @@ pub(crate) async fn show_product(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers, &peer).await?;
     let product = find_product(&authority, &query::path(id)?).await?;
-    let devices = authority
-        .store()
-        .devices(Some(&product.id), i64::MAX)
-        .await?
-        .len();
+    let devices = authority.store().count_devices(&product.id).await?;
     Ok(Json(json!({ "product": product, "devices": devices })))
 }
 
@@ -334,7 +331,10 @@ pub(crate) async fn list_devices(
         None => None,
     };
     let limit = device_query.limit.map_or(MAX_PAGE, PageLimit::get);
-    let devices = authority.store().devices(product.as_deref(), limit).await?;
+    let devices = authority
+        .store()
+        .devices(product.as_deref(), None, limit)
+        .await?;
     Ok(Json(json!({ "devices": devices })))
 }
 
@@ -351,7 +351,7 @@ pub(crate) async fn disable_device(
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, id, &headers, &peer, "disabled").await
+    set_device_status(&authority, id, &headers, &peer, DeviceStatus::Disabled).await
 }
 
 /// Enables a disabled device again.
@@ -367,7 +367,7 @@ pub(crate) async fn enable_device(
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, id, &headers, &peer, "active").await
+    set_device_status(&authority, id, &headers, &peer, DeviceStatus::Active).await
 }
 
 /// A disabled device can neither renew nor register again; its current certificate stays
@@ -377,7 +377,7 @@ async fn set_device_status(
     id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
     peer: &PeerCertificates,
-    status: &str,
+    status: DeviceStatus,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let actor = require_admin(authority, headers, peer).await?;
     let id = query::path(id)?;

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use inkan_authority::{unix_ms, DataDir};
 use inkan_pki::CertificateInfo;
+use inkan_store::DeviceStatus;
 
 use super::open_store;
 use crate::cli::DeviceCommand;
@@ -30,7 +31,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let devices = store.devices(product_id.as_deref(), limit).await?;
+            let devices = store.devices(product_id.as_deref(), None, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else if devices.is_empty() {
@@ -42,7 +43,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
                         vec![
                             d.id.clone(),
                             d.product_id.clone(),
-                            d.status.clone(),
+                            d.status.to_string(),
                             rfc3339(d.created_at_ms / 1000),
                             rfc3339(d.last_seen_ms / 1000),
                         ]
@@ -97,9 +98,11 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
             table(&["SERIAL", "SUBJECT", "NOT AFTER", "ISSUER"], &rows);
         }
         DeviceCommand::Disable { device } => {
-            set_status(&*store, &device, "disabled", &actor).await?
+            set_status(&*store, &device, DeviceStatus::Disabled, &actor).await?
         }
-        DeviceCommand::Enable { device } => set_status(&*store, &device, "active", &actor).await?,
+        DeviceCommand::Enable { device } => {
+            set_status(&*store, &device, DeviceStatus::Active, &actor).await?
+        }
     }
     Ok(())
 }
@@ -107,7 +110,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
 async fn set_status(
     store: &dyn inkan_store::Store,
     device: &str,
-    status: &str,
+    status: DeviceStatus,
     actor: &str,
 ) -> anyhow::Result<()> {
     store

@@ -3,7 +3,7 @@ use base64::Engine;
 use inkan_authority::{
     enable_product_psk, psk_device_key, replace_file, unix_ms, Authority, DataDir, ProductParams,
 };
-use inkan_store::ProductRecord;
+use inkan_store::{ProductRecord, ProductStatus};
 
 use super::open_store;
 use crate::cli::{ProductCommand, PskCommand};
@@ -118,11 +118,11 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             } else {
                 let mut rows = Vec::new();
                 for p in &products {
-                    let count = store.devices(Some(&p.id), i64::MAX).await?.len();
+                    let count = store.count_devices(&p.id).await?;
                     rows.push(vec![
                         p.name.clone(),
                         p.id.clone(),
-                        p.status.clone(),
+                        p.status.to_string(),
                         match p.max_devices {
                             Some(max) => format!("{count}/{max}"),
                             None => count.to_string(),
@@ -135,7 +135,7 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
         }
         ProductCommand::Show { product, json } => {
             let found = find(&*store, &product).await?;
-            let devices = store.devices(Some(&found.id), i64::MAX).await?.len();
+            let devices = store.count_devices(&found.id).await?;
             if json {
                 println!(
                     "{}",
@@ -194,10 +194,10 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
         }
         ProductCommand::Disable { product } => {
-            set_status(&*store, &product, "disabled", &actor).await?
+            set_status(&*store, &product, ProductStatus::Disabled, &actor).await?
         }
         ProductCommand::Enable { product } => {
-            set_status(&*store, &product, "active", &actor).await?
+            set_status(&*store, &product, ProductStatus::Active, &actor).await?
         }
     }
     Ok(())
@@ -238,7 +238,7 @@ fn p12_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
 async fn set_status(
     store: &dyn inkan_store::Store,
     product: &str,
-    status: &str,
+    status: ProductStatus,
     actor: &str,
 ) -> anyhow::Result<()> {
     let found = store
