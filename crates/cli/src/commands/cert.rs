@@ -79,15 +79,9 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 std::env::var("USER").unwrap_or_else(|_| "admin".into())
             );
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let serial_text = serial.to_string();
-            let revocation = inkan_store::Revocation {
-                serial: &serial_text,
-                reason: reason.name(),
-                revoked_at: now,
-                actor: &actor,
-            };
-            let rule: &dyn inkan_store::CascadeRule = &inkan_authority::cascade_to;
-            let result = store.revoke(revocation, cascade.then_some(rule)).await?;
+            let result =
+                inkan_authority::revoke(&*store, &serial.to_string(), reason, now, &actor, cascade)
+                    .await?;
             let (record, already) = match result.outcome {
                 RevokeOutcome::Revoked(r) => (r, false),
                 RevokeOutcome::AlreadyRevoked(r) => (r, true),
