@@ -206,5 +206,7 @@ impl ChainVerifier {
     }
 }
 
+pub(crate) mod events;
+
 #[cfg(test)]
 mod tests;

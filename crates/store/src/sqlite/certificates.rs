@@ -8,10 +8,11 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::ROWS_PER_STATEMENT;
 use super::{audit, insert_events, json_column, json_text, tpm, AuditHead, SqliteStore, Tx};
+use crate::audit::events;
 use crate::{
     CascadeRule, CertificateQuery, CertificateRecord, CertificateStatus, CertificateStore,
-    CrlRecord, Enrolled, IssuedRef, IssuerRecord, NewAuditEvent, NewCertificate, RecordOutcome,
-    Revocation, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry, StoreError,
+    CrlRecord, Enrolled, IssuedRef, IssuerRecord, NewCertificate, RecordOutcome, Revocation,
+    RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry, StoreError,
 };
 
 #[async_trait]
@@ -89,14 +90,7 @@ impl CertificateStore for SqliteStore {
         .await?
         .rows_affected();
         if inserted > 0 {
-            let data = serde_json::json!({"role": issuer.role, "subject": issuer.subject});
-            let event = NewAuditEvent::new(
-                issuer.created_at_ms,
-                "issuer.registered",
-                actor,
-                &issuer.id,
-                data,
-            );
+            let event = events::issuer_registered(issuer, actor);
             audit(&mut tx, event).await?;
         }
         tx.commit().await?;
@@ -345,13 +339,7 @@ async fn revoke_one(
     .bind(serial)
     .execute(&mut **tx)
     .await?;
-    let event = NewAuditEvent::new(
-        revocation.revoked_at.saturating_mul(1000),
-        "certificate.revoked",
-        revocation.actor,
-        serial,
-        serde_json::json!({"reason": revocation.reason, "cascade_from": cascade_from}),
-    );
+    let event = events::certificate_revoked(revocation, serial, cascade_from);
     head.append(tx, &event).await?;
     revocation_of(tx, serial).await
 }
@@ -402,15 +390,7 @@ pub(super) async fn insert_issued(
     let mut events = Vec::with_capacity(fresh.len());
     let mut sans = Vec::with_capacity(fresh.len());
     for cert in &fresh {
-        let data = serde_json::json!({
-            "subject": cert.subject,
-            "profile": cert.profile,
-            "method": cert.method,
-            "not_after": cert.not_after,
-            "spki_sha256": cert.spki_sha256,
-        });
-        let event =
-            NewAuditEvent::new(at_ms, "certificate.issued", &cert.actor, &cert.serial, data);
+        let event = events::certificate_issued(cert, at_ms);
         events.push(head.seal(&event));
         sans.push(json_text(&cert.sans)?);
     }

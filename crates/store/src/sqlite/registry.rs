@@ -6,10 +6,11 @@ use sqlx::Row;
 
 use super::certificates::insert_issued;
 use super::{audit, json_column, json_text, SqliteStore, Tx};
+use crate::audit::events;
 use crate::{
-    Admission, DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, NewAuditEvent,
-    NewCertificate, ProductRecord, ProductStatus, RecordOutcome, RegisterOutcome,
-    RegistrationFacts, RegistrationRule, RegistryStore, StoreError,
+    Admission, DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, NewCertificate,
+    ProductRecord, ProductStatus, RecordOutcome, RegisterOutcome, RegistrationFacts,
+    RegistrationRule, RegistryStore, StoreError,
 };
 
 #[async_trait]
@@ -47,14 +48,7 @@ impl RegistryStore for SqliteStore {
         .bind(psk_group_key)
         .execute(&mut *tx)
         .await?;
-        let data = serde_json::json!({"name": product.name, "max_devices": product.max_devices});
-        let event = NewAuditEvent::new(
-            product.created_at_ms,
-            "product.created",
-            actor,
-            &product.id,
-            data,
-        );
+        let event = events::product_created(product, actor);
         audit(&mut tx, event).await?;
         let recorded =
             insert_issued(&mut tx, std::slice::from_ref(cert), product.created_at_ms).await?;
@@ -65,13 +59,7 @@ impl RegistryStore for SqliteStore {
             )));
         }
         if psk_group_key.is_some() {
-            let event = NewAuditEvent::new(
-                product.created_at_ms,
-                "product.psk-enabled",
-                actor,
-                &product.id,
-                serde_json::json!({}),
-            );
+            let event = events::product_psk(&product.id, true, actor, product.created_at_ms);
             audit(&mut tx, event).await?;
         }
         tx.commit().await?;
@@ -197,12 +185,7 @@ impl RegistryStore for SqliteStore {
         if changed == 0 {
             return Err(StoreError::NotFound(format!("no product {product_id}")));
         }
-        let kind = if group_key_hex.is_some() {
-            "product.psk-enabled"
-        } else {
-            "product.psk-disabled"
-        };
-        let event = NewAuditEvent::new(at_ms, kind, actor, product_id, serde_json::json!({}));
+        let event = events::product_psk(product_id, group_key_hex.is_some(), actor, at_ms);
         audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -284,13 +267,7 @@ impl RegistryStore for SqliteStore {
             .bind(&cert.device_id)
             .execute(&mut *tx)
             .await?;
-        let event = NewAuditEvent::new(
-            cert.created_at_ms,
-            "device.certificate",
-            format!("device:{}", cert.device_id),
-            &cert.device_id,
-            serde_json::json!({"serial": cert.serial, "issuer": cert.issuer}),
-        );
+        let event = events::device_certificate(cert);
         audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -340,13 +317,7 @@ async fn set_status(
         .await?
         .rows_affected();
     if changed > 0 {
-        let event = NewAuditEvent::new(
-            at_ms,
-            format!("{kind}.{status}"),
-            actor,
-            id,
-            serde_json::json!({}),
-        );
+        let event = events::status_set(kind, id, status, actor, at_ms);
         audit(&mut tx, event).await?;
     }
     tx.commit().await?;
@@ -414,13 +385,7 @@ async fn insert_device(tx: &mut Tx, device: &DeviceRecord, actor: &str) -> Resul
         .bind(&device.product_id)
         .execute(&mut **tx)
         .await?;
-    let event = NewAuditEvent::new(
-        device.created_at_ms,
-        "device.registered",
-        actor,
-        &device.id,
-        serde_json::json!({"product": device.product_id}),
-    );
+    let event = events::device_registered(device, actor);
     audit(tx, event).await?;
     Ok(())
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{audit, SqliteStore};
-use crate::{NewAuditEvent, SecretStore, StoreError};
+use crate::audit::events;
+use crate::{SecretStore, StoreError};
 
 #[async_trait]
 impl SecretStore for SqliteStore {
@@ -25,8 +26,7 @@ impl SecretStore for SqliteStore {
         .bind(at_ms)
         .execute(&mut *tx)
         .await?;
-        let event =
-            NewAuditEvent::new(at_ms, "est.secret.set", actor, label, serde_json::json!({}));
+        let event = events::est_secret_set(label, actor, at_ms);
         audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -54,13 +54,7 @@ impl SecretStore for SqliteStore {
             .bind(at_ms)
             .execute(&mut *tx)
             .await?;
-        let event = NewAuditEvent::new(
-            at_ms,
-            "admin.token.created",
-            actor,
-            name,
-            serde_json::json!({}),
-        );
+        let event = events::admin_token_created(name, actor, at_ms);
         audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

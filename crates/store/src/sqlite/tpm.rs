@@ -5,7 +5,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{audit, json_column, json_text, AuditHead, SqliteStore, Tx};
-use crate::{NewAuditEvent, StoreError, TpmActivation, TpmAttestation, TpmStore};
+use crate::audit::events;
+use crate::{StoreError, TpmActivation, TpmAttestation, TpmStore};
 
 #[async_trait]
 impl TpmStore for SqliteStore {
@@ -55,20 +56,7 @@ async fn insert_activation(tx: &mut Tx, a: &TpmActivation, actor: &str) -> Resul
     .bind(a.expires_at_ms)
     .execute(&mut **tx)
     .await?;
-    let data = serde_json::json!({
-        "ek_cert_sha256": a.ek_cert_sha256,
-        "ek_issuer": a.ek_issuer,
-        "ek_public_sha256": a.ek_public_sha256,
-        "ak_name": a.ak_name,
-        "expires_at": a.expires_at_ms,
-    });
-    let event = NewAuditEvent::new(
-        a.created_at_ms,
-        "tpm.activation.created",
-        actor,
-        &a.id,
-        data,
-    );
+    let event = events::tpm_activation_created(a, actor);
     audit(tx, event).await?;
     Ok(())
 }
@@ -119,13 +107,7 @@ pub(super) async fn insert_attestation(
     .bind(e.verified_at_ms)
     .execute(&mut **tx)
     .await?;
-    let event = NewAuditEvent::new(
-        at_ms,
-        "tpm.activation.used",
-        actor,
-        &e.activation_id,
-        serde_json::json!({"serial": e.serial, "key_name": e.key_name}),
-    );
+    let event = events::tpm_activation_used(e, actor, at_ms);
     head.append(tx, &event).await?;
     Ok(())
 }
