@@ -181,3 +181,6 @@ pub(crate) fn random_psk_group_key() -> String {
     rand::rngs::OsRng.fill_bytes(&mut key);
     hex::encode(key)
 }
+
+#[cfg(test)]
+mod tests;
