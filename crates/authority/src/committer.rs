@@ -11,7 +11,7 @@ use crate::AuthorityError;
 /// The largest batch committed at once.
 const MAX_BATCH: usize = 1024;
 
-type Reply = oneshot::Sender<Result<RecordOutcome, String>>;
+type Reply = oneshot::Sender<Result<RecordOutcome, inkan_store::StoreError>>;
 
 /// A handle to the writer task.
 #[derive(Clone)]
@@ -39,9 +39,7 @@ impl Committer {
             .map_err(|_| AuthorityError::ShuttingDown)?;
         match wait.await {
             Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(message)) => Err(AuthorityError::Store(inkan_store::StoreError::Corrupt(
-                format!("could not record the certificate: {message}"),
-            ))),
+            Ok(Err(e)) => Err(AuthorityError::Store(e)),
             Err(_) => Err(AuthorityError::ShuttingDown),
         }
     }
@@ -76,7 +74,7 @@ async fn run(
             Err(e) => {
                 tracing::error!(error = %e, batch = certs.len(), "group commit failed");
                 for reply in replies.drain(..) {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(e.for_batch()));
                 }
             }
         }

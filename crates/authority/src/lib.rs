@@ -6,8 +6,10 @@
 //! audit event, and only then returned.
 #![warn(missing_docs)]
 
+mod bootstrap;
 mod committer;
 mod config;
+mod credentials;
 mod crl_publisher;
 mod data_dir;
 mod error;
@@ -18,14 +20,18 @@ mod pipeline;
 mod policy;
 mod registrar;
 mod registry;
+mod revocation;
 mod revocation_feed;
+mod rules;
 mod server_identity;
 mod tpm;
 
+pub use bootstrap::{NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS};
 pub use config::{
     Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,
     ServerConfig, TpmConfig, DEFAULT_HTTP_PORT,
 };
+pub use credentials::Credentials;
 pub use crl_publisher::{CrlPublisher, RootCrl};
 pub use data_dir::{
     replace_file, CaInitOptions, CaPaths, DataDir, RootCrlState, ROOT_CRL_VALIDITY,
@@ -39,10 +45,10 @@ pub use policy::{
     decide, is_inkan_identifier, reserved_profile, EnrollMethod, Grant, PolicyInput, PresentedCert,
     Refusal, ADMIN_MAX_LEVEL, INKAN_URN, SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
 };
-pub use registry::{
-    enable_product_psk, psk_device_key, NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS,
-};
+pub use registry::Registry;
+pub use revocation::revoke;
 pub use revocation_feed::RevocationFeed;
+pub use rules::{admit_device, cascade_to};
 pub use server_identity::ServerIdentity;
 pub use tpm::{
     open_delivery, Delivery, TpmActivationRequest, TpmActivationResponse, TpmEnrollRequest,

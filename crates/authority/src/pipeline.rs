@@ -58,6 +58,8 @@ pub struct Authority {
     feed: Arc<RevocationFeed>,
     device_issuer: std::sync::RwLock<Arc<dyn crate::Issuer>>,
     registrar: crate::registrar::Registrar,
+    registry: crate::Registry,
+    credentials: crate::Credentials,
     tpm: TpmTrust,
 }
 
@@ -120,6 +122,8 @@ impl Authority {
             feed,
             device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
             registrar: crate::registrar::Registrar::start(store.clone()),
+            registry: crate::Registry::with_clock(store.clone(), clock),
+            credentials: crate::Credentials::with_clock(store.clone(), clock),
             tpm,
             ca,
             config,
@@ -143,10 +147,8 @@ impl Authority {
         cascade: bool,
     ) -> Result<RevokeResult, AuthorityError> {
         let at = self.now().unix_timestamp();
-        let result = self
-            .store
-            .revoke(serial, reason.name(), at, actor, cascade)
-            .await?;
+        let result =
+            crate::revocation::revoke(&*self.store, serial, reason, at, actor, cascade).await?;
         if let RevokeOutcome::Revoked(record) = &result.outcome {
             self.ocsp.invalidate(&record.serial);
             for child in &result.cascaded {
@@ -355,9 +357,44 @@ impl Authority {
         &self.config
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store: only this crate's services write to it.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The registry service (products, devices, PSK) over this authority's store.
+    pub fn registry(&self) -> &crate::Registry {
+        &self.registry
+    }
+
+    /// Admin tokens and EST secrets over this authority's store.
+    pub fn credentials(&self) -> &crate::Credentials {
+        &self.credentials
+    }
+
+    /// One recorded certificate by serial (lowercase hex).
+    pub async fn certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Option<inkan_store::CertificateRecord>, AuthorityError> {
+        Ok(self.store.certificate(serial).await?)
+    }
+
+    /// The revocation feed from the store: revocations with `seq > after`, in order.
+    pub async fn revocations_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<inkan_store::RevocationRecord>, AuthorityError> {
+        Ok(self.store.revocations_since(after, limit).await?)
+    }
+
+    /// The TPM evidence a certificate was issued on.
+    pub async fn tpm_attestation(
+        &self,
+        serial: &str,
+    ) -> Result<Option<TpmAttestation>, AuthorityError> {
+        Ok(self.store.tpm_attestation(serial).await?)
     }
 
     /// The EST secret verifier.

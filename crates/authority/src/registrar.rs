@@ -12,7 +12,7 @@ use crate::AuthorityError;
 /// The largest batch committed at once.
 const MAX_BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<RegisterOutcome, String>>;
+type Reply = oneshot::Sender<Result<RegisterOutcome, inkan_store::StoreError>>;
 
 /// A handle to the registration writer task.
 #[derive(Clone)]
@@ -41,9 +41,7 @@ impl Registrar {
             .map_err(|_| AuthorityError::ShuttingDown)?;
         match wait.await {
             Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(message)) => Err(AuthorityError::Store(inkan_store::StoreError::Corrupt(
-                format!("could not register the device: {message}"),
-            ))),
+            Ok(Err(e)) => Err(AuthorityError::Store(e)),
             Err(_) => Err(AuthorityError::ShuttingDown),
         }
     }
@@ -64,7 +62,10 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, Strin
                 Err(_) => break,
             }
         }
-        match store.register_devices(&batch).await {
+        match store
+            .register_devices(&batch, &crate::rules::admit_device)
+            .await
+        {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -73,7 +74,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, Strin
             Err(e) => {
                 tracing::error!(error = %e, batch = batch.len(), "registration commit failed");
                 for reply in replies.drain(..) {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(e.for_batch()));
                 }
             }
         }

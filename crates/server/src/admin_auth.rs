@@ -30,15 +30,16 @@ pub(crate) async fn admin_actor(
                 .or_else(|| v.strip_prefix("bearer "))
         });
     if let Some(token) = bearer {
-        let hash = inkan_pki::sha256_hex(token.trim().as_bytes());
-        return Ok(match authority.store().admin_token(&hash).await? {
-            Some(name) => AdminCheck::Admin(format!("token:{name}")),
-            None => AdminCheck::BadToken,
-        });
+        return Ok(
+            match authority.credentials().admin_token(token.trim()).await? {
+                Some(name) => AdminCheck::Admin(format!("token:{name}")),
+                None => AdminCheck::BadToken,
+            },
+        );
     }
     // A client certificate counts only if it is valid, not revoked, and of the admin profile.
     if let Ok(client) = peer.verify(authority).await {
-        if let Some(record) = authority.store().certificate(&client.info.serial).await? {
+        if let Some(record) = authority.certificate(&client.info.serial).await? {
             if record.profile == "admin" {
                 return Ok(AdminCheck::Admin(format!(
                     "admin-cert:{}",

@@ -194,7 +194,7 @@ pub(crate) async fn revocations(
     let feed_query = query::query(feed_query)?;
     let since = feed_query.since.map_or(0, FeedPosition::get);
     let limit = feed_query.limit.map_or(MAX_PAGE, PageLimit::get);
-    let records = authority.store().revocations_since(since, limit).await?;
+    let records = authority.revocations_since(since, limit).await?;
     let next = records.last().map_or(since, |r| r.seq);
     Ok(Json(json!({ "revocations": records, "next": next })))
 }
@@ -260,7 +260,6 @@ impl FeedState {
             if !self.caught_up {
                 let page = self
                     .authority
-                    .store()
                     .revocations_since(self.last, MAX_PAGE)
                     .await
                     .ok()?;

@@ -45,7 +45,6 @@ impl VerifyPeer for PeerCertificates {
         let info = CertificateInfo::parse(leaf)
             .map_err(|e| ClientCertProblem::Untrusted(e.to_string()))?;
         let record = authority
-            .store()
             .certificate(&info.serial)
             .await
             .map_err(|e| ClientCertProblem::Store(e.to_string()))?

@@ -101,7 +101,11 @@ async fn enroll(
     let csr_der = decode_base64_body(body)?;
     if let EnrollMethod::ClientCert(presented) = &method {
         // A ProductCert does not enroll itself: it registers a device and gets its DeviceCert.
-        if let Some(product) = authority.store().product_by_cert(&presented.serial).await? {
+        if let Some(product) = authority
+            .registry()
+            .product_by_cert(&presented.serial)
+            .await?
+        {
             let (device, issued) = authority
                 .bootstrap_device(
                     &product,
@@ -267,7 +271,7 @@ async fn presented(
     authority: &Authority,
     info: inkan_pki::CertificateInfo,
 ) -> Result<PresentedCert, EstError> {
-    let record = authority.store().certificate(&info.serial).await?;
+    let record = authority.certificate(&info.serial).await?;
     let profile = record.map(|r| r.profile).unwrap_or_default();
     let level = info
         .level

@@ -11,8 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use inkan_authority::{enable_product_psk, unix_ms, Authority, ProductParams, Registrant};
+use inkan_authority::{Authority, ProductParams, Registrant};
 use inkan_pki::der_to_pem;
+use inkan_store::DeviceStatus;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -156,13 +157,7 @@ pub(crate) async fn enable_psk(
 ) -> Result<impl IntoResponse, Problem> {
     let actor = require_admin(&authority, &headers, &peer).await?;
     let product = find_product(&authority, &query::path(id)?).await?;
-    let key = enable_product_psk(
-        &**authority.store(),
-        &product,
-        &actor,
-        unix_ms(authority.now()),
-    )
-    .await?;
+    let key = authority.registry().enable_psk(&product, &actor).await?;
     Ok(Json(json!({ "product": product.id, "psk_group_key": key })))
 }
 
@@ -171,7 +166,7 @@ async fn find_product(
     id: &str,
 ) -> Result<inkan_store::ProductRecord, Problem> {
     authority
-        .store()
+        .registry()
         .product(id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no product {id:?}")))
@@ -189,7 +184,7 @@ pub(crate) async fn list_products(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers, &peer).await?;
     Ok(Json(
-        json!({ "products": authority.store().products().await? }),
+        json!({ "products": authority.registry().products().await? }),
     ))
 }
 
@@ -208,11 +203,7 @@ pub(crate) async fn show_product(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&authority, &headers, &peer).await?;
     let product = find_product(&authority, &query::path(id)?).await?;
-    let devices = authority
-        .store()
-        .devices(Some(&product.id), i64::MAX)
-        .await?
-        .len();
+    let devices = authority.registry().count_devices(&product.id).await?;
     Ok(Json(json!({ "product": product, "devices": devices })))
 }
 
@@ -267,7 +258,7 @@ pub(crate) async fn register_device(
                 )
             })?;
             let product = authority
-                .store()
+                .registry()
                 .product_by_cert(&client.info.serial)
                 .await?
                 .ok_or_else(|| Problem::forbidden("the client certificate is not a ProductCert"))?;
@@ -334,7 +325,10 @@ pub(crate) async fn list_devices(
         None => None,
     };
     let limit = device_query.limit.map_or(MAX_PAGE, PageLimit::get);
-    let devices = authority.store().devices(product.as_deref(), limit).await?;
+    let devices = authority
+        .registry()
+        .devices(product.as_deref(), None, limit)
+        .await?;
     Ok(Json(json!({ "devices": devices })))
 }
 
@@ -351,7 +345,7 @@ pub(crate) async fn disable_device(
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, id, &headers, &peer, "disabled").await
+    set_device_status(&authority, id, &headers, &peer, DeviceStatus::Disabled).await
 }
 
 /// Enables a disabled device again.
@@ -367,7 +361,7 @@ pub(crate) async fn enable_device(
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    set_device_status(&authority, id, &headers, &peer, "active").await
+    set_device_status(&authority, id, &headers, &peer, DeviceStatus::Active).await
 }
 
 /// A disabled device can neither renew nor register again; its current certificate stays
@@ -377,21 +371,16 @@ async fn set_device_status(
     id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
     peer: &PeerCertificates,
-    status: &str,
+    status: DeviceStatus,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let actor = require_admin(authority, headers, peer).await?;
     let id = query::path(id)?;
     let id = id.as_str();
-    authority
-        .store()
-        .device(id)
+    let (device, changed) = authority
+        .registry()
+        .set_device_status(id, status, &actor)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no device {id:?}")))?;
-    let changed = authority
-        .store()
-        .set_device_status(id, status, &actor, unix_ms(authority.now()))
-        .await?;
-    let device = authority.store().device(id).await?;
     Ok(Json(json!({ "device": device, "changed": changed })))
 }
 
@@ -436,11 +425,11 @@ pub(crate) async fn show_device(
         }
     }
     let device = authority
-        .store()
+        .registry()
         .device(&id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no device {id:?}")))?;
-    let certificates = authority.store().device_certificates(&id).await?;
+    let certificates = authority.registry().device_certificates(&id).await?;
     Ok(Json(
         json!({ "device": device, "certificates": certificates }),
     ))

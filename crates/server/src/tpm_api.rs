@@ -251,13 +251,9 @@ pub(crate) async fn attestation(
             "a client certificate may read only its own attestation",
         ));
     }
-    let evidence = authority
-        .store()
-        .tpm_attestation(&serial)
-        .await?
-        .ok_or_else(|| {
-            Problem::not_found(format!("no TPM attestation for certificate {serial}"))
-        })?;
+    let evidence = authority.tpm_attestation(&serial).await?.ok_or_else(|| {
+        Problem::not_found(format!("no TPM attestation for certificate {serial}"))
+    })?;
     let verified_at =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(evidence.verified_at_ms) * 1_000_000)
             .map_err(Problem::internal)?;

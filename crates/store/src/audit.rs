@@ -1,8 +1,22 @@
 //! The audit chain: each event's hash covers its fields and the previous event's hash, so any
 //! edit, insertion or deletion in the middle of the log breaks every later link.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// The audit log. Every audited write of the other aggregates appends to the same chain in its
+/// own transaction; appends are serialised by the chain head.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends one event on its own.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent, StoreError>;
+
+    /// Audit events with `seq > after`, in order, at most `limit`.
+    async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+}
 
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -20,6 +34,25 @@ pub struct NewAuditEvent {
     pub subject: String,
     /// Details, JSON.
     pub data: serde_json::Value,
+}
+
+impl NewAuditEvent {
+    /// An event of `kind` by `actor` about `subject`.
+    pub fn new(
+        at_ms: i64,
+        kind: impl Into<String>,
+        actor: impl Into<String>,
+        subject: impl Into<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            at_ms,
+            kind: kind.into(),
+            actor: actor.into(),
+            subject: subject.into(),
+            data,
+        }
+    }
 }
 
 /// A stored event.
@@ -172,6 +205,8 @@ impl ChainVerifier {
         &self.prev_hash
     }
 }
+
+pub(crate) mod events;
 
 #[cfg(test)]
 mod tests;

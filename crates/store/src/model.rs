@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::{CertificateStatus, DeviceStatus, ProductStatus};
+
 /// A certificate about to be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCertificate {
@@ -46,16 +48,6 @@ pub enum RecordOutcome {
     DuplicateSerial,
     /// Not recorded: the TPM activation was used by another enrollment meanwhile, or expired.
     ActivationUnavailable,
-}
-
-/// Whether a certificate is still good.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CertificateStatus {
-    /// Not revoked (it may still have expired).
-    Valid,
-    /// Revoked.
-    Revoked,
 }
 
 /// A recorded certificate.
@@ -107,6 +99,18 @@ pub struct CertificateQuery {
     pub status: Option<CertificateStatus>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
+    /// Keyset cursor: only certificates recorded before the one whose audit event is this
+    /// (the `audit_seq` of the last row of the previous page).
+    pub before_audit_seq: Option<i64>,
+}
+
+/// A certificate and the audit event that recorded it, for cross-checking the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedRef {
+    /// Serial (hex).
+    pub serial: String,
+    /// The `certificate.issued` event's seq; also the cursor of the next page.
+    pub audit_seq: i64,
 }
 
 /// A CA certificate known to the authority.
@@ -153,7 +157,7 @@ pub enum RevokeOutcome {
     NotFound,
 }
 
-/// The result of [`crate::Store::revoke`].
+/// The result of [`crate::CertificateStore::revoke`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevokeResult {
     /// The certificate asked for.
@@ -201,8 +205,8 @@ pub struct ProductRecord {
     pub max_devices: Option<i64>,
     /// Validity of device certificates, seconds.
     pub device_validity_secs: i64,
-    /// `active` or `disabled`.
-    pub status: String,
+    /// Whether devices may register.
+    pub status: ProductStatus,
     /// Serial of the ProductCert.
     pub cert_serial: Option<String>,
     /// Whether devices may register with a key derived from the product's PSK group key.
@@ -226,12 +230,30 @@ pub struct DeviceRecord {
     /// The registration id a PSK device registered with (its key derives from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_id: Option<String>,
-    /// `active` or `disabled`.
-    pub status: String,
+    /// Whether it may register again and renew.
+    pub status: DeviceStatus,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds.
     pub last_seen_ms: i64,
+}
+
+/// Keyset cursor of the device list (newest first): the last device of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCursor {
+    /// Its `created_at_ms`.
+    pub created_at_ms: i64,
+    /// Its id.
+    pub id: String,
+}
+
+impl From<&DeviceRecord> for DeviceCursor {
+    fn from(d: &DeviceRecord) -> Self {
+        Self {
+            created_at_ms: d.created_at_ms,
+            id: d.id.clone(),
+        }
+    }
 }
 
 /// The outcome of registering a device.
@@ -251,6 +273,8 @@ pub enum RegisterOutcome {
     DeviceDisabled,
     /// The PSK registration id belongs to another device of this product (another key).
     RegistrationIdInUse,
+    /// No product has the device's product id.
+    UnknownProduct,
 }
 
 /// A DeviceCert as the registry knows it, whichever CA issued it.

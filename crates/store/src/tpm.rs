@@ -53,3 +53,24 @@ pub struct TpmAttestation {
     /// Unix ms.
     pub verified_at_ms: i64,
 }
+
+/// TPM credential activations and the evidence behind certificates. Activations are consumed
+/// with the certificate they produce (see [`crate::NewCertificate::tpm`]).
+#[async_trait::async_trait]
+pub trait TpmStore: Send + Sync + 'static {
+    /// Stores a new TPM credential activation (audited).
+    async fn create_tpm_activation(
+        &self,
+        activation: &TpmActivation,
+        actor: &str,
+    ) -> Result<(), crate::StoreError>;
+
+    /// One TPM activation by id.
+    async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, crate::StoreError>;
+
+    /// The TPM evidence a certificate was issued on.
+    async fn tpm_attestation(
+        &self,
+        serial: &str,
+    ) -> Result<Option<TpmAttestation>, crate::StoreError>;
+}

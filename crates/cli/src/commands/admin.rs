@@ -1,8 +1,6 @@
 use anyhow::Context;
-use base64::Engine;
-use inkan_authority::{replace_file, unix_ms, Authority, DataDir, EnrollMethod, IssueRequest};
+use inkan_authority::{replace_file, Authority, Credentials, DataDir, EnrollMethod, IssueRequest};
 use inkan_pki::{build_csr, der_to_pem, GeneratedKey, KeyAlgorithm};
-use rand::RngCore;
 
 use super::open_store;
 use crate::cli::{AdminCertCommand, AdminCommand, AdminTokenCommand};
@@ -78,20 +76,9 @@ async fn cert(
 async fn token(data_dir: &DataDir, name: String) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
     let store = open_store(data_dir, &config).await?;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!(
-        "inkan_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
     let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-    store
-        .create_admin_token(
-            &inkan_pki::sha256_hex(token.as_bytes()),
-            &name,
-            &format!("cli:{actor}"),
-            unix_ms(time::OffsetDateTime::now_utc()),
-        )
+    let token = Credentials::new(store)
+        .create_admin_token(&name, &format!("cli:{actor}"))
         .await?;
     eprintln!("admin token {name:?} (shown once; send it as Authorization: Bearer ...):");
     println!("{token}");

@@ -37,12 +37,13 @@ pub async fn run(data_dir: &DataDir, cmd: AuditCommand) -> anyhow::Result<()> {
     if problem.is_none() {
         let mut cursor = 0;
         'certs: loop {
-            let refs = store.issued_audit_refs(cursor, PAGE).await?;
+            let refs = store.issued_refs(cursor, PAGE).await?;
             let Some(last) = refs.last() else { break };
-            cursor = last.0;
-            for (_, serial, seq) in &refs {
+            cursor = last.audit_seq;
+            for r in &refs {
+                let (serial, seq) = (&r.serial, r.audit_seq);
                 certificates += 1;
-                if issued.get(seq) != Some(serial) {
+                if issued.get(&seq) != Some(serial) {
                     problem = Some(format!(
                         "certificate {serial} has no matching certificate.issued event (expected at event {seq})"
                     ));

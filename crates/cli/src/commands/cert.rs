@@ -26,6 +26,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 profile,
                 status: status.map(|s| s.parse()).transpose()?,
                 limit: Some(limit),
+                before_audit_seq: None,
             };
             let certs = store.list_certificates(&query).await?;
             if json {
@@ -78,9 +79,9 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 std::env::var("USER").unwrap_or_else(|_| "admin".into())
             );
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let result = store
-                .revoke(&serial.to_string(), reason.name(), now, &actor, cascade)
-                .await?;
+            let result =
+                inkan_authority::revoke(&*store, &serial.to_string(), reason, now, &actor, cascade)
+                    .await?;
             let (record, already) = match result.outcome {
                 RevokeOutcome::Revoked(r) => (r, false),
                 RevokeOutcome::AlreadyRevoked(r) => (r, true),

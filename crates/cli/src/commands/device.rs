@@ -1,6 +1,7 @@
 use anyhow::Context;
-use inkan_authority::{unix_ms, DataDir};
+use inkan_authority::{DataDir, Registry};
 use inkan_pki::CertificateInfo;
+use inkan_store::DeviceStatus;
 
 use super::open_store;
 use crate::cli::DeviceCommand;
@@ -9,7 +10,7 @@ use crate::running::load_config;
 
 pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
-    let store = open_store(data_dir, &config).await?;
+    let registry = Registry::new(open_store(data_dir, &config).await?);
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "admin".into())
@@ -22,7 +23,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
         } => {
             let product_id = match &product {
                 Some(p) => Some(
-                    store
+                    registry
                         .product(p)
                         .await?
                         .with_context(|| format!("no product {p:?}: see `inkan product list`"))?
@@ -30,7 +31,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let devices = store.devices(product_id.as_deref(), limit).await?;
+            let devices = registry.devices(product_id.as_deref(), None, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else if devices.is_empty() {
@@ -42,7 +43,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
                         vec![
                             d.id.clone(),
                             d.product_id.clone(),
-                            d.status.clone(),
+                            d.status.to_string(),
                             rfc3339(d.created_at_ms / 1000),
                             rfc3339(d.last_seen_ms / 1000),
                         ]
@@ -55,11 +56,11 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
             }
         }
         DeviceCommand::Show { device, json } => {
-            let found = store
+            let found = registry
                 .device(&device)
                 .await?
                 .with_context(|| format!("no device {device:?}: see `inkan device list`"))?;
-            let certificates = store.device_certificates(&found.id).await?;
+            let certificates = registry.device_certificates(&found.id).await?;
             if json {
                 println!(
                     "{}",
@@ -97,31 +98,25 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
             table(&["SERIAL", "SUBJECT", "NOT AFTER", "ISSUER"], &rows);
         }
         DeviceCommand::Disable { device } => {
-            set_status(&*store, &device, "disabled", &actor).await?
+            set_status(&registry, &device, DeviceStatus::Disabled, &actor).await?
         }
-        DeviceCommand::Enable { device } => set_status(&*store, &device, "active", &actor).await?,
+        DeviceCommand::Enable { device } => {
+            set_status(&registry, &device, DeviceStatus::Active, &actor).await?
+        }
     }
     Ok(())
 }
 
 async fn set_status(
-    store: &dyn inkan_store::Store,
+    registry: &Registry,
     device: &str,
-    status: &str,
+    status: DeviceStatus,
     actor: &str,
 ) -> anyhow::Result<()> {
-    store
-        .device(device)
+    let (_, changed) = registry
+        .set_device_status(device, status, actor)
         .await?
         .with_context(|| format!("no device {device:?}: see `inkan device list`"))?;
-    let changed = store
-        .set_device_status(
-            device,
-            status,
-            actor,
-            unix_ms(time::OffsetDateTime::now_utc()),
-        )
-        .await?;
     println!(
         "device {device} is {status}{}",
         if changed { "" } else { " (unchanged)" }

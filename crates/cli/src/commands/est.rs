@@ -1,4 +1,4 @@
-use inkan_authority::{generate_secret, hash_secret, unix_ms, DataDir};
+use inkan_authority::{Credentials, DataDir};
 
 use super::open_store;
 use crate::cli::{EstCommand, EstSecretCommand};
@@ -14,16 +14,9 @@ pub async fn run(data_dir: &DataDir, cmd: EstCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{why}");
             }
             let store = open_store(data_dir, &config).await?;
-            let secret = generate_secret();
-            let phc = hash_secret(&secret)?;
             let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-            store
-                .set_est_secret(
-                    &label,
-                    &phc,
-                    &format!("cli:{actor}"),
-                    unix_ms(time::OffsetDateTime::now_utc()),
-                )
+            let secret = Credentials::new(store)
+                .create_est_secret(&label, &format!("cli:{actor}"))
                 .await?;
             eprintln!("EST secret for label {label:?} (shown once; it replaces any previous one):");
             println!("{secret}");

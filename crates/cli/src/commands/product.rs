@@ -1,9 +1,7 @@
 use anyhow::Context;
 use base64::Engine;
-use inkan_authority::{
-    enable_product_psk, psk_device_key, replace_file, unix_ms, Authority, DataDir, ProductParams,
-};
-use inkan_store::ProductRecord;
+use inkan_authority::{replace_file, Authority, DataDir, ProductParams, Registry};
+use inkan_store::{ProductRecord, ProductStatus};
 
 use super::open_store;
 use crate::cli::{ProductCommand, PskCommand};
@@ -13,6 +11,7 @@ use crate::running::{load_config, passphrase, passphrase_line};
 pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
     let store = open_store(data_dir, &config).await?;
+    let registry = Registry::new(store.clone());
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "admin".into())
@@ -110,7 +109,7 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             }
         }
         ProductCommand::List { json } => {
-            let products = store.products().await?;
+            let products = registry.products().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&products)?);
             } else if products.is_empty() {
@@ -118,11 +117,11 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             } else {
                 let mut rows = Vec::new();
                 for p in &products {
-                    let count = store.devices(Some(&p.id), i64::MAX).await?.len();
+                    let count = registry.count_devices(&p.id).await?;
                     rows.push(vec![
                         p.name.clone(),
                         p.id.clone(),
-                        p.status.clone(),
+                        p.status.to_string(),
                         match p.max_devices {
                             Some(max) => format!("{count}/{max}"),
                             None => count.to_string(),
@@ -134,8 +133,8 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             }
         }
         ProductCommand::Show { product, json } => {
-            let found = find(&*store, &product).await?;
-            let devices = store.devices(Some(&found.id), i64::MAX).await?.len();
+            let found = find(&registry, &product).await?;
+            let devices = registry.count_devices(&found.id).await?;
             if json {
                 println!(
                     "{}",
@@ -169,8 +168,8 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             }
         }
         ProductCommand::Psk(PskCommand::Enable { product }) => {
-            let found = find(&*store, &product).await?;
-            let key = enable_product_psk(&*store, &found, &actor, now_ms()).await?;
+            let found = find(&registry, &product).await?;
+            let key = registry.enable_psk(&found, &actor).await?;
             println!(
                 "PSK registration is on for {}; earlier PSK device keys no longer work",
                 found.name
@@ -179,32 +178,30 @@ pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> 
             println!("{key}");
         }
         ProductCommand::Psk(PskCommand::Disable { product }) => {
-            let found = find(&*store, &product).await?;
-            store
-                .set_product_psk(&found.id, None, &actor, now_ms())
-                .await?;
+            let found = find(&registry, &product).await?;
+            registry.disable_psk(&found, &actor).await?;
             println!("PSK registration is off for {}", found.name);
         }
         ProductCommand::Psk(PskCommand::Derive {
             product,
             registration_id,
         }) => {
-            let found = find(&*store, &product).await?;
-            let key = psk_device_key(&*store, &found, &registration_id).await?;
+            let found = find(&registry, &product).await?;
+            let key = registry.psk_device_key(&found, &registration_id).await?;
             println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
         }
         ProductCommand::Disable { product } => {
-            set_status(&*store, &product, "disabled", &actor).await?
+            set_status(&registry, &product, ProductStatus::Disabled, &actor).await?
         }
         ProductCommand::Enable { product } => {
-            set_status(&*store, &product, "active", &actor).await?
+            set_status(&registry, &product, ProductStatus::Active, &actor).await?
         }
     }
     Ok(())
 }
 
-async fn find(store: &dyn inkan_store::Store, product: &str) -> anyhow::Result<ProductRecord> {
-    store
+async fn find(registry: &Registry, product: &str) -> anyhow::Result<ProductRecord> {
+    registry
         .product(product)
         .await?
         .with_context(|| format!("no product {product:?}: see `inkan product list`"))
@@ -223,10 +220,6 @@ async fn create(
     Ok(authority.create_product(params, actor).await?)
 }
 
-fn now_ms() -> i64 {
-    unix_ms(time::OffsetDateTime::now_utc())
-}
-
 /// A PKCS#12 passphrase from a file: its first line, checked like every PKCS#12 passphrase.
 fn p12_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
     let line = passphrase_line(path)?;
@@ -236,23 +229,15 @@ fn p12_passphrase(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 async fn set_status(
-    store: &dyn inkan_store::Store,
+    registry: &Registry,
     product: &str,
-    status: &str,
+    status: ProductStatus,
     actor: &str,
 ) -> anyhow::Result<()> {
-    let found = store
-        .product(product)
+    let (found, changed) = registry
+        .set_product_status(product, status, actor)
         .await?
         .with_context(|| format!("no product {product:?}: see `inkan product list`"))?;
-    let changed = store
-        .set_product_status(
-            &found.id,
-            status,
-            actor,
-            unix_ms(time::OffsetDateTime::now_utc()),
-        )
-        .await?;
     println!(
         "product {} is {status}{}",
         found.name,

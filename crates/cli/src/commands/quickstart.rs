@@ -2,9 +2,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use inkan_authority::{
-    generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir, HttpListen,
-};
+use inkan_authority::{replace_file, CaInitOptions, DataDir, HttpListen};
 use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{
     build_csr, der_to_pem, verify_chain, CertificateInfo, ChainUsage, GeneratedKey, KeyAlgorithm,
@@ -99,16 +97,10 @@ async fn quickstart_secret(
             return Ok(saved);
         }
     }
-    let secret = generate_secret();
-    running
+    let secret = running
         .authority
-        .store()
-        .set_est_secret(
-            LABEL,
-            &hash_secret(&secret)?,
-            "quickstart",
-            unix_ms(time::OffsetDateTime::now_utc()),
-        )
+        .credentials()
+        .create_est_secret(LABEL, "quickstart")
         .await?;
     write_private(&path, format!("{secret}\n").as_bytes())?;
     Ok(secret)

@@ -1,16 +1,44 @@
 //! SQLite statements for TPM activations and attestation evidence.
 
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Row, Sqlite, Transaction};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
 
-use super::{append_event, insert_event};
-use crate::{NewAuditEvent, StoreError, TpmActivation, TpmAttestation};
+use super::{audit, json_column, json_text, AuditHead, SqliteStore, Tx};
+use crate::audit::events;
+use crate::{StoreError, TpmActivation, TpmAttestation, TpmStore};
 
-pub(super) async fn insert_activation(
-    tx: &mut Transaction<'static, Sqlite>,
-    a: &TpmActivation,
-    actor: &str,
-) -> Result<(), StoreError> {
+#[async_trait]
+impl TpmStore for SqliteStore {
+    async fn create_tpm_activation(
+        &self,
+        activation: &TpmActivation,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        insert_activation(&mut tx, activation, actor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tpm_activations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(activation_from_row).transpose()
+    }
+
+    async fn tpm_attestation(&self, serial: &str) -> Result<Option<TpmAttestation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tpm_attestations WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(attestation_from_row).transpose()
+    }
+}
+
+async fn insert_activation(tx: &mut Tx, a: &TpmActivation, actor: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tpm_activations (id, ek_cert_sha256, ek_issuer, ek_public_sha256, ak_name, \
          ak_public, secret_sha256, nonce, created_at, expires_at, used_at, serial) \
@@ -28,30 +56,15 @@ pub(super) async fn insert_activation(
     .bind(a.expires_at_ms)
     .execute(&mut **tx)
     .await?;
-    append_event(
-        tx,
-        NewAuditEvent {
-            at_ms: a.created_at_ms,
-            kind: "tpm.activation.created".into(),
-            actor: actor.into(),
-            subject: a.id.clone(),
-            data: serde_json::json!({
-                "ek_cert_sha256": a.ek_cert_sha256,
-                "ek_issuer": a.ek_issuer,
-                "ek_public_sha256": a.ek_public_sha256,
-                "ak_name": a.ak_name,
-                "expires_at": a.expires_at_ms,
-            }),
-        },
-    )
-    .await?;
+    let event = events::tpm_activation_created(a, actor);
+    audit(tx, event).await?;
     Ok(())
 }
 
 /// Marks the activation used by `evidence.serial` if it is unused and unexpired at `at_ms`;
 /// returns whether it was.
 pub(super) async fn consume_activation(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     evidence: &TpmAttestation,
     at_ms: i64,
 ) -> Result<bool, StoreError> {
@@ -71,14 +84,13 @@ pub(super) async fn consume_activation(
 
 /// Stores the evidence of a certificate recorded in the same transaction, audited.
 pub(super) async fn insert_attestation(
-    tx: &mut Transaction<'static, Sqlite>,
-    head: &mut (i64, String),
+    tx: &mut Tx,
+    head: &mut AuditHead,
     e: &TpmAttestation,
     actor: &str,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    let checks =
-        serde_json::to_string(&e.checks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let checks = json_text(&e.checks)?;
     sqlx::query(
         "INSERT INTO tpm_attestations (serial, activation_id, ek_cert_sha256, ek_issuer, \
          ek_public_sha256, ak_name, key_name, checks, verified_at) \
@@ -95,41 +107,9 @@ pub(super) async fn insert_attestation(
     .bind(e.verified_at_ms)
     .execute(&mut **tx)
     .await?;
-    insert_event(
-        tx,
-        head,
-        &NewAuditEvent {
-            at_ms,
-            kind: "tpm.activation.used".into(),
-            actor: actor.into(),
-            subject: e.activation_id.clone(),
-            data: serde_json::json!({"serial": e.serial, "key_name": e.key_name}),
-        },
-    )
-    .await?;
+    let event = events::tpm_activation_used(e, actor, at_ms);
+    head.append(tx, &event).await?;
     Ok(())
-}
-
-pub(super) async fn activation(
-    pool: &SqlitePool,
-    id: &str,
-) -> Result<Option<TpmActivation>, StoreError> {
-    let row = sqlx::query("SELECT * FROM tpm_activations WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(activation_from_row).transpose()
-}
-
-pub(super) async fn attestation(
-    pool: &SqlitePool,
-    serial: &str,
-) -> Result<Option<TpmAttestation>, StoreError> {
-    let row = sqlx::query("SELECT * FROM tpm_attestations WHERE serial = ?")
-        .bind(serial)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(attestation_from_row).transpose()
 }
 
 fn activation_from_row(row: &SqliteRow) -> Result<TpmActivation, StoreError> {
@@ -150,7 +130,6 @@ fn activation_from_row(row: &SqliteRow) -> Result<TpmActivation, StoreError> {
 }
 
 fn attestation_from_row(row: &SqliteRow) -> Result<TpmAttestation, StoreError> {
-    let checks: String = row.try_get("checks")?;
     Ok(TpmAttestation {
         serial: row.try_get("serial")?,
         activation_id: row.try_get("activation_id")?,
@@ -159,8 +138,7 @@ fn attestation_from_row(row: &SqliteRow) -> Result<TpmAttestation, StoreError> {
         ek_public_sha256: row.try_get("ek_public_sha256")?,
         ak_name: row.try_get("ak_name")?,
         key_name: row.try_get("key_name")?,
-        checks: serde_json::from_str(&checks)
-            .map_err(|e| StoreError::Corrupt(format!("tpm_attestations.checks: {e}")))?,
+        checks: json_column(row, "checks")?,
         verified_at_ms: row.try_get("verified_at")?,
     })
 }

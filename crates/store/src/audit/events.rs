@@ -1,0 +1,147 @@
+//! What each audited write says: the audit payloads, as pure functions shared by every backend
+//! (a backend writes the event in its transaction but never composes it).
+
+use serde_json::json;
+
+use crate::{
+    DeviceCertificate, DeviceRecord, IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord,
+    Revocation, TpmActivation, TpmAttestation,
+};
+
+/// `certificate.issued`.
+pub(crate) fn certificate_issued(cert: &NewCertificate, at_ms: i64) -> NewAuditEvent {
+    let data = json!({
+        "subject": cert.subject,
+        "profile": cert.profile,
+        "method": cert.method,
+        "not_after": cert.not_after,
+        "spki_sha256": cert.spki_sha256,
+    });
+    NewAuditEvent::new(at_ms, "certificate.issued", &cert.actor, &cert.serial, data)
+}
+
+/// `certificate.revoked`, of `serial` (the revocation's own, or one it cascades to).
+pub(crate) fn certificate_revoked(
+    revocation: &Revocation<'_>,
+    serial: &str,
+    cascade_from: Option<&str>,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        revocation.revoked_at.saturating_mul(1000),
+        "certificate.revoked",
+        revocation.actor,
+        serial,
+        json!({"reason": revocation.reason, "cascade_from": cascade_from}),
+    )
+}
+
+/// `issuer.registered`.
+pub(crate) fn issuer_registered(issuer: &IssuerRecord, actor: &str) -> NewAuditEvent {
+    let data = json!({"role": issuer.role, "subject": issuer.subject});
+    NewAuditEvent::new(
+        issuer.created_at_ms,
+        "issuer.registered",
+        actor,
+        &issuer.id,
+        data,
+    )
+}
+
+/// `est.secret.set`.
+pub(crate) fn est_secret_set(label: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, "est.secret.set", actor, label, json!({}))
+}
+
+/// `admin.token.created`.
+pub(crate) fn admin_token_created(name: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, "admin.token.created", actor, name, json!({}))
+}
+
+/// `product.created`.
+pub(crate) fn product_created(product: &ProductRecord, actor: &str) -> NewAuditEvent {
+    let data = json!({"name": product.name, "max_devices": product.max_devices});
+    NewAuditEvent::new(
+        product.created_at_ms,
+        "product.created",
+        actor,
+        &product.id,
+        data,
+    )
+}
+
+/// `product.psk-enabled` or `product.psk-disabled`.
+pub(crate) fn product_psk(
+    product_id: &str,
+    enabled: bool,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    let kind = if enabled {
+        "product.psk-enabled"
+    } else {
+        "product.psk-disabled"
+    };
+    NewAuditEvent::new(at_ms, kind, actor, product_id, json!({}))
+}
+
+/// `product.<status>` or `device.<status>`.
+pub(crate) fn status_set(
+    kind: &str,
+    id: &str,
+    status: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, format!("{kind}.{status}"), actor, id, json!({}))
+}
+
+/// `device.registered`.
+pub(crate) fn device_registered(device: &DeviceRecord, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        device.created_at_ms,
+        "device.registered",
+        actor,
+        &device.id,
+        json!({"product": device.product_id}),
+    )
+}
+
+/// `device.certificate`: a certificate from another CA recorded against its device.
+pub(crate) fn device_certificate(cert: &DeviceCertificate) -> NewAuditEvent {
+    NewAuditEvent::new(
+        cert.created_at_ms,
+        "device.certificate",
+        format!("device:{}", cert.device_id),
+        &cert.device_id,
+        json!({"serial": cert.serial, "issuer": cert.issuer}),
+    )
+}
+
+/// `tpm.activation.created`.
+pub(crate) fn tpm_activation_created(a: &TpmActivation, actor: &str) -> NewAuditEvent {
+    let data = json!({
+        "ek_cert_sha256": a.ek_cert_sha256,
+        "ek_issuer": a.ek_issuer,
+        "ek_public_sha256": a.ek_public_sha256,
+        "ak_name": a.ak_name,
+        "expires_at": a.expires_at_ms,
+    });
+    NewAuditEvent::new(
+        a.created_at_ms,
+        "tpm.activation.created",
+        actor,
+        &a.id,
+        data,
+    )
+}
+
+/// `tpm.activation.used`.
+pub(crate) fn tpm_activation_used(e: &TpmAttestation, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tpm.activation.used",
+        actor,
+        &e.activation_id,
+        json!({"serial": e.serial, "key_name": e.key_name}),
+    )
+}

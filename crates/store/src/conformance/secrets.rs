@@ -1,0 +1,52 @@
+//! Cases of [`crate::SecretStore`].
+
+use std::sync::Arc;
+
+use crate::{Store, StoreError};
+
+pub(super) async fn est_secrets_are_replaced_and_audited<S: Store>(store: Arc<S>) {
+    store
+        .set_est_secret("device", "phc1", "admin", 1)
+        .await
+        .unwrap();
+    store
+        .set_est_secret("device", "phc2", "admin", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.est_secret("device").await.unwrap().as_deref(),
+        Some("phc2")
+    );
+    assert_eq!(store.est_secret("none").await.unwrap(), None);
+    let kinds: Vec<_> = store
+        .audit_events(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["issuer.registered", "est.secret.set", "est.secret.set"]
+    );
+}
+
+pub(super) async fn admin_tokens_are_found_by_hash_and_unique<S: Store>(store: Arc<S>) {
+    store
+        .create_admin_token("abcd", "ops", "cli:root", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.admin_token("abcd").await.unwrap().as_deref(),
+        Some("ops")
+    );
+    assert!(store.admin_token("ab").await.unwrap().is_none());
+    let head = store.audit_events(0, 100).await.unwrap().len();
+    assert!(matches!(
+        store
+            .create_admin_token("abcd", "other", "cli:root", 2)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.audit_events(0, 100).await.unwrap().len(), head);
+}

@@ -1,0 +1,43 @@
+//! SQLite statements of the audit log.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{AuditHead, SqliteStore};
+use crate::{AuditEvent, AuditStore, NewAuditEvent, StoreError};
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<AuditEvent, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let sealed = AuditHead::read(&mut tx)
+            .await?
+            .append(&mut tx, event)
+            .await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        seq: row.try_get("seq")?,
+        at_ms: row.try_get("at_ms")?,
+        kind: row.try_get("kind")?,
+        actor: row.try_get("actor")?,
+        subject: row.try_get("subject")?,
+        data: row.try_get("data")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
