@@ -18,6 +18,7 @@ mod pipeline;
 mod policy;
 mod registrar;
 mod registry;
+mod rejection;
 mod revocation_feed;
 mod server_identity;
 mod tpm;
@@ -42,6 +43,7 @@ pub use policy::{
 pub use registry::{
     enable_product_psk, psk_device_key, NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS,
 };
+pub use rejection::Rejection;
 pub use revocation_feed::RevocationFeed;
 pub use server_identity::ServerIdentity;
 pub use tpm::{
