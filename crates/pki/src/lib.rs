@@ -37,10 +37,11 @@ mod psk_token;
 mod revocation_reason;
 mod root_ca;
 mod serial;
+mod signing_key;
 mod validation;
 mod verify;
 
-pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
+pub use ca::{CaSet, IssuingCa};
 pub use certificate::{subject_der, CertificateInfo, IssueParams};
 pub use crl::{crl_entry_count, crl_summary, CrlEntry, CrlParams, CrlSummary};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
@@ -70,6 +71,7 @@ pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken
 pub use revocation_reason::RevocationReason;
 pub use root_ca::RootCa;
 pub use serial::Serial;
+pub use signing_key::{SignatureAlgorithm, SigningKey, SoftwareKey};
 pub use validation::{crl_der, validate, Invalid, ValidPath, Validation};
 pub use verify::{verify_chain, ChainUsage};
 
