@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
+use clap::Args;
 use inkan_agent::{client_tls_config, EstClient, EstCredentials};
 use inkan_authority::{
     generate_secret, hash_secret, replace_file, unix_ms, CaInitOptions, DataDir, HttpListen,
@@ -11,8 +12,17 @@ use inkan_pki::{
 };
 use tokio::net::TcpListener;
 
-use crate::cli::QuickstartArgs;
 use crate::running::{load_config, passphrase, root_crl_url, termination_signal, RunningAuthority};
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Address to listen on (default 127.0.0.1:8443, or a free port if that is taken).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Enroll the demo device, print the summary and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
 
 const DEFAULT_PORT: u16 = 8443;
 const LABEL: &str = "device";
