@@ -17,8 +17,7 @@ use crate::{AuthMethod, RevokedSet};
 pub(crate) struct Connection<'a> {
     /// The TLS client certificate chain (leaf first; empty without one).
     pub(crate) peer: &'a PeerCertificates,
-    /// The client's address. No method reads it yet; linked-device sessions will.
-    #[allow(dead_code)]
+    /// The client's address.
     pub(crate) client: SocketAddr,
 }
 

@@ -30,7 +30,8 @@ impl From<AuthorityError> for EstError {
         let answer = crate::error_table::answer(&e);
         match answer.status {
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
-            status => Self::Authority(status, crate::error_table::detail(&e, &answer)),
+            _ if !answer.is_public => Self::Internal(e.to_string()),
+            status => Self::Authority(status, e.to_string()),
         }
     }
 }
