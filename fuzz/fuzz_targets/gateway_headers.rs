@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use inkan_gateway::fuzz_api::{
     prepare_headers, request_host, ClientIdentity, RouteTable, HOP_BY_HOP,
 };
-use inkan_gateway::{ClientCertMode, RouteConfig};
+use inkan_gateway::{AuthMethod, ClientCertMode, RouteConfig};
 use libfuzzer_sys::fuzz_target;
 
 fn route(host: Option<&str>, path: &str) -> RouteConfig {
@@ -20,6 +20,7 @@ fn route(host: Option<&str>, path: &str) -> RouteConfig {
         path: path.to_string(),
         upstreams: vec!["http://127.0.0.1:1".into()],
         client_cert: ClientCertMode::Optional,
+        auth: vec![AuthMethod::ClientCert],
         min_level: None,
         allow_subjects: Vec::new(),
         allow_serials: Vec::new(),

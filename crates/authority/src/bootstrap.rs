@@ -12,7 +12,7 @@ use rand::RngCore;
 
 use crate::{
     unix_ms, Authority, AuthorityError, DeviceCertRequest, EnrollMethod, IssueRequest,
-    IssuedDeviceCert,
+    IssuedDeviceCert, Rejection,
 };
 
 /// What a new product is to be: the one input of [`Authority::create_product`].
@@ -73,9 +73,7 @@ impl Authority {
                 .chars()
                 .any(|c| c.is_control() || c == '/' || u32::from(c) > 0xFFFF)
         {
-            return Err(AuthorityError::Refused(
-                "a product name is 1 to 48 bytes of characters up to U+FFFF, without '/' or control characters".into(),
-            ));
+            return Err(Rejection::ProductName.into());
         }
         if params.max_devices.is_some_and(|m| m <= 0) {
             return Err(AuthorityError::Invalid(
@@ -85,7 +83,11 @@ impl Authority {
         if let Some(passphrase) = &params.pkcs12_passphrase {
             inkan_pki::check_pkcs12_passphrase(passphrase)?;
         }
-        let taken = || AuthorityError::Refused(format!("a product named {name:?} exists already"));
+        let taken = || {
+            AuthorityError::from(Rejection::ProductExists {
+                name: name.to_string(),
+            })
+        };
         if self.store().product(name).await?.is_some() {
             return Err(taken());
         }
@@ -189,11 +191,12 @@ impl Authority {
             .as_object()
             .and_then(|o| o.keys().find(|k| !product.attributes.contains(k)))
         {
-            return Err(AuthorityError::Refused(format!(
-                "device attribute {unknown:?} is not allowed by product {} (allowed: {})",
-                product.name,
-                product.attributes.join(", ")
-            )));
+            return Err(Rejection::AttributeNotAllowed {
+                attribute: unknown.clone(),
+                product: product.name.clone(),
+                allowed: product.attributes.clone(),
+            }
+            .into());
         }
         // Every check of the request is done: now the token is used, whatever comes of it.
         if let Registrant::Psk {
@@ -227,38 +230,28 @@ impl Authority {
         {
             RegisterOutcome::Registered(d) | RegisterOutcome::Existing(d) => d,
             RegisterOutcome::CapReached(max) => {
-                return Err(AuthorityError::Refused(format!(
-                    "product {} has reached its limit of {max} devices",
-                    product.name
-                )))
+                return Err(Rejection::DeviceCap {
+                    product: product.name.clone(),
+                    max,
+                }
+                .into())
             }
-            RegisterOutcome::KeyInUse => {
-                return Err(AuthorityError::Refused(
-                    "this key is registered to another device: every device needs its own key"
-                        .into(),
-                ))
-            }
+            RegisterOutcome::KeyInUse => return Err(Rejection::KeyInUse.into()),
             RegisterOutcome::ProductDisabled => {
-                return Err(AuthorityError::Refused(format!(
-                    "product {} is disabled: no new devices",
-                    product.name
-                )))
+                return Err(Rejection::ProductDisabled {
+                    product: product.name.clone(),
+                }
+                .into())
             }
-            RegisterOutcome::DeviceDisabled => {
-                return Err(AuthorityError::Refused(
-                    "the device with this key is disabled: an administrator must enable it".into(),
-                ))
-            }
+            RegisterOutcome::DeviceDisabled => return Err(Rejection::KeyOfDisabledDevice.into()),
             RegisterOutcome::UnknownProduct => {
-                return Err(AuthorityError::Refused(format!(
-                    "product {} does not exist",
-                    product.name
-                )))
+                return Err(Rejection::UnknownProduct {
+                    product: product.name.clone(),
+                }
+                .into())
             }
             RegisterOutcome::RegistrationIdInUse => {
-                return Err(AuthorityError::Refused(
-                    "this registration id belongs to a device with another key: register with its key, or disable that device and use a new registration id".into(),
-                ))
+                return Err(Rejection::RegistrationIdInUse.into())
             }
         };
         let method = method(device.id.clone());
@@ -315,15 +308,13 @@ impl Authority {
             return Ok(None);
         };
         if device.status != DeviceStatus::Active {
-            return Err(AuthorityError::Refused(format!(
-                "device {id} is disabled: an administrator must enable it before it renews"
-            )));
+            return Err(Rejection::DeviceDisabled { device: id.into() }.into());
         }
         let product = self
             .store()
             .product(&device.product_id)
             .await?
-            .ok_or_else(|| AuthorityError::Refused(format!("device {id} has no product")))?;
+            .ok_or_else(|| Rejection::DeviceWithoutProduct { device: id.into() })?;
         Ok(Some((device, product)))
     }
 

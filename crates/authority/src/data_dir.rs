@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use inkan_pki::{
     certs_from_pem, crl_summary, der_to_pem, CaSet, CrlParams, GeneratedKey, IssuingCa,
-    KeyAlgorithm, RootCa,
+    KeyAlgorithm, RootCa, SoftwareKey,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -203,6 +203,7 @@ impl DataDir {
         let pem = fs::read_to_string(&paths.root_key)
             .map_err(|e| AuthorityError::io(&paths.root_key, e))?;
         let key = GeneratedKey::from_pem(&pem, passphrase)
+            .and_then(SoftwareKey::new)
             .map_err(|e| AuthorityError::Ca(format!("{}: {e}", paths.root_key.display())))?;
         let root = RootCa::new(&self.root_der()?, key)?;
         let number = summary.map_or(1, |s| s.number + 1);
@@ -233,6 +234,7 @@ impl DataDir {
         let pem = fs::read_to_string(&paths.issuing_key)
             .map_err(|e| AuthorityError::io(&paths.issuing_key, e))?;
         let key = GeneratedKey::from_pem(&pem, passphrase)
+            .and_then(SoftwareKey::new)
             .map_err(|e| AuthorityError::Ca(format!("{}: {e}", paths.issuing_key.display())))?;
         Ok(IssuingCa::new(&cert, key, &root)?)
     }

@@ -15,9 +15,9 @@ pub enum AuthorityError {
     /// The authorization policy refused the issuance; the refusal names the rule (403).
     #[error(transparent)]
     Policy(crate::Refusal),
-    /// The request is understood but not allowed (a cap, a disabled product...); says why.
-    #[error("{0}")]
-    Refused(String),
+    /// The request is understood but a registry rule rejects it (a cap, a disabled product...).
+    #[error(transparent)]
+    Rejected(#[from] crate::Rejection),
     /// The request itself is malformed (a passphrase that cannot be used, a bad number...);
     /// says what to fix. Nothing was written.
     #[error("{0}")]

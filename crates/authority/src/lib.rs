@@ -20,6 +20,7 @@ mod pipeline;
 mod policy;
 mod registrar;
 mod registry;
+mod rejection;
 mod revocation;
 mod revocation_feed;
 mod rules;
@@ -46,6 +47,7 @@ pub use policy::{
     Refusal, ADMIN_MAX_LEVEL, INKAN_URN, SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
 };
 pub use registry::Registry;
+pub use rejection::Rejection;
 pub use revocation::revoke;
 pub use revocation_feed::RevocationFeed;
 pub use rules::{admit_device, cascade_to};

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use inkan_pki::{
-    internal_error_response, malformed_response, parse_ocsp_request, unauthorized_response,
-    OcspIssuer, OcspResponder, OcspStatus, RevocationReason,
+    malformed_response, parse_ocsp_request, unauthorized_response, OcspIssuer, OcspResponder,
+    OcspStatus, RevocationReason,
 };
 use inkan_store::CertificateStatus;
 use time::OffsetDateTime;
 
-use crate::Authority;
+use crate::{Authority, AuthorityError};
 
 /// Responses for one certificate, by the DER of the CertID they answer.
 type PerCertificate = HashMap<Vec<u8>, Cached>;
@@ -52,14 +52,20 @@ impl OcspService {
     }
 
     /// Answers a DER OCSPRequest with a DER OCSPResponse: `malformedRequest` for junk,
-    /// `unauthorized` for issuers this responder does not serve, else a signed response.
-    pub async fn respond(&self, authority: &Authority, request: &[u8]) -> Bytes {
+    /// `unauthorized` for issuers this responder does not serve, else a signed response. A
+    /// failure on this side (the database, signing) is an error, for the caller to answer
+    /// with the OCSP status its error table gives.
+    pub async fn respond(
+        &self,
+        authority: &Authority,
+        request: &[u8],
+    ) -> Result<Bytes, AuthorityError> {
         let info = match parse_ocsp_request(request, &self.issuer) {
             Ok(info) => info,
-            Err(_) => return Bytes::from(malformed_response()),
+            Err(_) => return Ok(Bytes::from(malformed_response())),
         };
         if !info.queries.iter().any(|q| q.ours) {
-            return Bytes::from(unauthorized_response());
+            return Ok(Bytes::from(unauthorized_response()));
         }
         let now = authority.now();
         let cacheable = info.queries.len() == 1 && info.nonce.is_none();
@@ -67,34 +73,24 @@ impl OcspService {
             if let Some(hit) =
                 self.lookup(&info.queries[0].serial, &info.queries[0].cert_id_der, now)
             {
-                return hit;
+                return Ok(hit);
             }
         }
         let mut answers = Vec::with_capacity(info.queries.len());
         for query in &info.queries {
             let status = if query.ours {
-                match self.status(authority, &query.serial).await {
-                    Ok(s) => s,
-                    Err(()) => return Bytes::from(internal_error_response()),
-                }
+                self.status(authority, &query.serial).await?
             } else {
                 OcspStatus::Unknown
             };
             answers.push((query.cert_id.clone(), status));
         }
-        let signed = OcspResponder::new(authority.ca()).sign(
+        let der = Bytes::from(OcspResponder::new(authority.ca()).sign(
             &answers,
             info.nonce.as_ref(),
             now,
             self.validity,
-        );
-        let der = match signed {
-            Ok(der) => Bytes::from(der),
-            Err(e) => {
-                tracing::error!(error = %e, "OCSP signing failed");
-                return Bytes::from(internal_error_response());
-            }
-        };
+        )?);
         if let (true, Some((_, status))) = (cacheable, answers.first()) {
             if *status != OcspStatus::Unknown {
                 self.store(
@@ -105,13 +101,15 @@ impl OcspService {
                 );
             }
         }
-        der
+        Ok(der)
     }
 
-    async fn status(&self, authority: &Authority, serial: &str) -> Result<OcspStatus, ()> {
-        let record = authority.store().certificate(serial).await.map_err(|e| {
-            tracing::error!(error = %e, "OCSP status lookup failed");
-        })?;
+    async fn status(
+        &self,
+        authority: &Authority,
+        serial: &str,
+    ) -> Result<OcspStatus, AuthorityError> {
+        let record = authority.store().certificate(serial).await?;
         Ok(match record {
             Some(r) if r.issuer_id == authority.issuer_id() => match r.status {
                 CertificateStatus::Valid => OcspStatus::Good,

@@ -11,7 +11,7 @@ use inkan_store::{
 use rand::RngCore;
 use time::OffsetDateTime;
 
-use crate::{unix_ms, AuthorityError};
+use crate::{unix_ms, AuthorityError, Rejection};
 
 /// Products and devices. Cheap to clone; needs only the store.
 #[derive(Clone)]
@@ -164,13 +164,13 @@ impl Registry {
         registration_id: &str,
     ) -> Result<[u8; 32], AuthorityError> {
         inkan_attest::check_registration_id(registration_id)
-            .map_err(|e| AuthorityError::Refused(e.to_string()))?;
-        let group_key = self.psk_group_key(product).await?.ok_or_else(|| {
-            AuthorityError::Refused(format!(
-                "product {} has no PSK group key: run `inkan product psk enable {}`",
-                product.name, product.name
-            ))
-        })?;
+            .map_err(|e| Rejection::RegistrationId(e.to_string()))?;
+        let group_key = self
+            .psk_group_key(product)
+            .await?
+            .ok_or_else(|| Rejection::NoPskKey {
+                product: product.name.clone(),
+            })?;
         Ok(derive_device_key(&group_key, registration_id))
     }
 }

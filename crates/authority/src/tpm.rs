@@ -296,16 +296,14 @@ pub fn open_delivery(
     delivery: &Delivery,
 ) -> Result<Vec<u8>, AuthorityError> {
     if delivery.nonce.len() != 12 {
-        return Err(AuthorityError::Refused(
-            "the delivery nonce is not 12 bytes".into(),
-        ));
+        return Err(crate::Rejection::DeliveryNonce.into());
     }
     delivery_cipher(secret, activation_id)?
         .decrypt(
             Nonce::from_slice(&delivery.nonce),
             delivery.ciphertext.as_slice(),
         )
-        .map_err(|_| AuthorityError::Refused("the delivery does not open with this secret".into()))
+        .map_err(|_| crate::Rejection::DeliverySecret.into())
 }
 
 #[cfg(test)]

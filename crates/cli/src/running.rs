@@ -5,10 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use clap::Args;
 use inkan_authority::{Authority, Config, DataDir, ServerIdentity};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// `--passphrase-file`, for every command that loads the CA key.
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// File holding the CA key passphrase (first line). Or set INKAN_CA_PASSPHRASE.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
 
 /// An authority serving HTTPS in the background.
 pub struct RunningAuthority {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::GatewayError;
+
 /// `gateway.toml`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +108,9 @@ pub struct RouteConfig {
     /// Whether a client certificate is needed.
     #[serde(default)]
     pub client_cert: ClientCertMode,
+    /// The authentication methods the route accepts, tried in order (default: `client-cert`).
+    #[serde(default = "default_auth")]
+    pub auth: Vec<AuthMethod>,
     /// The lowest assurance level accepted (from the certificate's policy OID).
     #[serde(default)]
     pub min_level: Option<u8>,
@@ -127,6 +132,19 @@ fn root_path() -> String {
     "/".into()
 }
 
+fn default_auth() -> Vec<AuthMethod> {
+    vec![AuthMethod::ClientCert]
+}
+
+/// A way a client proves who it is, as a route's `auth` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A TLS client certificate from the configured CAs, not revoked (`client-cert`).
+    ClientCert,
+}
+
 /// Client-certificate requirement of a route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,14 +160,13 @@ pub enum ClientCertMode {
 
 impl GatewayConfig {
     /// Reads and checks a configuration file; relative paths are taken from its directory.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut config: Self =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, GatewayError> {
+        let text = std::fs::read_to_string(path).map_err(|e| GatewayError::file(path, e))?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| GatewayError::file(path, e))?;
         config
             .limits
             .validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| GatewayError::file(path, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -180,7 +197,11 @@ impl GatewayConfig {
     }
 
     /// Checks the configuration; the message names what to fix.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GatewayError> {
+        self.check().map_err(GatewayError::Config)
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.routes.is_empty() {
             return Err("add at least one [[route]]".into());
         }
@@ -202,6 +223,12 @@ impl GatewayConfig {
             }
             if r.min_level.is_some_and(|l| !(1..=4).contains(&l)) {
                 return Err(format!("route {:?}: min_level must be 1 to 4", r.path));
+            }
+            if r.auth.is_empty() && r.client_cert != ClientCertMode::Off {
+                return Err(format!(
+                    "route {:?}: auth must name at least one method (\"client-cert\"), or set client_cert = \"off\"",
+                    r.path
+                ));
             }
         }
         match (&self.cert, &self.key, &self.tls_from_authority) {
@@ -235,3 +262,6 @@ mod optional_duration {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests;

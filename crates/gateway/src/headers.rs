@@ -30,7 +30,7 @@ const FORWARDING: [&str; 5] = [
 
 /// Why a request's host is refused.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum HostError {
+pub enum HostError {
     /// More than one `Host` header.
     Duplicate,
     /// The request target's authority (HTTP/2 `:authority`, or an absolute-form target) and

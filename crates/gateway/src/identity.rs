@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use inkan_pki::{certs_from_pem, der_to_pem, verify_chain, CertificateInfo, ChainUsage, PolicyArc};
 use time::OffsetDateTime;
 
+use crate::GatewayError;
+
 /// Results remembered before the cache is cleared (bounds memory under a flood of new certs).
 const CACHE_LIMIT: usize = 100_000;
 
@@ -41,14 +43,13 @@ pub struct IdentityVerifier {
 impl IdentityVerifier {
     /// Reads CA certificates; self-signed ones become trust anchors, the rest intermediates.
     /// Levels are read under `policy_arc` (the authority's `pki.policy_arc`).
-    pub fn from_files(files: &[PathBuf], policy_arc: PolicyArc) -> Result<Self, String> {
+    pub fn from_files(files: &[PathBuf], policy_arc: PolicyArc) -> Result<Self, GatewayError> {
         let mut roots = Vec::new();
         let mut intermediates = Vec::new();
         for file in files {
-            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            for der in certs_from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))? {
-                let info =
-                    CertificateInfo::parse(&der).map_err(|e| format!("{}: {e}", file.display()))?;
+            let pem = std::fs::read(file).map_err(|e| GatewayError::file(file, e))?;
+            for der in certs_from_pem(&pem).map_err(|e| GatewayError::file(file, e))? {
+                let info = CertificateInfo::parse(&der).map_err(|e| GatewayError::file(file, e))?;
                 if info.issuer == info.subject {
                     roots.push(der);
                 } else {
@@ -57,7 +58,9 @@ impl IdentityVerifier {
             }
         }
         if roots.is_empty() {
-            return Err("client_ca files hold no self-signed root certificate".into());
+            return Err(GatewayError::Config(
+                "client_ca files hold no self-signed root certificate".into(),
+            ));
         }
         Ok(Self {
             roots,

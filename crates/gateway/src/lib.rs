@@ -5,16 +5,24 @@
 #![warn(missing_docs)]
 
 mod assertion;
+mod auth;
 mod config;
+mod error;
+mod failover;
+mod forward;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod headers;
 mod identity;
 mod metrics;
+mod policy;
 mod proxy;
+mod response;
 mod revocation;
 mod routes;
 
-pub use config::{ClientCertMode, GatewayConfig, RouteConfig, TlsFromAuthority};
+pub use config::{AuthMethod, ClientCertMode, GatewayConfig, RouteConfig, TlsFromAuthority};
+pub use error::{AuthRefusal, GatewayError, Unmet};
+pub use headers::HostError;
 pub use proxy::{gateway_router, metrics_router, Gateway};
 pub use revocation::RevokedSet;

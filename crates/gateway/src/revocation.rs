@@ -81,20 +81,20 @@ impl RevokedSet {
     }
 
     /// Adds every entry of CRL files (DER or PEM).
-    pub fn load_crls(&self, files: &[PathBuf]) -> Result<usize, String> {
+    pub fn load_crls(&self, files: &[PathBuf]) -> Result<usize, crate::GatewayError> {
         let mut count = 0;
         for file in files {
-            let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let bytes = std::fs::read(file).map_err(|e| crate::GatewayError::file(file, e))?;
             let der = if bytes.starts_with(b"-----") {
                 x509_parser::pem::parse_x509_pem(&bytes)
-                    .map_err(|e| format!("{}: {e}", file.display()))?
+                    .map_err(|e| crate::GatewayError::file(file, e))?
                     .1
                     .contents
             } else {
                 bytes
             };
             let (_, crl) = x509_parser::parse_x509_crl(&der)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+                .map_err(|e| crate::GatewayError::file(file, e))?;
             for entry in crl.iter_revoked_certificates() {
                 self.insert(inkan_pki::Serial::from_be_bytes(entry.raw_serial()).to_string());
                 count += 1;

@@ -1,13 +1,17 @@
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    KeyUsagePurpose,
 };
 use time::OffsetDateTime;
 
 use crate::certificate::IssueParams;
 use crate::oid::{authority_info_access_ocsp, certificate_policies};
 use crate::profile::{ExtendedKeyUsage, KeyUsage};
-use crate::{CertificateInfo, GeneratedKey, KeyAlgorithm, PkiError, Serial};
+use crate::signing_key::{BoxedKey, RcgenKey};
+use crate::{
+    CertificateInfo, GeneratedKey, KeyAlgorithm, PkiError, Serial, SignatureAlgorithm, SigningKey,
+    SoftwareKey,
+};
 
 const ROOT_YEARS: i64 = 20;
 const ISSUING_YEARS: i64 = 10;
@@ -109,9 +113,10 @@ fn ca_params(
     Ok(params)
 }
 
-/// The online CA that signs end-entity certificates.
+/// The online CA that signs end-entity certificates, CRLs and OCSP responses, with any
+/// [`SigningKey`].
 pub struct IssuingCa {
-    issuer: rcgen::Issuer<'static, KeyPair>,
+    issuer: rcgen::Issuer<'static, BoxedKey>,
     cert_der: Vec<u8>,
     root_der: Vec<u8>,
     info: CertificateInfo,
@@ -130,19 +135,23 @@ impl CaSet {
     /// The issuing CA of this set, ready to sign.
     pub fn issuing_ca(&self) -> Result<IssuingCa, PkiError> {
         let key = GeneratedKey::from_pkcs8_der(&self.issuing_key.signer().serialize_der())?;
-        IssuingCa::new(&self.issuing_der, key, &self.root_der)
+        IssuingCa::new(&self.issuing_der, SoftwareKey::new(key)?, &self.root_der)
     }
 
     /// The root CA of this set, ready to sign its CRL.
     pub fn root_ca(&self) -> Result<crate::RootCa, PkiError> {
         let key = GeneratedKey::from_pkcs8_der(&self.root_key.signer().serialize_der())?;
-        crate::RootCa::new(&self.root_der, key)
+        crate::RootCa::new(&self.root_der, SoftwareKey::new(key)?)
     }
 }
 
 impl IssuingCa {
     /// An issuing CA from its certificate, its key and the root above it.
-    pub fn new(cert_der: &[u8], key: GeneratedKey, root_der: &[u8]) -> Result<Self, PkiError> {
+    pub fn new(
+        cert_der: &[u8],
+        key: impl SigningKey + 'static,
+        root_der: &[u8],
+    ) -> Result<Self, PkiError> {
         let info = CertificateInfo::parse(cert_der)?;
         if !info.is_ca {
             return Err(PkiError::Certificate(format!(
@@ -151,13 +160,14 @@ impl IssuingCa {
             )));
         }
         CertificateInfo::parse(root_der)?;
-        if key.public_key_der() != spki_of(cert_der)? {
+        if key.subject_public_key_info() != spki_of(cert_der)? {
             return Err(PkiError::Key(
                 "the issuing CA key does not match the issuing CA certificate".into(),
             ));
         }
         let subject_key_id = subject_key_id_of(cert_der)?;
-        let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.to_vec().into(), key.into_signer())
+        let key: Box<dyn SigningKey> = Box::new(key);
+        let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.to_vec().into(), RcgenKey(key))
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         Ok(Self {
             issuer,
@@ -252,62 +262,12 @@ impl IssuingCa {
     /// Signs arbitrary bytes with the CA key (the signature in X.509 encoding) and names the
     /// signature algorithm: for OCSP responses.
     pub fn sign_raw(&self, message: &[u8]) -> Result<(Vec<u8>, SignatureAlgorithm), PkiError> {
-        use rcgen::SigningKey;
-        let key = self.issuer.key();
-        let signature = key
-            .sign(message)
-            .map_err(|e| PkiError::Build(format!("signing failed: {e}")))?;
-        Ok((signature, SignatureAlgorithm::of(key.algorithm())?))
+        let key = &self.issuer.key().0;
+        Ok((key.sign(message)?, key.algorithm()))
     }
 
-    pub(crate) fn rcgen_issuer(&self) -> &rcgen::Issuer<'static, KeyPair> {
+    pub(crate) fn rcgen_issuer(&self) -> &rcgen::Issuer<'static, BoxedKey> {
         &self.issuer
-    }
-}
-
-/// The signature algorithms inkan's CA keys sign with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignatureAlgorithm {
-    /// ecdsa-with-SHA256
-    EcdsaSha256,
-    /// ecdsa-with-SHA384
-    EcdsaSha384,
-    /// Ed25519
-    Ed25519,
-    /// sha256WithRSAEncryption
-    RsaSha256,
-}
-
-impl SignatureAlgorithm {
-    fn of(alg: &'static rcgen::SignatureAlgorithm) -> Result<Self, PkiError> {
-        if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
-            Ok(Self::EcdsaSha256)
-        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
-            Ok(Self::EcdsaSha384)
-        } else if alg == &rcgen::PKCS_ED25519 {
-            Ok(Self::Ed25519)
-        } else if alg == &rcgen::PKCS_RSA_SHA256 {
-            Ok(Self::RsaSha256)
-        } else {
-            Err(PkiError::Key(format!(
-                "unsupported CA signature algorithm {alg:?}"
-            )))
-        }
-    }
-
-    /// The dotted OID.
-    pub fn oid(self) -> &'static str {
-        match self {
-            Self::EcdsaSha256 => "1.2.840.10045.4.3.2",
-            Self::EcdsaSha384 => "1.2.840.10045.4.3.3",
-            Self::Ed25519 => "1.3.101.112",
-            Self::RsaSha256 => "1.2.840.113549.1.1.11",
-        }
-    }
-
-    /// Whether the AlgorithmIdentifier carries an explicit NULL parameter (RSA does).
-    pub fn has_null_parameters(self) -> bool {
-        self == Self::RsaSha256
     }
 }
 

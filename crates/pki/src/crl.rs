@@ -45,7 +45,7 @@ impl RootCa {
 }
 
 fn sign(
-    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+    issuer: &rcgen::Issuer<'static, crate::signing_key::BoxedKey>,
     subject_key_id: &[u8],
     params: &CrlParams,
 ) -> Result<Vec<u8>, PkiError> {

@@ -36,10 +36,11 @@ mod profile;
 mod revocation_reason;
 mod root_ca;
 mod serial;
+mod signing_key;
 mod validation;
 mod verify;
 
-pub use ca::{CaSet, IssuingCa, SignatureAlgorithm};
+pub use ca::{CaSet, IssuingCa};
 pub use certificate::{subject_der, CertificateInfo, IssueParams};
 pub use crl::{crl_entry_count, crl_summary, CrlEntry, CrlParams, CrlSummary};
 pub use csr::{build_csr, CheckedCsr, CsrCheck, KeyType};
@@ -53,8 +54,8 @@ pub use name_policy::{
 pub use ocsp::{
     build_request as build_ocsp_request, internal_error_response, malformed_response,
     parse_request as parse_ocsp_request, response_status as ocsp_response_status,
-    unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo, OcspResponder,
-    OcspStatus,
+    try_later_response, unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo,
+    OcspResponder, OcspStatus,
 };
 pub use ocsp_answer::{check_ocsp_response, ocsp_responder_urls};
 pub use oid::{PolicyArc, DEFAULT_LEVEL_ARC, LEGACY_LEVEL_ARC};
@@ -68,6 +69,7 @@ pub use profile::{duration_text, ExtendedKeyUsage, KeyUsage, Profile, SanKind, S
 pub use revocation_reason::RevocationReason;
 pub use root_ca::RootCa;
 pub use serial::Serial;
+pub use signing_key::{SignatureAlgorithm, SigningKey, SoftwareKey};
 pub use validation::{crl_der, validate, Invalid, ValidPath, Validation};
 pub use verify::{verify_chain, ChainUsage};
 

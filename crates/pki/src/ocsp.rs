@@ -307,6 +307,11 @@ pub fn internal_error_response() -> Vec<u8> {
     OcspResponse::internal_error().to_der().unwrap_or_default()
 }
 
+/// The unsigned `tryLater` response (the responder cannot answer now).
+pub fn try_later_response() -> Vec<u8> {
+    OcspResponse::try_later().to_der().unwrap_or_default()
+}
+
 fn ocsp_time(t: OffsetDateTime) -> Result<OcspGeneralizedTime, PkiError> {
     let secs = u64::try_from(t.unix_timestamp())
         .map_err(|_| PkiError::Encoding("time before 1970".into()))?;

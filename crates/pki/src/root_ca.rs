@@ -2,14 +2,13 @@
 //! has revoked, so relying parties that check the whole chain (`openssl verify
 //! -crl_check_all`) find a CRL for every level.
 
-use rcgen::KeyPair;
-
 use crate::ca::{spki_of, subject_key_id_of};
-use crate::{CertificateInfo, GeneratedKey, PkiError};
+use crate::signing_key::{BoxedKey, RcgenKey};
+use crate::{CertificateInfo, PkiError, SigningKey};
 
 /// A root CA certificate with its key.
 pub struct RootCa {
-    issuer: rcgen::Issuer<'static, KeyPair>,
+    issuer: rcgen::Issuer<'static, BoxedKey>,
     info: CertificateInfo,
     subject_key_id: Vec<u8>,
 }
@@ -24,7 +23,7 @@ impl std::fmt::Debug for RootCa {
 
 impl RootCa {
     /// A root CA from its self-signed certificate and its key.
-    pub fn new(cert_der: &[u8], key: GeneratedKey) -> Result<Self, PkiError> {
+    pub fn new(cert_der: &[u8], key: impl SigningKey + 'static) -> Result<Self, PkiError> {
         let info = CertificateInfo::parse(cert_der)?;
         if !info.is_ca || info.subject != info.issuer {
             return Err(PkiError::Certificate(format!(
@@ -32,13 +31,14 @@ impl RootCa {
                 info.subject
             )));
         }
-        if key.public_key_der() != spki_of(cert_der)? {
+        if key.subject_public_key_info() != spki_of(cert_der)? {
             return Err(PkiError::Key(
                 "the root CA key does not match the root CA certificate".into(),
             ));
         }
         let subject_key_id = subject_key_id_of(cert_der)?;
-        let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.to_vec().into(), key.into_signer())
+        let key: Box<dyn SigningKey> = Box::new(key);
+        let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.to_vec().into(), RcgenKey(key))
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         Ok(Self {
             issuer,
@@ -57,7 +57,7 @@ impl RootCa {
         &self.subject_key_id
     }
 
-    pub(crate) fn rcgen_issuer(&self) -> &rcgen::Issuer<'static, KeyPair> {
+    pub(crate) fn rcgen_issuer(&self) -> &rcgen::Issuer<'static, BoxedKey> {
         &self.issuer
     }
 }

@@ -20,19 +20,18 @@ pub(crate) enum EstError {
     Unavailable,
     /// 500: something broke on our side (details logged, not sent).
     Internal(String),
+    /// An error of the authority, with the status the error table gives it.
+    Authority(StatusCode, String),
 }
 
+/// The error table's status (see [`crate::error_table`]).
 impl From<AuthorityError> for EstError {
     fn from(e: AuthorityError) -> Self {
-        match e {
-            AuthorityError::Csr(c) => Self::BadRequest(c.to_string()),
-            AuthorityError::Invalid(why) => Self::BadRequest(why),
-            AuthorityError::Policy(refusal) => Self::Forbidden(refusal.to_string()),
-            AuthorityError::UnknownProfile(p) => Self::NotFound(format!("unknown EST label {p:?}")),
-            AuthorityError::ShuttingDown => Self::Unavailable,
-            AuthorityError::Refused(why) => Self::Forbidden(why),
-            AuthorityError::Unauthenticated(why) => Self::Unauthorized(why),
-            other => Self::Internal(other.to_string()),
+        let answer = crate::error_table::answer(&e);
+        match answer.status {
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
+            _ if !answer.is_public => Self::Internal(e.to_string()),
+            status => Self::Authority(status, e.to_string()),
         }
     }
 }
@@ -44,6 +43,7 @@ impl IntoResponse for EstError {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            Self::Authority(status, m) => (status, m),
             Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

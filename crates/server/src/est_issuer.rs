@@ -122,7 +122,7 @@ impl Issuer for EstIssuer {
         let device_id = request
             .method
             .device_id()
-            .ok_or_else(|| AuthorityError::Refused("not a registered device".into()))?
+            .ok_or(inkan_authority::Rejection::NotRegisteredDevice)?
             .to_string();
         let mut client = self.client().await?;
         let leaf = match client.simpleenroll(&request.csr_der).await {

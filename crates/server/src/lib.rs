@@ -8,6 +8,7 @@ mod admin_auth;
 mod api;
 mod body_refusal;
 mod client_cert;
+mod error_table;
 mod est;
 mod est_error;
 mod est_issuer;

@@ -40,11 +40,25 @@ use inkan_authority::Authority;
         crate::tpm_api::ActivationBody,
         crate::tpm_api::EnrollmentBody
     )),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &ProblemTypes)
 )]
 pub(crate) struct ApiDoc;
 
 struct SecuritySchemes;
+
+/// Lists the problem types of the error table in the API's description.
+struct ProblemTypes;
+
+impl Modify for ProblemTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut text = openapi.info.description.take().unwrap_or_default();
+        text.push_str("\n\nProblem types (`type`):\n");
+        for (kind, meaning) in crate::error_table::PROBLEM_TYPES {
+            text.push_str(&format!("\n- `{kind}` — {meaning}"));
+        }
+        openapi.info.description = Some(text);
+    }
+}
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -8,14 +8,17 @@ use serde::Serialize;
 #[derive(Debug)]
 pub(crate) struct Problem {
     status: StatusCode,
+    kind: &'static str,
     title: &'static str,
     detail: String,
 }
 
 impl Problem {
+    /// A problem of type `about:blank`: the status says what kind of error it is.
     pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
+            kind: "about:blank",
             title,
             detail: detail.into(),
         }
@@ -63,7 +66,8 @@ impl Problem {
 /// The body of every `/v1` error (RFC 9457), sent as `application/problem+json`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ProblemDetails {
-    /// Always `about:blank`: `status` and `title` say what kind of error it is.
+    /// `urn:inkan:problem:<kind>` for the errors of the authority (the API's description
+    /// lists them), else `about:blank`: `status` and `title` say what kind of error it is.
     #[serde(rename = "type")]
     kind: &'static str,
     /// Short and fixed for each kind of error.
@@ -78,7 +82,7 @@ pub(crate) struct ProblemDetails {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = ProblemDetails {
-            kind: "about:blank",
+            kind: self.kind,
             title: self.title,
             status: self.status.as_u16(),
             detail: self.detail,
@@ -95,28 +99,24 @@ impl IntoResponse for Problem {
                 HeaderValue::from_static("Bearer realm=\"inkan\""),
             );
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         response
     }
 }
 
+/// The error table's answer (see [`crate::error_table`]).
 impl From<inkan_authority::AuthorityError> for Problem {
     fn from(e: inkan_authority::AuthorityError) -> Self {
-        match e {
-            inkan_authority::AuthorityError::Refused(why) => Self::forbidden(why),
-            inkan_authority::AuthorityError::Invalid(why) => Self::bad_request(why),
-            inkan_authority::AuthorityError::Policy(refusal) => Self::new(
-                StatusCode::FORBIDDEN,
-                "Refused by the authorization policy",
-                refusal.to_string(),
-            ),
-            inkan_authority::AuthorityError::Unauthenticated(why) => Self::unauthorized(why),
-            inkan_authority::AuthorityError::Csr(c) => Self::bad_request(c.to_string()),
-            inkan_authority::AuthorityError::Upstream(why) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "Certificate authority unavailable",
-                format!("the certificate authority at {why}"),
-            ),
-            other => Self::internal(other),
+        let answer = crate::error_table::answer(&e);
+        Self {
+            status: answer.status,
+            kind: answer.problem_type,
+            title: answer.title,
+            detail: crate::error_table::detail(&e, &answer),
         }
     }
 }

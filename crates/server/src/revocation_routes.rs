@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
-use inkan_authority::Authority;
+use inkan_authority::{Authority, AuthorityError};
 
 /// `/crl/<issuer-id>.crl`, `/crl/root.crl`, `/ocsp` (POST) and `/ocsp/<base64>` (GET).
 pub(crate) fn routes() -> Router<Arc<Authority>> {
@@ -112,7 +112,13 @@ pub(crate) fn ocsp_get_der(request: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn ocsp_response(der: Bytes, cacheable: bool) -> Response {
+/// The OCSP answer, or for a failure the unsigned response the error table gives it (never
+/// cached).
+fn ocsp_response(answer: Result<Bytes, AuthorityError>, cacheable: bool) -> Response {
+    let (der, cacheable) = match answer {
+        Ok(der) => (der, cacheable),
+        Err(e) => (Bytes::from(crate::error_table::ocsp_response(&e)), false),
+    };
     let mut response = (
         [(
             header::CONTENT_TYPE,

@@ -12,8 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use inkan_attest::AttestError;
-use inkan_authority::{Authority, AuthorityError, TpmActivationRequest, TpmEnrollRequest};
+use inkan_authority::{Authority, TpmActivationRequest, TpmEnrollRequest};
 use inkan_pki::Serial;
 use serde::Deserialize;
 use serde_json::json;
@@ -94,29 +93,6 @@ fn b64(field: &str, value: &str) -> Result<Vec<u8>, Problem> {
         .map_err(|_| Problem::bad_request(format!("{field} is not standard base64 (with padding)")))
 }
 
-/// Maps authority errors to the statuses of the TPM contract.
-fn tpm_problem(e: AuthorityError) -> Problem {
-    match e {
-        AuthorityError::Evidence(AttestError::Malformed { what, why }) => {
-            Problem::bad_request(format!("malformed {what}: {why}"))
-        }
-        AuthorityError::Evidence(AttestError::Refused { check, why }) => Problem::new(
-            StatusCode::FORBIDDEN,
-            "Evidence refused",
-            format!("check {check} failed: {why}"),
-        ),
-        AuthorityError::Csr(c) => Problem::bad_request(format!("csr: {c}")),
-        e @ AuthorityError::ActivationUnknown(_) => Problem::not_found(e.to_string()),
-        e @ AuthorityError::ActivationUsed(_) => {
-            Problem::new(StatusCode::CONFLICT, "Activation used", e.to_string())
-        }
-        e @ AuthorityError::ActivationExpired(_) => {
-            Problem::new(StatusCode::GONE, "Activation expired", e.to_string())
-        }
-        other => Problem::from(other),
-    }
-}
-
 fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
     t.format(&Rfc3339).map_err(Problem::internal)
 }
@@ -145,10 +121,7 @@ pub(crate) async fn activate(
         ek_public: b64("ek_public", &request.ek_public)?,
         ak_public: b64("ak_public", &request.ak_public)?,
     };
-    let activation = authority
-        .tpm_activate(&request)
-        .await
-        .map_err(tpm_problem)?;
+    let activation = authority.tpm_activate(&request).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -194,7 +167,7 @@ pub(crate) async fn enroll(
         key_public: b64("key_public", &request.key_public)?,
         csr: b64("csr", &request.csr)?,
     };
-    let enrolled = authority.tpm_enroll(&request).await.map_err(tpm_problem)?;
+    let enrolled = authority.tpm_enroll(&request).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

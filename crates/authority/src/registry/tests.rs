@@ -83,7 +83,7 @@ async fn psk_keys_rotate_and_derive_per_registration_id() {
     let product = registry.product("thermo").await.unwrap().unwrap();
     assert!(matches!(
         registry.psk_device_key(&product, "unit-1").await,
-        Err(AuthorityError::Refused(_))
+        Err(AuthorityError::Rejected(Rejection::NoPskKey { .. }))
     ));
     let first = registry.enable_psk(&product, "t").await.unwrap();
     let key = registry.psk_device_key(&product, "unit-1").await.unwrap();

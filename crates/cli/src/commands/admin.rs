@@ -1,10 +1,47 @@
+use std::path::PathBuf;
+
 use anyhow::Context;
+use clap::Subcommand;
 use inkan_authority::{replace_file, Authority, Credentials, DataDir, EnrollMethod, IssueRequest};
 use inkan_pki::{build_csr, der_to_pem, GeneratedKey, KeyAlgorithm};
 
 use super::open_store;
-use crate::cli::{AdminCertCommand, AdminCommand, AdminTokenCommand};
-use crate::running::{load_config, passphrase};
+use crate::running::{load_config, passphrase, PassphraseArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin API tokens (Authorization: Bearer ...).
+    #[command(subcommand)]
+    Token(AdminTokenCommand),
+    /// Admin client certificates (TLS client authentication to the /v1 API).
+    #[command(subcommand)]
+    Cert(AdminCertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCertCommand {
+    /// Make a key and an admin-profile certificate for NAME; writes admin.pem (certificate and
+    /// issuing CA) and admin.key (0600). Revoke it with `inkan cert revoke`.
+    Create {
+        /// Who holds it (the certificate's common name; recorded in the audit log).
+        name: String,
+        /// Directory for admin.pem and admin.key (default: ./admin-<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token; prints it once, as the last line (only its SHA-256 is stored).
+    Create {
+        /// A name for the token, recorded in the audit log of everything it does.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
 
 pub async fn run(data_dir: &DataDir, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {

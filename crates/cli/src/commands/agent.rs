@@ -2,15 +2,94 @@
 //! proxy are in `agent_tpm`).
 
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
+use clap::{Args, Subcommand};
 use inkan_agent::{register_device, renewal_due_in, AgentInfo, Bootstrap, DeviceState};
 use inkan_pki::{certs_from_pem, CertificateInfo};
 
-use crate::cli::{AgentCommand, AgentEnrollArgs, AgentRenewArgs};
 use crate::output::rfc3339;
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// First boot: make a device key, register with the product's bootstrap credential and
+    /// store the device's own certificate.
+    Enroll(Box<AgentEnrollArgs>),
+    /// Renew the device certificate (EST simplereenroll) when two thirds of its life are over.
+    Renew(AgentRenewArgs),
+    /// Forward plain local HTTP to an https:// upstream, authenticating with the device's
+    /// certificate and key (--tpm: the key stays in the TPM).
+    Proxy(crate::commands::agent_tpm::AgentProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentEnrollArgs {
+    /// The authority, https://HOST:PORT.
+    #[arg(long, env = "INKAN_AUTHORITY")]
+    pub authority: String,
+    /// Trust anchor(s) for the authority's TLS certificate (PEM), e.g. the CA's root.pem.
+    #[arg(long)]
+    pub ca_file: PathBuf,
+    /// The product's bootstrap credential: product.p12 (PKCS#12) or product.pem (then also
+    /// --bootstrap-key).
+    #[arg(long, conflicts_with_all = ["psk_key_file", "tpm"])]
+    pub bootstrap: Option<PathBuf>,
+    /// The ProductCert key (PEM), with a PEM --bootstrap.
+    #[arg(long)]
+    pub bootstrap_key: Option<PathBuf>,
+    /// File with the passphrase of a PKCS#12 --bootstrap (first line). Or INKAN_P12_PASSPHRASE.
+    #[arg(long)]
+    pub bootstrap_passphrase_file: Option<PathBuf>,
+    /// File with this unit's PSK device key (base64, from `inkan product psk derive`).
+    #[arg(long, requires_all = ["product", "registration_id"], conflicts_with = "tpm")]
+    pub psk_key_file: Option<PathBuf>,
+    /// Product name or id (PSK registration).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// This unit's registration id (PSK registration).
+    #[arg(long)]
+    pub registration_id: Option<String>,
+    /// Device attribute kept in the registry (not the certificate), e.g. --info serial=SN-1.
+    #[arg(long = "info", value_name = "KEY=VALUE")]
+    pub info: Vec<String>,
+    /// Enroll a key created inside this machine's TPM 2.0, proven by its endorsement key
+    /// (EK certificate → credential activation → TPM2_Certify): a level-3 certificate.
+    #[arg(long)]
+    pub tpm: bool,
+    /// TPM to use (TCTI): device:/dev/tpmrm0, tabrmd:bus_type=system, swtpm:host=H,port=P.
+    /// Default: $TPM2TOOLS_TCTI, $TCTI, else device:/dev/tpmrm0.
+    #[arg(long, requires = "tpm")]
+    pub tcti: Option<String>,
+    /// Persistent handle for the new TPM key (must be free).
+    #[arg(long, requires = "tpm", default_value = "0x81000101")]
+    pub handle: String,
+    /// Common name asked for in the TPM-bound certificate (default: this machine's host name).
+    #[arg(long, requires = "tpm")]
+    pub name: Option<String>,
+    /// State directory: device.key (0600), device.pem, ca.pem, agent.json — or, with --tpm,
+    /// chain.pem, tpm-key.json and the key's TPM blobs (which only load in this TPM).
+    #[arg(long, default_value = "inkan-agent")]
+    pub out: PathBuf,
+    /// Machine-readable output (--tpm).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRenewArgs {
+    /// State directory written by `inkan agent enroll`.
+    #[arg(long, default_value = "inkan-agent")]
+    pub dir: PathBuf,
+    /// Renew now, whatever the remaining lifetime.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep running: renew every time two thirds of the certificate's life are over.
+    #[arg(long)]
+    pub watch: bool,
+}
 
 pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     match cmd {

@@ -1,12 +1,22 @@
 use std::collections::HashMap;
 
+use clap::Subcommand;
 use inkan_authority::DataDir;
 use inkan_store::ChainVerifier;
 use serde_json::json;
 
 use super::open_store;
-use crate::cli::AuditCommand;
 use crate::running::load_config;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and cross-check issued certificates; exit 1 if broken.
+    Verify {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 const PAGE: i64 = 5000;
 

@@ -1,11 +1,41 @@
+use std::path::PathBuf;
+
 use anyhow::Context;
+use clap::Subcommand;
 use inkan_authority::{CaInitOptions, Config, DataDir};
 use inkan_pki::{CertificateInfo, KeyAlgorithm};
 use serde_json::json;
 
-use crate::cli::CaCommand;
 use crate::output::rfc3339;
-use crate::running::{load_config, passphrase, root_crl_url};
+use crate::running::{load_config, passphrase, root_crl_url, PassphraseArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a root CA and an online issuing CA in the data directory (refuses to overwrite).
+    Init {
+        /// Organization name used in the CA subjects.
+        #[arg(long, default_value = "inkan")]
+        name: String,
+        /// Key algorithm: p256, p384, rsa3072 or ed25519.
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Configuration file whose `revocation.base_url` (or listeners) name where the root's
+        /// CRL is published (default: inkan.toml in the data directory, if present).
+        #[arg(long, env = "INKAN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the CA certificates: subjects, fingerprints, validity, files.
+    Show {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub async fn run(data_dir: &DataDir, cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {

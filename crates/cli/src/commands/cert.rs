@@ -1,12 +1,61 @@
 use anyhow::Context;
+use clap::Subcommand;
 use inkan_authority::DataDir;
 use inkan_pki::{der_to_pem, RevocationReason, Serial};
 use inkan_store::{CertificateQuery, CertificateRecord, RevokeOutcome};
 
 use super::open_store;
-use crate::cli::CertCommand;
 use crate::output::{rfc3339, table};
 use crate::running::load_config;
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List issued certificates, newest first.
+    List {
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only this status: valid or revoked.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one certificate by serial (hex, colons allowed).
+    Show {
+        /// Serial number.
+        serial: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Print the certificate as PEM.
+        #[arg(long, conflicts_with = "json")]
+        pem: bool,
+    },
+    /// Revoke a certificate (durable and audited; revoking again keeps the first time and reason).
+    Revoke {
+        /// Serial number.
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, privilegeWithdrawn, aACompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// Also revoke every certificate that was enrolled with this one (as TLS client
+        /// certificate), recursively.
+        #[arg(long)]
+        cascade: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a certificate as the gateway would (path, validity, purpose, name) and optionally
+    /// its revocation (--crl FILE or --ocsp). Exit 0 valid, 1 invalid, 2 usage error.
+    Verify(crate::commands::cert_verify::CertVerifyArgs),
+}
 
 pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
     // `verify` works on files alone; the others on the store.

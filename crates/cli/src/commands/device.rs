@@ -1,12 +1,46 @@
 use anyhow::Context;
+use clap::Subcommand;
 use inkan_authority::{DataDir, Registry};
 use inkan_pki::CertificateInfo;
 use inkan_store::DeviceStatus;
 
 use super::open_store;
-use crate::cli::DeviceCommand;
 use crate::output::{rfc3339, table};
 use crate::running::load_config;
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// List devices, newest first.
+    List {
+        /// Only this product (name or id).
+        #[arg(long)]
+        product: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a device: attributes, status and the certificates it received.
+    Show {
+        /// Device id.
+        device: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a device from renewing or registering again (revoke its certificate to cut it off).
+    Disable {
+        /// Device id.
+        device: String,
+    },
+    /// Let a disabled device renew again.
+    Enable {
+        /// Device id.
+        device: String,
+    },
+}
 
 pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;

@@ -1,8 +1,29 @@
+use std::path::PathBuf;
+
+use clap::Subcommand;
 use inkan_authority::{Credentials, DataDir};
 
 use super::open_store;
-use crate::cli::{EstCommand, EstSecretCommand};
 use crate::running::load_config;
+
+#[derive(Debug, Subcommand)]
+pub enum EstCommand {
+    /// Manage enrollment secrets (HTTP Basic passwords per EST label).
+    #[command(subcommand)]
+    Secret(EstSecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EstSecretCommand {
+    /// Create (or replace) the secret of LABEL; prints it once, as the last line.
+    Create {
+        /// The EST label (a profile name, or a label from the configuration).
+        label: String,
+        /// Configuration file (to check the label exists).
+        #[arg(long, env = "INKAN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
 
 pub async fn run(data_dir: &DataDir, cmd: EstCommand) -> anyhow::Result<()> {
     match cmd {

@@ -1,3 +1,5 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -5,10 +7,51 @@ use inkan_gateway::{gateway_router, metrics_router, Gateway, GatewayConfig, Revo
 use inkan_pki::{certs_from_pem, subject_der, GeneratedKey};
 use tokio::net::TcpListener;
 
+use clap::{Args, Subcommand};
 use inkan_authority::DataDir;
 
-use crate::cli::{GatewayArgs, GatewayCommand, NginxConfigArgs};
 use crate::running::termination_signal;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    /// The gateway configuration (see docs/gateway.md).
+    #[arg(long, env = "INKAN_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding the configuration (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Print an nginx server block that gives nginx the same checks (for sites that keep nginx).
+    NginxConfig(NginxConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NginxConfigArgs {
+    /// Upstream the site proxies to.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub upstream: String,
+    /// listen directive value.
+    #[arg(long, default_value = "443 ssl")]
+    pub listen: String,
+    /// server_name.
+    #[arg(long, default_value = "_")]
+    pub server_name: String,
+    /// nginx's own certificate chain (PEM).
+    #[arg(long, default_value = "/etc/nginx/inkan/server.pem")]
+    pub cert: String,
+    /// nginx's own key.
+    #[arg(long, default_value = "/etc/nginx/inkan/server.key")]
+    pub key: String,
+    /// Base URL of the authority's plain-HTTP revocation listener (for OCSP and the CRL URL).
+    #[arg(long)]
+    pub revocation_url: Option<String>,
+}
 
 /// `inkan gateway --config FILE`: serves until SIGINT/SIGTERM, then drains and exits 0.
 pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {

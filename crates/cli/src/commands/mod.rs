@@ -22,6 +22,19 @@ use inkan_store::Store;
 
 use crate::cli::{Cli, Command};
 
+pub use admin::AdminCommand;
+pub use agent::AgentCommand;
+pub use audit::AuditCommand;
+pub use bench::BenchCommand;
+pub use ca::CaCommand;
+pub use cert::CertCommand;
+pub use device::DeviceCommand;
+pub use est::EstCommand;
+pub use gateway::GatewayArgs;
+pub use product::ProductCommand;
+pub use quickstart::QuickstartArgs;
+pub use serve::ServeArgs;
+
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let data_dir = DataDir::new(&cli.data_dir);

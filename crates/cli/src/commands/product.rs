@@ -1,12 +1,94 @@
+use std::path::PathBuf;
+
 use anyhow::Context;
 use base64::Engine;
+use clap::Subcommand;
 use inkan_authority::{replace_file, Authority, DataDir, ProductParams, Registry};
 use inkan_store::{ProductRecord, ProductStatus};
 
 use super::open_store;
-use crate::cli::{ProductCommand, PskCommand};
 use crate::output::{rfc3339, table};
-use crate::running::{load_config, passphrase, passphrase_line};
+use crate::running::{load_config, passphrase, passphrase_line, PassphraseArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum ProductCommand {
+    /// Create a product and its ProductCert; writes the certificate chain and key (0600) once.
+    Create {
+        /// Product name (unique).
+        name: String,
+        /// At most this many devices may register.
+        #[arg(long)]
+        max_devices: Option<i64>,
+        /// Validity of each device's certificate (d, h, m, s).
+        #[arg(long, default_value = "365d")]
+        device_validity: String,
+        /// Device attributes the product allows, comma-separated (e.g. serial,mac).
+        #[arg(long, value_delimiter = ',')]
+        attributes: Vec<String>,
+        /// Directory for product.pem and product.key (default: ./<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write product.p12 (PKCS#12) protected by the passphrase in this file.
+        #[arg(long)]
+        p12_passphrase_file: Option<PathBuf>,
+        /// Also let devices register with keys derived from a PSK group key.
+        #[arg(long)]
+        psk: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List products.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one product with its policy and device count.
+    Show {
+        /// Product name or id.
+        product: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// PSK (symmetric key) registration: device key = HMAC-SHA256(group key, registration id).
+    #[command(subcommand)]
+    Psk(PskCommand),
+    /// Stop a product from registering new devices (existing certificates stay valid).
+    Disable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Let a disabled product register devices again.
+    Enable {
+        /// Product name or id.
+        product: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PskCommand {
+    /// Turn PSK registration on with a fresh group key (replaces an earlier key).
+    Enable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Turn PSK registration off (the group key is forgotten).
+    Disable {
+        /// Product name or id.
+        product: String,
+    },
+    /// Print the key (base64) to flash into the unit with this registration id.
+    Derive {
+        /// Product name or id.
+        product: String,
+        /// The unit's registration id (1-128 of A-Z a-z 0-9 . _ : -), e.g. its serial number.
+        registration_id: String,
+    },
+}
 
 pub async fn run(data_dir: &DataDir, cmd: ProductCommand) -> anyhow::Result<()> {
     let config = load_config(data_dir, None)?;
@@ -212,7 +294,7 @@ async fn create(
     config: inkan_authority::Config,
     store: &std::sync::Arc<dyn inkan_store::Store>,
     params: ProductParams,
-    pass: &crate::cli::PassphraseArgs,
+    pass: &PassphraseArgs,
     actor: &str,
 ) -> anyhow::Result<inkan_authority::NewProduct> {
     let ca = data_dir.load_issuing_ca(passphrase(pass.passphrase_file.as_ref())?.as_deref())?;

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
+use clap::Args;
 use inkan_authority::{replace_file, CaInitOptions, DataDir, HttpListen};
 use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{
@@ -9,8 +10,17 @@ use inkan_pki::{
 };
 use tokio::net::TcpListener;
 
-use crate::cli::QuickstartArgs;
 use crate::running::{load_config, passphrase, root_crl_url, termination_signal, RunningAuthority};
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Address to listen on (default 127.0.0.1:8443, or a free port if that is taken).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Enroll the demo device, print the summary and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
 
 const DEFAULT_PORT: u16 = 8443;
 const LABEL: &str = "device";

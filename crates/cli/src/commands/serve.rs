@@ -1,7 +1,28 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
 use inkan_authority::DataDir;
 
-use crate::cli::ServeArgs;
-use crate::running::{load_config, passphrase, termination_signal, RunningAuthority};
+use crate::running::{
+    load_config, passphrase, termination_signal, PassphraseArgs, RunningAuthority,
+};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: inkan.toml in the data directory, if present).
+    #[arg(long, env = "INKAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding the configuration (port 0 picks a free port).
+    #[arg(long, env = "INKAN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where to serve CRLs and OCSP over plain HTTP (as relying parties expect): an address,
+    /// `auto` (default: the --listen address with port 8080, or port 0 when that is 0) or `off`.
+    #[arg(long, env = "INKAN_HTTP_LISTEN")]
+    pub http_listen: Option<inkan_authority::HttpListen>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
 
 /// `inkan serve`: runs until SIGINT/SIGTERM, then drains and exits 0.
 pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {

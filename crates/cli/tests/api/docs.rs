@@ -99,7 +99,9 @@ fn every_toml_example_loads_with_the_real_configuration_types() {
             let file = tmp.path().join(format!("{page}-{line}.toml"));
             std::fs::write(&file, &block).unwrap();
             let loaded = if page == "gateway.md" {
-                inkan_gateway::GatewayConfig::load(&file).map(drop)
+                inkan_gateway::GatewayConfig::load(&file)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             } else {
                 inkan_authority::Config::load(&file, false)
                     .map(drop)

@@ -64,6 +64,7 @@ fn the_host_comes_without_its_port_and_selects_the_longest_route() {
         path: path.into(),
         upstreams: vec!["http://127.0.0.1:1".into()],
         client_cert: crate::ClientCertMode::Off,
+        auth: vec![crate::AuthMethod::ClientCert],
         min_level: None,
         allow_subjects: Vec::new(),
         allow_serials: Vec::new(),

@@ -55,6 +55,7 @@ fn validity_is_capped_to_the_issuing_ca() {
 fn a_key_that_does_not_match_is_refused() {
     let set = CaSet::create("Acme", KeyAlgorithm::P256, now()).unwrap();
     let other = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let other = crate::SoftwareKey::new(other).unwrap();
     assert!(IssuingCa::new(&set.issuing_der, other, &set.root_der).is_err());
 }
 

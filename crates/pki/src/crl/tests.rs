@@ -100,10 +100,13 @@ fn the_root_signs_its_own_crl_and_the_issuing_ca_points_at_it() {
 fn only_a_matching_self_signed_ca_is_a_root() {
     let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
     let set = CaSet::create("A", KeyAlgorithm::P256, now).unwrap();
-    let key =
-        || crate::GeneratedKey::from_pkcs8_der(&set.root_key.signer().serialize_der()).unwrap();
+    let key = || {
+        let key = crate::GeneratedKey::from_pkcs8_der(&set.root_key.signer().serialize_der());
+        crate::SoftwareKey::new(key.unwrap()).unwrap()
+    };
     assert!(RootCa::new(&set.issuing_der, key()).is_err());
     let other = crate::GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let other = crate::SoftwareKey::new(other).unwrap();
     assert!(RootCa::new(&set.root_der, other).is_err());
     assert!(RootCa::new(&set.root_der, key()).is_ok());
 }

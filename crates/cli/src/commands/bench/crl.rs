@@ -2,10 +2,19 @@
 
 use std::time::Instant;
 
+use clap::Args;
 use inkan_pki::{CaSet, CrlEntry, CrlParams, KeyAlgorithm, RevocationReason, Serial};
 use serde_json::json;
 
-use crate::cli::BenchCrlArgs;
+#[derive(Debug, Args)]
+pub struct BenchCrlArgs {
+    /// Revoked entries on the CRL.
+    #[arg(long, default_value_t = 100_000)]
+    pub entries: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn crl(args: BenchCrlArgs) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();

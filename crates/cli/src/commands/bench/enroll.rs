@@ -1,11 +1,13 @@
 //! `inkan bench enroll`: EST load against a running authority, and the machine's own limit for
 //! the same cryptographic work measured in the same run.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Args;
 use inkan_authority::DataDir;
 use inkan_client::{client_tls_config, EstClient, EstCredentials};
 use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
@@ -14,7 +16,31 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 
 use super::{percentile, progress};
-use crate::cli::BenchEnrollArgs;
+
+#[derive(Debug, Args)]
+pub struct BenchEnrollArgs {
+    /// The authority's URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    pub url: String,
+    /// Trust anchor PEM (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// EST label.
+    #[arg(long, default_value = "device")]
+    pub label: String,
+    /// The label's enrollment secret.
+    #[arg(long, env = "INKAN_EST_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Parallel keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Certificates to request in total.
+    #[arg(long, default_value_t = 5000)]
+    pub count: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()> {
     anyhow::ensure!(

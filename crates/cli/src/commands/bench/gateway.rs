@@ -1,14 +1,44 @@
 //! `inkan bench gateway`: GET requests through a TLS front (inkan gateway, nginx, …) with a
 //! client certificate, over keep-alive or with a full handshake per request.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
+use clap::Args;
 use inkan_client::{client_tls_config, HttpTarget};
 use inkan_pki::{certs_from_pem, GeneratedKey};
 use serde_json::json;
 
 use super::load::{self, RequestShape};
 use super::{percentile, progress};
-use crate::cli::BenchGatewayArgs;
+
+#[derive(Debug, Args)]
+pub struct BenchGatewayArgs {
+    /// The URL to GET (https:// for a TLS front, http:// for an upstream directly).
+    #[arg(long)]
+    pub url: String,
+    /// Trust anchor PEM for an https:// URL.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) to present.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 50_000)]
+    pub count: usize,
+    /// A new connection (full TLS handshake) for every request instead of keep-alive.
+    #[arg(long)]
+    pub new_connections: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn gateway(args: BenchGatewayArgs) -> anyhow::Result<()> {
     anyhow::ensure!(

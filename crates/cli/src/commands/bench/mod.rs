@@ -9,10 +9,30 @@ mod register;
 
 use std::time::Duration;
 
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use inkan_authority::DataDir;
 
-use crate::cli::BenchCommand;
+use crl::BenchCrlArgs;
+use enroll::BenchEnrollArgs;
+use gateway::BenchGatewayArgs;
+use ocsp::BenchOcspArgs;
+use register::BenchRegisterArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// EST simpleenroll throughput over TLS keep-alive, compared with this machine's limit.
+    Enroll(BenchEnrollArgs),
+    /// Full device registrations per second: a new TLS connection with the ProductCert, a
+    /// CSR, a DeviceCert — compared with this machine's enroll limit.
+    Register(BenchRegisterArgs),
+    /// OCSP responses per second over HTTP keep-alive, from pre-built DER requests.
+    Ocsp(BenchOcspArgs),
+    /// Time to generate and sign a CRL with N revoked entries (in memory, no server).
+    Crl(BenchCrlArgs),
+    /// GET throughput through a TLS front with a client certificate (inkan gateway, nginx, ...).
+    Gateway(BenchGatewayArgs),
+}
 
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {

@@ -1,7 +1,10 @@
 //! `inkan bench ocsp`: pre-built DER requests over HTTP keep-alive (or one per connection).
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use bytes::Bytes;
+use clap::Args;
 use inkan_authority::DataDir;
 use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_pki::{build_ocsp_request, certs_from_pem, ocsp_response_status};
@@ -9,7 +12,34 @@ use serde_json::json;
 
 use super::load::{self, RequestShape};
 use super::{percentile, progress};
-use crate::cli::BenchOcspArgs;
+
+#[derive(Debug, Args)]
+pub struct BenchOcspArgs {
+    /// The OCSP responder URL (http:// or https://), e.g. http://127.0.0.1:8080/ocsp.
+    #[arg(long)]
+    pub url: String,
+    /// Issuer certificate (PEM) of the certificates asked about.
+    #[arg(long)]
+    pub issuer: PathBuf,
+    /// Certificates (PEM files) to ask about; requests cycle through them.
+    #[arg(long = "cert", required = true)]
+    pub certs: Vec<PathBuf>,
+    /// Trust anchor for an https:// URL (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: usize,
+    /// One request per connection (for responders without keep-alive, such as `openssl ocsp`).
+    #[arg(long)]
+    pub no_keepalive: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()> {
     anyhow::ensure!(

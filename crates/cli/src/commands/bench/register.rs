@@ -1,11 +1,13 @@
 //! `inkan bench register`: full device registrations (`POST /v1/devices`, a new TLS connection
 //! with the ProductCert each time, a fresh key and CSR per device) against a running authority.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
 use bytes::Bytes;
+use clap::Args;
 use inkan_authority::DataDir;
 use inkan_client::{client_tls_config, HttpTarget};
 use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
@@ -14,7 +16,31 @@ use serde_json::json;
 use super::enroll::machine_limit;
 use super::load::{self, RequestShape};
 use super::{percentile, progress};
-use crate::cli::BenchRegisterArgs;
+
+#[derive(Debug, Args)]
+pub struct BenchRegisterArgs {
+    /// The authority's URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    pub url: String,
+    /// Trust anchor PEM (default: the data directory's root CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The ProductCert chain (PEM) of a product whose cap admits --count devices.
+    #[arg(long)]
+    pub product_cert: PathBuf,
+    /// The ProductCert's key (PEM).
+    #[arg(long)]
+    pub product_key: PathBuf,
+    /// Parallel registrations.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Devices to register in total (each with its own new key).
+    #[arg(long, default_value_t = 2000)]
+    pub count: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn register(data_dir: &DataDir, args: BenchRegisterArgs) -> anyhow::Result<()> {
     anyhow::ensure!(

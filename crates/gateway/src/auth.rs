@@ -1,0 +1,110 @@
+//! Authenticators: each way a client can prove who it is, behind one trait, so that a route
+//! names the methods it accepts (`auth = ["client-cert"]`) and new ones (card + PIN, linked
+//! devices) plug in beside the client certificate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use inkan_http::PeerCertificates;
+use time::OffsetDateTime;
+
+use crate::error::AuthRefusal;
+use crate::identity::{ClientIdentity, IdentityVerifier};
+use crate::{AuthMethod, RevokedSet};
+
+/// What is known of the connection a request came on.
+pub(crate) struct Connection<'a> {
+    /// The TLS client certificate chain (leaf first; empty without one).
+    pub(crate) peer: &'a PeerCertificates,
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+}
+
+/// What an authenticator found in a request.
+#[derive(Debug)]
+pub(crate) enum Credential {
+    /// The request carries no credential of this method.
+    Absent,
+    /// A credential of this method, verified.
+    Verified(Arc<ClientIdentity>),
+    /// A credential of this method that is refused.
+    Refused(AuthRefusal),
+}
+
+/// One authentication method.
+pub(crate) trait Authenticator: Send + Sync {
+    /// Looks for this method's credential in the request and verifies it at `now`.
+    fn authenticate(
+        &self,
+        request: &Parts,
+        connection: &Connection<'_>,
+        now: OffsetDateTime,
+    ) -> Credential;
+}
+
+/// The authenticators of one configuration (rebuilt on reload, with its CAs).
+pub(crate) struct Authenticators {
+    client_cert: ClientCert,
+}
+
+impl Authenticators {
+    pub(crate) fn new(verifier: IdentityVerifier, revoked: Arc<RevokedSet>) -> Self {
+        Self {
+            client_cert: ClientCert { verifier, revoked },
+        }
+    }
+
+    /// The authenticator of `method`.
+    pub(crate) fn get(&self, method: AuthMethod) -> &dyn Authenticator {
+        match method {
+            AuthMethod::ClientCert => &self.client_cert,
+        }
+    }
+
+    /// The first credential the route's methods find, in their order.
+    pub(crate) fn authenticate(
+        &self,
+        methods: &[AuthMethod],
+        request: &Parts,
+        connection: &Connection<'_>,
+        now: OffsetDateTime,
+    ) -> Credential {
+        methods
+            .iter()
+            .map(|m| self.get(*m).authenticate(request, connection, now))
+            .find(|c| !matches!(c, Credential::Absent))
+            .unwrap_or(Credential::Absent)
+    }
+}
+
+/// `client-cert`: the TLS client certificate chains to the configured CAs and is not revoked
+/// (checked on every request, against the live revocation set).
+struct ClientCert {
+    verifier: IdentityVerifier,
+    revoked: Arc<RevokedSet>,
+}
+
+impl Authenticator for ClientCert {
+    fn authenticate(
+        &self,
+        _request: &Parts,
+        connection: &Connection<'_>,
+        now: OffsetDateTime,
+    ) -> Credential {
+        if connection.peer.0.is_empty() {
+            return Credential::Absent;
+        }
+        let identity = match self.verifier.verify(&connection.peer.0, now) {
+            Ok(identity) => identity,
+            Err(why) => return Credential::Refused(AuthRefusal::Untrusted(why)),
+        };
+        if self.revoked.is_stale() {
+            return Credential::Refused(AuthRefusal::RevocationUnknown);
+        }
+        if self.revoked.is_revoked(&identity.serial) {
+            return Credential::Refused(AuthRefusal::Revoked);
+        }
+        Credential::Verified(identity)
+    }
+}

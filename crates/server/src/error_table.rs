@@ -1,0 +1,195 @@
+//! The one table from the authority's errors to what each protocol tells the client: the HTTP
+//! status (RFC 9110) with a problem type and title for `/v1` (RFC 9457), the same status for
+//! EST (RFC 7030 §4.2.3 answers with HTTP statuses), and the OCSP response status (RFC 6960
+//! §4.2.1) of a failed OCSP answer. `/v1` (`problem.rs`, `tpm_api.rs`), EST (`est_error.rs`)
+//! and OCSP (`revocation_routes.rs`) all read it; nothing else maps an `AuthorityError`.
+
+use axum::http::StatusCode;
+use inkan_attest::AttestError;
+use inkan_authority::AuthorityError;
+
+/// What the client is told about one kind of error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// The HTTP status, for `/v1` and EST alike.
+    pub(crate) status: StatusCode,
+    /// The problem type (RFC 9457 §3.1.1): a stable URN naming the kind of error.
+    pub(crate) problem_type: &'static str,
+    /// The problem's title: short and fixed for each type.
+    pub(crate) title: &'static str,
+    /// The OCSP response status if an OCSP answer fails with this error.
+    pub(crate) ocsp: OcspFailure,
+    /// Whether the error's message is for the client; if not, it is logged and the client is
+    /// told only that the request failed on the server.
+    pub(crate) is_public: bool,
+}
+
+/// The unsigned OCSP response statuses a failed answer can have (RFC 6960 §4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OcspFailure {
+    /// `malformedRequest`.
+    MalformedRequest,
+    /// `internalError`.
+    InternalError,
+    /// `tryLater`.
+    TryLater,
+    /// `unauthorized`.
+    Unauthorized,
+}
+
+impl OcspFailure {
+    /// The DER OCSPResponse with this status.
+    pub(crate) fn response(self) -> Vec<u8> {
+        match self {
+            Self::MalformedRequest => inkan_pki::malformed_response(),
+            Self::InternalError => inkan_pki::internal_error_response(),
+            Self::TryLater => inkan_pki::try_later_response(),
+            Self::Unauthorized => inkan_pki::unauthorized_response(),
+        }
+    }
+}
+
+/// The answer to `e`: the table itself.
+pub(crate) fn answer(e: &AuthorityError) -> Answer {
+    use OcspFailure::{InternalError, MalformedRequest, TryLater, Unauthorized};
+    let public = |status, slug, title, ocsp| Answer {
+        status,
+        problem_type: slug,
+        title,
+        ocsp,
+        is_public: true,
+    };
+    match e {
+        AuthorityError::Csr(_) => public(
+            StatusCode::BAD_REQUEST,
+            "urn:inkan:problem:csr",
+            "CSR refused",
+            MalformedRequest,
+        ),
+        AuthorityError::Invalid(_) => public(
+            StatusCode::BAD_REQUEST,
+            "urn:inkan:problem:invalid",
+            "Invalid request",
+            MalformedRequest,
+        ),
+        AuthorityError::Evidence(AttestError::Malformed { .. }) => public(
+            StatusCode::BAD_REQUEST,
+            "urn:inkan:problem:evidence-malformed",
+            "Malformed evidence",
+            MalformedRequest,
+        ),
+        AuthorityError::Unauthenticated(_) => public(
+            StatusCode::UNAUTHORIZED,
+            "urn:inkan:problem:unauthenticated",
+            "Authentication required",
+            Unauthorized,
+        ),
+        AuthorityError::Policy(_) => public(
+            StatusCode::FORBIDDEN,
+            "urn:inkan:problem:policy",
+            "Refused by the authorization policy",
+            Unauthorized,
+        ),
+        AuthorityError::Rejected(_) => public(
+            StatusCode::FORBIDDEN,
+            "urn:inkan:problem:rejected",
+            "Rejected by a registry rule",
+            Unauthorized,
+        ),
+        AuthorityError::Evidence(AttestError::Refused { .. }) => public(
+            StatusCode::FORBIDDEN,
+            "urn:inkan:problem:evidence-refused",
+            "Evidence refused",
+            Unauthorized,
+        ),
+        // The client named it (an EST label in the path, a profile): not found (RFC 9110
+        // §15.5.5), not a server failure.
+        AuthorityError::UnknownProfile(_) => public(
+            StatusCode::NOT_FOUND,
+            "urn:inkan:problem:unknown-profile",
+            "Unknown profile or label",
+            MalformedRequest,
+        ),
+        AuthorityError::ActivationUnknown(_) => public(
+            StatusCode::NOT_FOUND,
+            "urn:inkan:problem:activation-unknown",
+            "Unknown activation",
+            MalformedRequest,
+        ),
+        AuthorityError::ActivationUsed(_) => public(
+            StatusCode::CONFLICT,
+            "urn:inkan:problem:activation-used",
+            "Activation used",
+            MalformedRequest,
+        ),
+        AuthorityError::ActivationExpired(_) => public(
+            StatusCode::GONE,
+            "urn:inkan:problem:activation-expired",
+            "Activation expired",
+            MalformedRequest,
+        ),
+        AuthorityError::Upstream(_) => public(
+            StatusCode::BAD_GATEWAY,
+            "urn:inkan:problem:upstream",
+            "Certificate authority unavailable",
+            TryLater,
+        ),
+        AuthorityError::ShuttingDown => public(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:inkan:problem:shutting-down",
+            "Shutting down",
+            TryLater,
+        ),
+        // Configuration, CA files, key operations, the database, IO, the random source: the
+        // server's fault, and nothing of it is for the client.
+        _ => Answer {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            problem_type: "urn:inkan:problem:internal",
+            title: "Internal error",
+            ocsp: InternalError,
+            is_public: false,
+        },
+    }
+}
+
+/// The message for the client: the error itself, or, for the server's own failures, a line
+/// saying where the details are (the cause is logged here, once).
+pub(crate) fn detail(e: &AuthorityError, answer: &Answer) -> String {
+    if answer.is_public {
+        e.to_string()
+    } else {
+        tracing::error!(cause = %e, "request failed");
+        "the request failed on the server; its log has details".to_string()
+    }
+}
+
+/// The OCSP response for a failed OCSP answer.
+pub(crate) fn ocsp_response(e: &AuthorityError) -> Vec<u8> {
+    let answer = answer(e);
+    if !answer.is_public {
+        tracing::error!(cause = %e, "OCSP answer failed");
+    }
+    answer.ocsp.response()
+}
+
+/// Every problem type `/v1` can answer with, for its documentation.
+pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
+    ("urn:inkan:problem:csr", "400: the CSR fails the profile's form checks"),
+    ("urn:inkan:problem:invalid", "400: the request is malformed; `detail` says what to fix"),
+    ("urn:inkan:problem:evidence-malformed", "400: a TPM structure is malformed"),
+    ("urn:inkan:problem:unauthenticated", "401: the requester did not prove who it is"),
+    ("urn:inkan:problem:policy", "403: the authorization policy refused; `detail` names the rule"),
+    ("urn:inkan:problem:rejected", "403: a registry rule (cap, disabled product or device, name, key) rejected the request"),
+    ("urn:inkan:problem:evidence-refused", "403: a TPM check failed; `detail` names it"),
+    ("urn:inkan:problem:unknown-profile", "404: no such profile or EST label"),
+    ("urn:inkan:problem:activation-unknown", "404: no such TPM activation"),
+    ("urn:inkan:problem:activation-used", "409: the TPM activation was used already"),
+    ("urn:inkan:problem:activation-expired", "410: the TPM activation expired"),
+    ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
+    ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),
+    ("urn:inkan:problem:internal", "500: the server failed; its log has details"),
+    ("about:blank", "any other error (unknown route, wrong method, oversized or mistyped body, missing credentials...): `title` is the status' name or a short summary"),
+];
+
+#[cfg(test)]
+mod tests;
