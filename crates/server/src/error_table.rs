@@ -7,6 +7,7 @@
 use axum::http::StatusCode;
 use inkan_attest::AttestError;
 use inkan_authority::AuthorityError;
+use inkan_store::StoreError;
 
 /// What the client is told about one kind of error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +141,24 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
             "Shutting down",
             TryLater,
         ),
+        // Other writers held the database past the wait: nothing was written, the same request
+        // can succeed later.
+        AuthorityError::Store(StoreError::Busy(_)) => Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            problem_type: "urn:inkan:problem:busy",
+            title: "Database busy",
+            ocsp: TryLater,
+            is_public: false,
+        },
+        // A concurrent request took the same unique name or key first; the database's message
+        // names tables, so the client gets the title only.
+        AuthorityError::Store(StoreError::Conflict(_)) => Answer {
+            status: StatusCode::CONFLICT,
+            problem_type: "urn:inkan:problem:conflict",
+            title: "Conflicting request",
+            ocsp: InternalError,
+            is_public: false,
+        },
         // Configuration, CA files, key operations, the database, IO, the random source: the
         // server's fault, and nothing of it is for the client.
         _ => Answer {
@@ -156,9 +175,17 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
 /// saying where the details are (the cause is logged here, once).
 pub(crate) fn detail(e: &AuthorityError, answer: &Answer) -> String {
     if answer.is_public {
-        e.to_string()
+        return e.to_string();
+    }
+    if !answer.status.is_server_error() {
+        tracing::info!(cause = %e, "request collided with another");
+        return "another request changed the same record at the same time: read it again and retry"
+            .to_string();
+    }
+    tracing::error!(cause = %e, "request failed");
+    if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+        "the database is busy: nothing was written, retry shortly".to_string()
     } else {
-        tracing::error!(cause = %e, "request failed");
         "the request failed on the server; its log has details".to_string()
     }
 }
@@ -186,7 +213,9 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:activation-used", "409: the TPM activation was used already"),
     ("urn:inkan:problem:activation-expired", "410: the TPM activation expired"),
     ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
+    ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),
     ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),
+    ("urn:inkan:problem:busy", "503: the database stayed locked by other writers; nothing was written, retry"),
     ("urn:inkan:problem:internal", "500: the server failed; its log has details"),
     ("about:blank", "any other error (unknown route, wrong method, oversized or mistyped body, missing credentials...): `title` is the status' name or a short summary"),
 ];

@@ -94,6 +94,18 @@ fn every_variant_has_one_answer() {
         ),
         (AuthorityError::ShuttingDown, 503, "shutting-down", TryLater),
         (
+            StoreError::Busy("database is locked".into()).into(),
+            503,
+            "busy",
+            TryLater,
+        ),
+        (
+            StoreError::Conflict("UNIQUE constraint failed: products.name".into()).into(),
+            409,
+            "conflict",
+            InternalError,
+        ),
+        (
             AuthorityError::Config("x".into()),
             500,
             "internal",
@@ -143,7 +155,8 @@ fn every_variant_has_one_answer() {
             "{error:?}"
         );
         assert_eq!(got.ocsp, ocsp, "{error:?}");
-        assert_eq!(got.is_public, status != 500, "{error:?}");
+        let is_store_race = matches!(error, AuthorityError::Store(_)) && status != 500;
+        assert_eq!(got.is_public, status != 500 && !is_store_race, "{error:?}");
         assert!(!got.title.is_empty());
         assert!(
             PROBLEM_TYPES
@@ -160,6 +173,20 @@ fn internal_errors_tell_nothing() {
     let e = AuthorityError::Config("the secret path /etc/inkan/key".into());
     let detail = super::detail(&e, &answer(&e));
     assert!(!detail.contains("/etc"), "{detail}");
+}
+
+#[test]
+fn store_races_name_no_table() {
+    for e in [
+        AuthorityError::from(StoreError::Conflict(
+            "UNIQUE constraint failed: products.name".into(),
+        )),
+        AuthorityError::from(StoreError::Busy("database is locked".into())),
+    ] {
+        let detail = super::detail(&e, &answer(&e));
+        assert!(!detail.contains("products"), "{detail}");
+        assert!(detail.contains("retry"), "{detail}");
+    }
 }
 
 #[test]
