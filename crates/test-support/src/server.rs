@@ -9,22 +9,38 @@ use std::sync::{Arc, OnceLock};
 use inkan_client::{client_tls_config, EstClient, EstCredentials, HttpConnection, HttpTarget};
 use inkan_pki::{certs_from_pem, GeneratedKey};
 
-/// The binary under test: `inkan` beside the test executable's `deps/` directory, where Cargo
-/// builds it for the `inkan` package's integration tests.
+/// The binary under test. `INKAN_BIN` names it; otherwise it is `inkan` where Cargo builds it
+/// for the `inkan` package's integration tests: beside the test executable's `deps/`
+/// directory, or, when the intermediate build has a directory of its own (`build-dir`), in the
+/// target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`) under the same profile.
 pub fn binary() -> &'static str {
     static BINARY: OnceLock<String> = OnceLock::new();
     BINARY.get_or_init(|| {
+        if let Ok(path) = std::env::var("INKAN_BIN") {
+            return path;
+        }
+        let name = format!("inkan{}", std::env::consts::EXE_SUFFIX);
         let exe = std::env::current_exe().unwrap();
         let mut dir = exe.parent().unwrap();
         if dir.ends_with("deps") {
             dir = dir.parent().unwrap();
         }
-        let path = dir.join(format!("inkan{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            path.is_file(),
-            "{} is missing: build it (cargo test -p inkan builds it for its tests)",
-            path.display()
-        );
+        let profile = dir.file_name().unwrap().to_owned();
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+                Some(manifest.ancestors().nth(2)?.join("target"))
+            });
+        let candidates: Vec<PathBuf> = std::iter::once(dir.join(&name))
+            .chain(target_dir.map(|t| t.join(&profile).join(&name)))
+            .collect();
+        let path = candidates.iter().find(|p| p.is_file()).unwrap_or_else(|| {
+            panic!(
+                "{} is missing: build it (cargo test -p inkan builds it for its tests) or set INKAN_BIN",
+                candidates[0].display()
+            )
+        });
         path.to_str().unwrap().to_string()
     })
 }
