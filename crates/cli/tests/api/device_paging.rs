@@ -53,7 +53,12 @@ fn ids(devices: &[Value]) -> Vec<String> {
 /// Newest first; devices registered in the same millisecond by id.
 fn assert_keyset_order(devices: &[Value]) {
     for pair in devices.windows(2) {
-        let key = |d: &Value| (-d["created_at_ms"].as_i64().unwrap(), d["id"].to_string());
+        let key = |d: &Value| {
+            (
+                -d["created_at_ms"].as_i64().unwrap(),
+                d["id"].as_str().unwrap().to_string(),
+            )
+        };
         assert!(key(&pair[0]) < key(&pair[1]), "{pair:?}");
     }
 }

@@ -78,7 +78,13 @@ fn cursors_are_taken_only_as_the_server_wrote_them() {
     assert_eq!(cursor.position().created_at_ms, 1_700_000_000_000);
     assert_eq!(cursor.position().id, "7019bdd602a09ec1");
     assert_eq!(cursor.to_string(), text);
-    for bad in ["after=", "after=x", "after=%00", "after=MTIzNA", &format!("after={text}=")] {
+    for bad in [
+        "after=",
+        "after=x",
+        "after=%00",
+        "after=MTIzNA",
+        &format!("after={text}="),
+    ] {
         let error = parse_listing(bad).unwrap_err();
         assert!(error.contains("after"), "{bad}: {error}");
         assert!(error.contains("not a device list cursor"), "{bad}: {error}");
