@@ -12,6 +12,7 @@ mod config;
 mod credentials;
 mod crl_publisher;
 mod data_dir;
+mod device_page;
 mod error;
 mod est_secret;
 mod issuer;
@@ -37,6 +38,7 @@ pub use crl_publisher::{CrlPublisher, RootCrl};
 pub use data_dir::{
     replace_file, CaInitOptions, CaPaths, DataDir, RootCrlState, ROOT_CRL_VALIDITY,
 };
+pub use device_page::{BadCursor, DevicePage, PageCursor};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};

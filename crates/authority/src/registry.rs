@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use inkan_attest::derive_device_key;
 use inkan_store::{
-    DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, ProductRecord, ProductStatus,
-    Store,
+    DeviceCertificate, DeviceRecord, DeviceStatus, ProductRecord, ProductStatus, Store,
 };
 use rand::RngCore;
 use time::OffsetDateTime;
 
+use crate::device_page::{DevicePage, PageCursor};
 use crate::{unix_ms, AuthorityError, Rejection};
 
 /// Products and devices. Cheap to clone; needs only the store.
@@ -58,14 +58,21 @@ impl Registry {
         Ok(self.store.count_devices(product_id).await?)
     }
 
-    /// Devices, newest first, optionally of one product, after `after` (keyset paging).
-    pub async fn devices(
+    /// One page of devices, newest first, optionally of one product: at most `limit` (at
+    /// least one) after `after`, and the cursor of the next page unless this is the last.
+    pub async fn device_page(
         &self,
         product_id: Option<&str>,
-        after: Option<&DeviceCursor>,
-        limit: i64,
-    ) -> Result<Vec<DeviceRecord>, AuthorityError> {
-        Ok(self.store.devices(product_id, after, limit).await?)
+        after: Option<&PageCursor>,
+        limit: usize,
+    ) -> Result<DevicePage, AuthorityError> {
+        let limit = limit.max(1);
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        let devices = self
+            .store
+            .devices(product_id, after.map(PageCursor::position), fetch)
+            .await?;
+        Ok(DevicePage::from_overfetch(devices, limit))
     }
 
     /// One device by id.

@@ -13,7 +13,7 @@ use inkan_authority::Authority;
 #[openapi(
     info(
         title = "inkan authority",
-        description = "Device identity: products, devices, revocation. Every /v1 error, including unknown paths (404), wrong methods (405) and oversized bodies (413), is RFC 9457 application/problem+json. List sizes (`limit`) are 1 to 1000. EST (RFC 7030) lives under /.well-known/est, OCSP at /ocsp, CRLs at /crl."
+        description = "Device identity: products, devices, revocation. Every /v1 error, including unknown paths (404), wrong methods (405) and oversized bodies (413), is RFC 9457 application/problem+json. List sizes (`limit`) are 1 to 1000. `GET /v1/devices` pages by cursor: while an answer has `next`, pass it unchanged as `after` for the following page. EST (RFC 7030) lives under /.well-known/est, OCSP at /ocsp, CRLs at /crl."
     ),
     paths(
         crate::api::revoke,

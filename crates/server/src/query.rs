@@ -3,6 +3,7 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
+use inkan_authority::PageCursor;
 use serde::{Deserialize, Deserializer};
 
 use crate::problem::Problem;
@@ -44,6 +45,15 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Bounded<MIN, MAX>
             })
         })
     }
+}
+
+/// Reads a list cursor (`after`) strictly: anything but a `next` value the server gave out is
+/// refused while parsing. For `#[serde(default, deserialize_with = "query::cursor")]`.
+pub(crate) fn cursor<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PageCursor>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// The parsed query string, or a 400 saying which parameter is wrong and why.

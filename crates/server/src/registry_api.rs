@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
-use inkan_authority::{Authority, ProductParams, Registrant};
+use inkan_authority::{Authority, PageCursor, ProductParams, Registrant};
 use inkan_pki::der_to_pem;
 use inkan_store::DeviceStatus;
 use serde::Deserialize;
@@ -303,12 +303,18 @@ pub(crate) struct DeviceQuery {
     /// At most this many (1 to 1000, default 1000).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<PageLimit>,
+    /// Continue after this cursor: the `next` value of the previous page, passed unchanged
+    /// (opaque; anything else is a 400).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$")]
+    #[serde(default, deserialize_with = "query::cursor")]
+    after: Option<PageCursor>,
 }
 
-/// Devices, newest first (admin), optionally of one product.
+/// Devices, newest first (admin), optionally of one product, a page at a time: while the
+/// answer has `next`, ask again with `after=<next>` for the following page.
 #[utoipa::path(get, path = "/v1/devices", tag = "registry", params(DeviceQuery), security(("admin" = []), ("admin_cert" = [])),
-    responses((status = 200, description = "`{devices: [...]}`", body = serde_json::Value),
-        (status = 400, description = "Malformed query, or `limit` out of bounds", body = ProblemDetails, content_type = "application/problem+json"),
+    responses((status = 200, description = "`{devices: [...], next?}` — `next` (opaque cursor) is present when more devices follow: pass it as `after` to get them; absent on the last page", body = serde_json::Value),
+        (status = 400, description = "Malformed query, `limit` out of bounds, or an `after` that is not a cursor this server gave out", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
@@ -324,12 +330,16 @@ pub(crate) async fn list_devices(
         Some(p) => Some(find_product(&authority, p).await?.id),
         None => None,
     };
-    let limit = device_query.limit.map_or(MAX_PAGE, PageLimit::get);
-    let devices = authority
+    let limit = usize::try_from(device_query.limit.map_or(MAX_PAGE, PageLimit::get)).unwrap_or(1);
+    let page = authority
         .registry()
-        .devices(product.as_deref(), None, limit)
+        .device_page(product.as_deref(), device_query.after.as_ref(), limit)
         .await?;
-    Ok(Json(json!({ "devices": devices })))
+    let mut body = json!({ "devices": page.devices });
+    if let Some(next) = &page.next {
+        body["next"] = json!(next.to_string());
+    }
+    Ok(Json(body))
 }
 
 /// Disables a device: it can neither renew nor register again.

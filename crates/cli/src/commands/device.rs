@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Subcommand;
-use inkan_authority::{DataDir, Registry};
+use inkan_authority::{DataDir, DevicePage, PageCursor, Registry};
 use inkan_pki::CertificateInfo;
 use inkan_store::DeviceStatus;
 
@@ -10,14 +10,18 @@ use crate::running::load_config;
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// List devices, newest first.
+    /// List devices, newest first, one page at a time: when more follow, stderr says
+    /// `next: <cursor>`; pass it to `--after` for the next page.
     List {
         /// Only this product (name or id).
         #[arg(long)]
         product: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
+        /// At most this many (one page).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+        /// Continue after this cursor: the `next` cursor the previous page printed.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<PageCursor>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -53,6 +57,7 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
         DeviceCommand::List {
             product,
             limit,
+            after,
             json,
         } => {
             let product_id = match &product {
@@ -65,7 +70,14 @@ pub async fn run(data_dir: &DataDir, cmd: DeviceCommand) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let devices = registry.devices(product_id.as_deref(), None, limit).await?;
+            let DevicePage { devices, next } = registry
+                .device_page(product_id.as_deref(), after.as_ref(), limit as usize)
+                .await?;
+            // stdout keeps its shape (a JSON array with --json); the cursor of the next page,
+            // if any, goes to stderr: `inkan device list --after <cursor>` continues.
+            if let Some(next) = &next {
+                eprintln!("next: {next}");
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else if devices.is_empty() {

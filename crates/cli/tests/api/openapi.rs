@@ -176,6 +176,7 @@ async fn parameters_are_where_the_document_says_and_errors_are_problems() {
     }
     let expected_queries = [
         ("get /v1/devices product", None, None),
+        ("get /v1/devices after", None, None),
         ("get /v1/devices limit", Some(1), Some(1000)),
         ("get /v1/revocations since", Some(0), None),
         ("get /v1/revocations limit", Some(1), Some(1000)),

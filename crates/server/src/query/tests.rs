@@ -51,3 +51,42 @@ fn limits_outside_the_bounds_are_refused_by_name() {
     }
     assert!(parse("limits=5").unwrap_err().contains("unknown field"));
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listing {
+    #[serde(default, deserialize_with = "cursor")]
+    after: Option<PageCursor>,
+}
+
+fn parse_listing(query: &str) -> Result<Listing, String> {
+    let uri: axum::http::Uri = format!("/v1/x?{query}").parse().unwrap();
+    Query::<Listing>::try_from_uri(&uri)
+        .map(|Query(l)| l)
+        .map_err(|e| e.body_text())
+}
+
+#[test]
+fn cursors_are_taken_only_as_the_server_wrote_them() {
+    assert!(parse_listing("").unwrap().after.is_none());
+    // base64url of "1700000000000:7019bdd602a09ec1"
+    let text = "MTcwMDAwMDAwMDAwMDo3MDE5YmRkNjAyYTA5ZWMx";
+    let cursor = parse_listing(&format!("after={text}"))
+        .unwrap()
+        .after
+        .unwrap();
+    assert_eq!(cursor.position().created_at_ms, 1_700_000_000_000);
+    assert_eq!(cursor.position().id, "7019bdd602a09ec1");
+    assert_eq!(cursor.to_string(), text);
+    for bad in [
+        "after=",
+        "after=x",
+        "after=%00",
+        "after=MTIzNA",
+        &format!("after={text}="),
+    ] {
+        let error = parse_listing(bad).unwrap_err();
+        assert!(error.contains("after"), "{bad}: {error}");
+        assert!(error.contains("not a device list cursor"), "{bad}: {error}");
+    }
+}
