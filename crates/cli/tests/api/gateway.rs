@@ -1,7 +1,7 @@
 //! The gateway in front of a small upstream, with the real authority: who gets through, what
 //! the upstream sees, and how fast a revocation bites on an open connection.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +14,9 @@ use inkan_pki::{
 use inkan_test_support::upstream::{header, Upstream};
 
 use super::support::{secret_credentials, Env, Server};
+
+mod crl_file;
+mod nginx;
 
 /// A TLS server certificate for localhost / 127.0.0.1 from the authority's `server` profile,
 /// with the issuing CA, written as `<name>.pem` / `<name>.key`.
@@ -352,148 +355,6 @@ upstreams = ["{authority}"]
     drop(authority);
 }
 
-/// nginx, configured by `inkan gateway nginx-config`, gives a site that keeps nginx the same
-/// checks: only this authority's unrevoked certificates, verified identity in the headers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_configured_by_inkan_gives_the_same_checks() {
-    let (env, secret) = Env::with_ca();
-    let server_secret = env.server_secret();
-    let mut cmd = env.command(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-    ]);
-    cmd.env("INKAN_LOG", "warn");
-    let authority = Server::start(cmd);
-    let upstream = Upstream::start();
-
-    let front = server_pair(&env, &authority, &server_secret, "nginx").await;
-    let mut est = authority.est(&env, secret_credentials(&secret)).await;
-    let dev_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-    let dev_cert = est
-        .simpleenroll(&build_csr(&dev_key, "dev-ng", &[]).unwrap())
-        .await
-        .unwrap();
-    let dev_serial = CertificateInfo::parse(&dev_cert).unwrap().serial;
-    let dev = write_pair(&env, "device-ng", &[dev_cert], &dev_key);
-
-    // The revocation base URL is the one the authority wrote into the certificate.
-    let ocsp = String::from_utf8(
-        Command::new("openssl")
-            .args(["x509", "-noout", "-ocsp_uri", "-in"])
-            .arg(&dev.cert)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    // nginx resolves a host name in ssl_ocsp_responder only with a `resolver`; use the address.
-    let revocation_url = ocsp
-        .trim()
-        .trim_end_matches("/ocsp")
-        .replace("localhost", "127.0.0.1");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let snippet = env.ok(&[
-        "gateway",
-        "nginx-config",
-        "--upstream",
-        &format!("http://127.0.0.1:{}", upstream.port),
-        "--listen",
-        &format!("127.0.0.1:{port} ssl"),
-        "--cert",
-        front.cert.to_str().unwrap(),
-        "--key",
-        front.key.to_str().unwrap(),
-        "--revocation-url",
-        &revocation_url,
-    ]);
-    let dir = env.tmp.path().join("nginx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("inkan.conf"), snippet).unwrap();
-    let d = dir.display();
-    std::fs::write(
-        dir.join("nginx.conf"),
-        format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};\n  \
-             uwsgi_temp_path {d}; scgi_temp_path {d};\n  include {d}/inkan.conf;\n}}\n"
-        ),
-    )
-    .unwrap();
-    let nginx = Nginx(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("https://localhost:{port}/app");
-    let mut ready = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            ready = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        ready,
-        "nginx did not start: {}",
-        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-    );
-
-    let (code, body) = curl(
-        &env,
-        &url,
-        Some(&dev),
-        &["-H", "X-Inkan-Subject: CN=admin", "-H", "X-Inkan-Level: 4"],
-    );
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    assert_eq!(code, 200, "{body}\n{log}");
-    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(header(&echo, "x-inkan-subject"), ["CN=dev-ng"]);
-    assert_eq!(header(&echo, "x-inkan-verified"), ["SUCCESS"]);
-    assert_eq!(
-        header(&echo, "x-inkan-serial")[0]
-            .to_lowercase()
-            .trim_start_matches('0'),
-        dev_serial
-    );
-    assert!(
-        header(&echo, "x-inkan-level").is_empty(),
-        "a client-sent level must not pass"
-    );
-    let (code, _) = curl(&env, &url, None, &[]);
-    assert_eq!(code, 400, "nginx answers 400 without a client certificate");
-
-    // Revoked: nginx asks OCSP on the next handshake and refuses.
-    env.ok(&["cert", "revoke", &dev_serial, "--reason", "keyCompromise"]);
-    let started = Instant::now();
-    loop {
-        let (code, _) = curl(&env, &url, Some(&dev), &[]);
-        if code == 400 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "nginx still admits a revoked certificate"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(nginx);
-}
-
 /// The metrics URL the gateway printed before its listening line.
 fn metrics_url(gateway: &Server) -> String {
     gateway
@@ -502,132 +363,6 @@ fn metrics_url(gateway: &Server) -> String {
         .find_map(|l| l.strip_prefix("metrics on "))
         .expect("no metrics line")
         .to_string()
-}
-
-/// nginx's master process; SIGTERM on drop (even after a failed assertion) stops its workers.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// Without an authority: a CRL file decides, and `fail_closed_after` refuses certificate
-/// requests while the feed cannot be reached.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crl_file_mode_and_failing_closed() {
-    let (env, secret) = Env::with_ca();
-    let server_secret = env.server_secret();
-    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
-    cmd.env("INKAN_LOG", "warn");
-    let authority = Server::start(cmd);
-    let upstream = Upstream::start();
-    let front = server_pair(&env, &authority, &server_secret, "front").await;
-    let mut est = authority.est(&env, secret_credentials(&secret)).await;
-    let mut devices = Vec::new();
-    for name in ["kept", "revoked"] {
-        let k = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
-        let der = est
-            .simpleenroll(&build_csr(&k, name, &[]).unwrap())
-            .await
-            .unwrap();
-        let serial = CertificateInfo::parse(&der).unwrap().serial;
-        devices.push((write_pair(&env, name, &[der], &k), serial));
-    }
-    env.ok(&["cert", "revoke", &devices[1].1]);
-    // The CRL, fetched as a relying party would (bounded wait for the regenerated one).
-    let crl = env.tmp.path().join("issuing.crl");
-    let crl_url = format!(
-        "{}/crl/{}.crl",
-        authority.url(),
-        CertificateInfo::parse(
-            &std::fs::read(env.data.join("ca/issuing.pem"))
-                .map(|p| inkan_pki::certs_from_pem(&p).unwrap().remove(0))
-                .unwrap()
-        )
-        .unwrap()
-        .fingerprint_sha256
-    );
-    let started = Instant::now();
-    loop {
-        let ok = Command::new("curl")
-            .args(["-fsS", "-o"])
-            .arg(&crl)
-            .arg("--cacert")
-            .arg(env.root_pem())
-            .arg(&crl_url)
-            .status()
-            .unwrap();
-        if ok.success() && inkan_pki::crl_entry_count(&std::fs::read(&crl).unwrap()).unwrap() == 1 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(3));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let write_config = |name: &str, revocation: &str| {
-        let path = env.tmp.path().join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "listen = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = [\"{}\"]\n[revocation]\n{revocation}\n\
-                 [[route]]\nupstreams = [\"http://127.0.0.1:{}\"]\n[[route]]\npath = \"/open\"\nclient_cert = \"off\"\nupstreams = [\"http://127.0.0.1:{}\"]\n",
-                front.cert.display(),
-                front.key.display(),
-                env.data.join("ca/chain.pem").display(),
-                upstream.port,
-                upstream.port,
-            ),
-        )
-        .unwrap();
-        path
-    };
-    let start = |path: &std::path::Path| {
-        let mut cmd = Command::new(super::support::binary());
-        cmd.args(["gateway", "--config"])
-            .arg(path)
-            .env("INKAN_LOG", "warn");
-        Server::start(cmd)
-    };
-    let port = |s: &Server| s.addr.rsplit(':').next().unwrap().to_string();
-
-    let gw = start(&write_config(
-        "crl.toml",
-        &format!("crl_files = [\"{}\"]", crl.display()),
-    ));
-    let url = format!("https://localhost:{}/", port(&gw));
-    assert_eq!(curl(&env, &url, Some(&devices[0].0), &[]).0, 200);
-    let (code, body) = curl(&env, &url, Some(&devices[1].0), &[]);
-    assert_eq!(code, 403, "{body}");
-    drop(gw);
-
-    let gw = start(&write_config(
-        "closed.toml",
-        &format!("authority = \"https://127.0.0.1:{dead}\"\nauthority_ca = \"{}\"\nfail_closed_after = \"1s\"", env.root_pem().display()),
-    ));
-    let (code, body) = curl(
-        &env,
-        &format!("https://localhost:{}/", port(&gw)),
-        Some(&devices[0].0),
-        &[],
-    );
-    assert_eq!(code, 503, "{body}");
-    assert!(body.contains("revocation status is unknown"), "{body}");
-    let (code, _) = curl(
-        &env,
-        &format!("https://localhost:{}/open", port(&gw)),
-        None,
-        &[],
-    );
-    assert_eq!(code, 200, "routes without certificates keep working");
 }
 
 /// Bootstrapped device certificates carry device and product ids, which the gateway forwards

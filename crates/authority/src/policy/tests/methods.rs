@@ -1,0 +1,211 @@
+//! Rows per enrolment method: EST secrets, the registry, TPM attestation and the admin.
+
+use super::Expect::{Grant as G, Refused as R};
+use super::*;
+
+#[test]
+fn est_secrets_reach_their_label_only_and_no_higher_than_level_2() {
+    run(vec![
+        row(
+            "device secret, device profile",
+            secret("device"),
+            "device",
+            Some("device"),
+            csr("dev-1", &["urn:dev:1"]),
+            G {
+                subject: "CN=dev-1",
+                sans: &["URI:urn:dev:1"],
+                level: 2,
+            },
+        ),
+        row(
+            "label maps to its profile",
+            secret("sensors"),
+            "sensor",
+            Some("sensors"),
+            csr("s-1", &[]),
+            G {
+                subject: "CN=s-1",
+                sans: &[],
+                level: 1,
+            },
+        ),
+        row(
+            "device secret on the server profile",
+            secret("device"),
+            "server",
+            Some("device"),
+            csr("x", &[]),
+            R("est-secret-label-profile"),
+        ),
+        row(
+            "secret without its label",
+            secret("device"),
+            "device",
+            None,
+            csr("x", &[]),
+            R("est-secret-label-profile"),
+        ),
+        row(
+            "secret for the product profile",
+            secret("product"),
+            "product",
+            None,
+            csr("p", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "secret for the admin profile",
+            secret("admin"),
+            "admin",
+            None,
+            csr("ops", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "secret for the tpm profile",
+            secret("tpm"),
+            "tpm",
+            None,
+            csr("t", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "claiming another device's identity",
+            secret("device"),
+            "device",
+            Some("device"),
+            csr("d2", &["urn:inkan:device:other", "urn:inkan:product:p"]),
+            R("inkan-identifiers-from-authority"),
+        ),
+        row(
+            "inkan identifiers in any case",
+            secret("device"),
+            "device",
+            Some("device"),
+            csr("d2", &["URN:INKAN:tpm:00"]),
+            R("inkan-identifiers-from-authority"),
+        ),
+    ]);
+}
+
+#[test]
+fn registry_tpm_and_admin_methods_have_their_own_profiles_and_names() {
+    let bootstrap = || EnrollMethod::Bootstrap {
+        product_id: "p1".into(),
+        product_cert_serial: "09".into(),
+        device_id: "d9".into(),
+    };
+    let psk = EnrollMethod::Psk {
+        product_id: "p1".into(),
+        registration_id: "r1".into(),
+        device_id: "d8".into(),
+    };
+    let product = EnrollMethod::ProductCreation {
+        actor: "t".into(),
+        product_id: "p1".into(),
+    };
+    let admin = || EnrollMethod::Admin { actor: "t".into() };
+    run(vec![
+        row(
+            "bootstrap names the device",
+            bootstrap(),
+            "device",
+            None,
+            csr("serial-12345", &["urn:x:1"]),
+            G {
+                subject: "CN=d9",
+                sans: &["URI:urn:inkan:device:d9", "URI:urn:inkan:product:p1"],
+                level: 2,
+            },
+        ),
+        row(
+            "bootstrap CSR claiming identifiers",
+            bootstrap(),
+            "device",
+            None,
+            csr("x", &["urn:inkan:device:other"]),
+            R("inkan-identifiers-from-authority"),
+        ),
+        row(
+            "bootstrap for a server certificate",
+            bootstrap(),
+            "server",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "psk names the device",
+            psk,
+            "device",
+            None,
+            csr("x", &[]),
+            G {
+                subject: "CN=d8",
+                sans: &["URI:urn:inkan:device:d8", "URI:urn:inkan:product:p1"],
+                level: 2,
+            },
+        ),
+        row(
+            "tpm",
+            tpm(),
+            "tpm",
+            None,
+            csr("k1", &[]),
+            G {
+                subject: "CN=k1",
+                sans: &["URI:urn:inkan:tpm:000b000b000b000b000b000b000b000b"],
+                level: 3,
+            },
+        ),
+        row(
+            "tpm evidence for the device profile",
+            tpm(),
+            "device",
+            None,
+            csr("k1", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "product creation",
+            product,
+            "product",
+            None,
+            csr("product cam", &[]),
+            G {
+                subject: "CN=product cam",
+                sans: &["URI:urn:inkan:product:p1"],
+                level: 2,
+            },
+        ),
+        row(
+            "admin certificate",
+            admin(),
+            "admin",
+            None,
+            csr("ops", &[]),
+            G {
+                subject: "CN=ops",
+                sans: &[],
+                level: 3,
+            },
+        ),
+        row(
+            "admin cannot mint a ProductCert without a product",
+            admin(),
+            "product",
+            None,
+            csr("p", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "admin CSR claiming identifiers",
+            admin(),
+            "device",
+            None,
+            csr("x", &["urn:inkan:device:d1"]),
+            R("inkan-identifiers-from-authority"),
+        ),
+    ]);
+}
