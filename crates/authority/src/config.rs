@@ -21,8 +21,11 @@ pub struct Config {
     /// may start from a built-in with `base = "device"`.
     #[serde(deserialize_with = "crate::config::profiles::deserialize")]
     pub profiles: BTreeMap<String, Profile>,
-    /// Database URL; default `sqlite:<data-dir>/inkan.db`.
+    /// Database URL: `sqlite:PATH` (default `sqlite:<data-dir>/inkan.db`) or
+    /// `postgres://USER@HOST:PORT/DATABASE`. `--database-url` / `INKAN_DATABASE_URL` override it.
     pub database_url: Option<String>,
+    /// Connection pool and timeouts (PostgreSQL).
+    pub database: DatabaseConfig,
     /// CRL and OCSP settings.
     pub revocation: RevocationConfig,
     /// A separate certificate authority that issues device certificates over EST, for the
@@ -32,6 +35,42 @@ pub struct Config {
     pub tpm: TpmConfig,
     /// What issued certificates say to relying parties.
     pub pki: PkiConfig,
+}
+
+/// How the authority uses a PostgreSQL database (SQLite ignores these).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connections in the pool of each process.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    #[serde(with = "inkan_pki::duration_text")]
+    pub acquire_timeout: std::time::Duration,
+    /// The longest a statement, a lock wait or an idle transaction may take on the server.
+    #[serde(with = "inkan_pki::duration_text")]
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let d = inkan_store::DatabaseOptions::default();
+        Self {
+            max_connections: d.max_connections,
+            acquire_timeout: d.acquire_timeout,
+            statement_timeout: d.statement_timeout,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The store's connection options.
+    pub fn options(&self) -> inkan_store::DatabaseOptions {
+        inkan_store::DatabaseOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout,
+            statement_timeout: self.statement_timeout,
+        }
+    }
 }
 
 /// What issued certificates say to relying parties.
@@ -404,6 +443,16 @@ impl Config {
                     "revocation.base_url {url:?} must start with http:// or https://"
                 )));
             }
+        }
+        if self.database.max_connections == 0
+            || self.database.acquire_timeout.is_zero()
+            || self.database.statement_timeout.as_millis() < 100
+        {
+            return Err(AuthorityError::Config(
+                "database: max_connections must be at least 1, acquire_timeout above 0 and \
+                 statement_timeout at least 100ms"
+                    .into(),
+            ));
         }
         for hash in &self.tpm.ek_allow {
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {

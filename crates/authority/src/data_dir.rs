@@ -27,6 +27,8 @@ use crate::AuthorityError;
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    /// The database named on the command line, over the configuration's.
+    database_url: Option<String>,
 }
 
 /// Where the CA files are.
@@ -68,7 +70,17 @@ pub struct CaInitOptions {
 impl DataDir {
     /// A data directory at `root` (not created until needed).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            database_url: None,
+        }
+    }
+
+    /// The same directory with its database named explicitly (`--database-url`,
+    /// `INKAN_DATABASE_URL`): that URL wins over the configuration's `database_url`.
+    pub fn with_database_url(mut self, url: Option<String>) -> Self {
+        self.database_url = url;
+        self
     }
 
     /// The directory itself.
@@ -81,9 +93,19 @@ impl DataDir {
         self.root.join("inkan.toml")
     }
 
-    /// The default database URL.
+    /// The default database URL: `inkan.db` in the data directory.
     pub fn database_url(&self) -> String {
         format!("sqlite:{}", self.root.join("inkan.db").display())
+    }
+
+    /// The database this data directory's authority uses: the one named explicitly (see
+    /// [`DataDir::with_database_url`]), else the configuration's `database_url`, else
+    /// [`DataDir::database_url`].
+    pub fn resolve_database_url(&self, config: &crate::Config) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| config.database_url.clone())
+            .unwrap_or_else(|| self.database_url())
     }
 
     /// CA file paths.

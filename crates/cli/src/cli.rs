@@ -22,6 +22,16 @@ pub struct Cli {
         default_value = "./inkan-data"
     )]
     pub data_dir: PathBuf,
+    /// The database: sqlite:PATH (default: inkan.db in the data directory) or
+    /// postgres://USER@HOST:PORT/DATABASE (several replicas on one database; docs/deployment.md).
+    /// Overrides `database_url` in the configuration.
+    #[arg(
+        long,
+        global = true,
+        env = "INKAN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// More log output on stderr (-v, -vv). INKAN_LOG=... sets a filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

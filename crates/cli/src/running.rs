@@ -83,14 +83,11 @@ impl RunningAuthority {
             );
         }
         config.revocation.base_url = Some(base_url);
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| data_dir.database_url());
+        let url = data_dir.resolve_database_url(&config);
         let ca = data_dir.load_issuing_ca(passphrase.as_deref())?;
-        let store = inkan_store::open(&url)
+        let store = inkan_store::open(&url, &config.database.options())
             .await
-            .context("opening the database")?;
+            .with_context(|| format!("opening the database {}", inkan_store::redact(&url)))?;
         let names = config.server.names.clone();
         let device_issuer = config.device_issuer.clone();
         let authority = Authority::start(config, ca, store).await?;

@@ -150,6 +150,16 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
             ocsp: TryLater,
             is_public: false,
         },
+        // The database is down or restarting: nothing of this request was written (or, if the
+        // connection broke during commit, nothing was returned), the same request can succeed
+        // once it is back.
+        AuthorityError::Store(StoreError::Unavailable(_)) => Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            problem_type: "urn:inkan:problem:database-unavailable",
+            title: "Database unavailable",
+            ocsp: TryLater,
+            is_public: false,
+        },
         // A concurrent request took the same unique name or key first; the database's message
         // names tables, so the client gets the title only.
         AuthorityError::Store(StoreError::Conflict(_)) => Answer {

@@ -14,6 +14,11 @@ pub enum StoreError {
     /// `SQLITE_LOCKED`, a pool with no free connection): retry later.
     #[error("the database is busy: {0}")]
     Busy(String),
+    /// The database cannot be reached (connection refused or lost, the server shutting down or
+    /// starting up): nothing was written by this operation, or its outcome is unknown if the
+    /// connection broke during commit. Retry later.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     /// A write collided with a row that exists already (a unique key is taken).
     #[error("conflicting write: {0}")]
     Conflict(String),
@@ -33,12 +38,32 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if matches!(e, sqlx::Error::PoolTimedOut) {
-            return Self::Busy(e.to_string());
+        match &e {
+            sqlx::Error::PoolTimedOut => return Self::Busy(e.to_string()),
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => return Self::Unavailable(e.to_string()),
+            _ => {}
         }
         if let Some(db) = e.as_database_error() {
             if db.is_unique_violation() {
                 return Self::Conflict(db.message().to_string());
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return match pg.code() {
+                    // serialization_failure, deadlock_detected, lock_not_available,
+                    // query_canceled (statement_timeout): contention, try again.
+                    "40001" | "40P01" | "55P03" | "57014" => Self::Busy(pg.message().to_string()),
+                    // connection exceptions, admin/crash shutdown, cannot connect now,
+                    // idle-in-transaction timeout.
+                    code if code.starts_with("08")
+                        || matches!(code, "57P01" | "57P02" | "57P03" | "25P03") =>
+                    {
+                        Self::Unavailable(pg.message().to_string())
+                    }
+                    _ => Self::Database(e),
+                };
             }
             // SQLite's extended result codes keep the primary code in the low byte.
             let primary = db
@@ -54,12 +79,18 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (as opposed to refusing the operation).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// The same error for each member of a failed group commit (the original is not `Clone`):
-    /// busy and conflict keep their kind, everything else becomes [`StoreError::Batch`].
+    /// busy, unreachable and conflict keep their kind, everything else becomes [`StoreError::Batch`].
     pub fn for_batch(&self) -> Self {
         match self {
             Self::Busy(m) => Self::Busy(m.clone()),
             Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
             other => Self::Batch(other.to_string()),
         }
     }

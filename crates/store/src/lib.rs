@@ -6,11 +6,13 @@
 //! all of them, and is what the rest of inkan holds (`Arc<dyn Store>`). Backends hold SQL and
 //! locking only: the rules (the registration cap, which certificates a revocation cascades to)
 //! are passed in by the caller and called inside the backend's transaction. Each backend owns
-//! its migrations and runs them at open; [`open`] picks the backend from the URL scheme.
+//! its migrations and runs them at open; [`open`] picks the backend from the URL scheme:
+//! SQLite (one file, the embedded default) or PostgreSQL (several replicas on one database).
 //! The audit chain's hashing and checking are pure functions in [`audit`].
 //!
 //! Adding an operation: one method in the aggregate's trait file, one implementation in each
-//! backend's file of that aggregate (`sqlite/<aggregate>.rs`), one case in [`conformance`].
+//! backend's file of that aggregate (`sqlite/<aggregate>.rs`, `postgres/<aggregate>.rs`), one
+//! case in [`conformance`].
 #![warn(missing_docs)]
 
 pub mod audit;
@@ -19,7 +21,10 @@ mod certificates;
 pub mod conformance;
 mod error;
 mod model;
+mod options;
+mod postgres;
 mod registry;
+mod rows;
 mod secrets;
 mod sqlite;
 mod status;
@@ -35,6 +40,8 @@ pub use model::{
     IssuedRef, IssuerRecord, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
     RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
 };
+pub use options::DatabaseOptions;
+pub use postgres::PgStore;
 pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore};
 pub use secrets::SecretStore;
 pub use sqlite::SqliteStore;
@@ -47,15 +54,34 @@ pub trait Store: CertificateStore + RegistryStore + AuditStore + SecretStore + T
 
 impl<T> Store for T where T: CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore {}
 
-/// Opens the store named by `url`: `sqlite:PATH` (created if missing).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store named by `url`: `sqlite:PATH` (created if missing) or
+/// `postgres://USER@HOST:PORT/DATABASE?…` (see [`PgStore::open`]), running pending migrations.
+pub async fn open(url: &str, options: &DatabaseOptions) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.trim_start_matches("//");
         return Ok(Arc::new(
             SqliteStore::open(std::path::Path::new(path)).await?,
         ));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::open(url, options).await?));
+    }
     Err(StoreError::Config(format!(
-        "unsupported database URL {url:?}: use sqlite:PATH"
+        "unsupported database URL {:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
+        redact(url)
     )))
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

@@ -17,6 +17,7 @@ mod serve;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use inkan_authority::{Config, DataDir};
 use inkan_store::Store;
 
@@ -37,7 +38,7 @@ pub use serve::ServeArgs;
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = DataDir::new(&cli.data_dir);
+    let data_dir = DataDir::new(&cli.data_dir).with_database_url(cli.database_url.clone());
     match cli.command {
         Command::Quickstart(args) => quickstart::run(&data_dir, args).await,
         Command::Serve(args) => serve::run(&data_dir, args).await,
@@ -61,9 +62,8 @@ async fn open_store(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<d
         "data directory {} does not exist: run `inkan ca init` (or `inkan quickstart`) first, or pass --data-dir",
         data_dir.root().display()
     );
-    let url = config
-        .database_url
-        .clone()
-        .unwrap_or_else(|| data_dir.database_url());
-    Ok(inkan_store::open(&url).await?)
+    let url = data_dir.resolve_database_url(config);
+    Ok(inkan_store::open(&url, &config.database.options())
+        .await
+        .with_context(|| format!("opening the database {}", inkan_store::redact(&url)))?)
 }

@@ -100,6 +100,12 @@ fn every_variant_has_one_answer() {
             TryLater,
         ),
         (
+            StoreError::Unavailable("connection refused".into()).into(),
+            503,
+            "database-unavailable",
+            TryLater,
+        ),
+        (
             StoreError::Conflict("UNIQUE constraint failed: products.name".into()).into(),
             409,
             "conflict",

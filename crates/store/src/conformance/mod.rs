@@ -31,12 +31,13 @@ where
     Fut: Future<Output = S>,
 {
     macro_rules! cases {
-        ($($case:path),+ $(,)?) => {$(
+        ($($case:path),+ $(,)?) => {$({
+            // One store per case, closed before the next opens.
             let store = Arc::new(make().await);
             store.register_issuer(&issuer(), "conformance").await.unwrap();
             $case(store.clone()).await;
             verify_chain(&*store, stringify!($case)).await;
-        )+};
+        })+};
     }
     cases!(
         certificates::a_batch_is_recorded_with_chained_audit_events,

@@ -1,10 +1,9 @@
 //! SQLite statements of the audit log.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
 use super::{AuditHead, SqliteStore};
+use crate::rows;
 use crate::{AuditEvent, AuditStore, NewAuditEvent, StoreError};
 
 #[async_trait]
@@ -25,19 +24,6 @@ impl AuditStore for SqliteStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(audit_from_row).collect()
+        rows.iter().map(rows::audit_event).collect()
     }
-}
-
-fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
-    Ok(AuditEvent {
-        seq: row.try_get("seq")?,
-        at_ms: row.try_get("at_ms")?,
-        kind: row.try_get("kind")?,
-        actor: row.try_get("actor")?,
-        subject: row.try_get("subject")?,
-        data: row.try_get("data")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
 }

@@ -3,12 +3,12 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::ROWS_PER_STATEMENT;
-use super::{audit, insert_events, json_column, json_text, tpm, AuditHead, SqliteStore, Tx};
+use super::{audit, insert_events, tpm, AuditHead, SqliteStore, Tx};
 use crate::audit::events;
+use crate::rows::{self, json_text};
 use crate::{
     CascadeRule, CertificateQuery, CertificateRecord, CertificateStatus, CertificateStore,
     CrlRecord, Enrolled, IssuedRef, IssuerRecord, NewCertificate, RecordOutcome, Revocation,
@@ -33,7 +33,7 @@ impl CertificateStore for SqliteStore {
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(certificate_from_row).transpose()
+        row.as_ref().map(rows::certificate).transpose()
     }
 
     async fn list_certificates(
@@ -52,7 +52,7 @@ impl CertificateStore for SqliteStore {
         .bind(query.limit.unwrap_or(100))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(certificate_from_row).collect()
+        rows.iter().map(rows::certificate).collect()
     }
 
     async fn issued_refs(&self, after: i64, limit: i64) -> Result<Vec<IssuedRef>, StoreError> {
@@ -101,18 +101,7 @@ impl CertificateStore for SqliteStore {
         let rows = sqlx::query("SELECT * FROM issuers ORDER BY created_at")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IssuerRecord {
-                    id: row.try_get("id")?,
-                    role: row.try_get("role")?,
-                    subject: row.try_get("subject")?,
-                    not_after: row.try_get("not_after")?,
-                    der: row.try_get("der")?,
-                    created_at_ms: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::issuer).collect()
     }
 
     async fn revoke(
@@ -171,7 +160,7 @@ impl CertificateStore for SqliteStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(revocation_from_row).collect()
+        rows.iter().map(rows::revocation).collect()
     }
 
     async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
@@ -213,16 +202,7 @@ impl CertificateStore for SqliteStore {
             .bind(issuer_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(CrlRecord {
-                issuer_id: r.try_get("issuer_id")?,
-                number: r.try_get("number")?,
-                this_update: r.try_get("this_update")?,
-                next_update: r.try_get("next_update")?,
-                der: r.try_get("der")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(rows::crl).transpose()
     }
 
     async fn save_crl(&self, crl: &CrlRecord) -> Result<bool, StoreError> {
@@ -245,44 +225,12 @@ impl CertificateStore for SqliteStore {
     }
 }
 
-fn certificate_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError> {
-    Ok(CertificateRecord {
-        serial: row.try_get("serial")?,
-        issuer_id: row.try_get("issuer_id")?,
-        subject: row.try_get("subject")?,
-        sans: json_column(row, "sans")?,
-        spki_sha256: row.try_get("spki_sha256")?,
-        not_before: row.try_get("not_before")?,
-        not_after: row.try_get("not_after")?,
-        profile: row.try_get("profile")?,
-        method: row.try_get("method")?,
-        evidence: json_column(row, "evidence")?,
-        status: CertificateStatus::from_stored(row.try_get("status")?)?,
-        revoked_at: row.try_get("revoked_at")?,
-        revocation_reason: row.try_get("revocation_reason")?,
-        der: row.try_get("der")?,
-        created_at_ms: row.try_get("created_at")?,
-        audit_seq: row.try_get("audit_seq")?,
-        bootstrap_serial: row.try_get("bootstrap_serial")?,
-    })
-}
-
-fn revocation_from_row(row: &SqliteRow) -> Result<RevocationRecord, StoreError> {
-    Ok(RevocationRecord {
-        seq: row.try_get("seq")?,
-        serial: row.try_get("serial")?,
-        issuer_id: row.try_get("issuer_id")?,
-        revoked_at: row.try_get("revoked_at")?,
-        reason: row.try_get("reason")?,
-    })
-}
-
 async fn revocation_of(tx: &mut Tx, serial: &str) -> Result<RevocationRecord, StoreError> {
     let row = sqlx::query("SELECT * FROM revocations WHERE serial = ?")
         .bind(serial)
         .fetch_one(&mut **tx)
         .await?;
-    revocation_from_row(&row)
+    rows::revocation(&row)
 }
 
 /// The certificates enrolled with `parent`: the facts a [`CascadeRule`] decides on.

@@ -13,10 +13,8 @@ mod tpm;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
@@ -144,17 +142,6 @@ async fn insert_events(tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreEr
     });
     q.build().execute(&mut **tx).await?;
     Ok(())
-}
-
-/// A JSON text column, decoded.
-fn json_column<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-/// JSON text for a column.
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! SQLite statements of products, devices, PSK nonces and device certificates.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::certificates::insert_issued;
-use super::{audit, json_column, json_text, SqliteStore, Tx};
+use super::{audit, SqliteStore, Tx};
 use crate::audit::events;
+use crate::rows::{self, json_text};
 use crate::{
     Admission, DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, NewCertificate,
     ProductRecord, ProductStatus, RecordOutcome, RegisterOutcome, RegistrationFacts,
@@ -71,7 +71,7 @@ impl RegistryStore for SqliteStore {
             .bind(id_or_name)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(product_from_row).transpose()
+        row.as_ref().map(rows::product).transpose()
     }
 
     async fn product_by_cert(&self, serial: &str) -> Result<Option<ProductRecord>, StoreError> {
@@ -79,14 +79,14 @@ impl RegistryStore for SqliteStore {
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(product_from_row).transpose()
+        row.as_ref().map(rows::product).transpose()
     }
 
     async fn products(&self) -> Result<Vec<ProductRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM products ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(product_from_row).collect()
+        rows.iter().map(rows::product).collect()
     }
 
     async fn set_product_status(
@@ -137,7 +137,7 @@ impl RegistryStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(device_from_row).transpose()
+        row.as_ref().map(rows::device).transpose()
     }
 
     async fn devices(
@@ -157,7 +157,7 @@ impl RegistryStore for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(device_from_row).collect()
+        rows.iter().map(rows::device).collect()
     }
 
     async fn count_devices(&self, product_id: &str) -> Result<i64, StoreError> {
@@ -283,18 +283,7 @@ impl RegistryStore for SqliteStore {
         .bind(device_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeviceCertificate {
-                    serial: row.try_get("serial")?,
-                    device_id: row.try_get("device_id")?,
-                    issuer: row.try_get("issuer")?,
-                    not_after: row.try_get("not_after")?,
-                    der: row.try_get("der")?,
-                    created_at_ms: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::device_certificate).collect()
     }
 }
 
@@ -337,13 +326,13 @@ async fn registration_facts(
         Some(row) => row.try_get("device_count")?,
         None => 0,
     };
-    let product = product.as_ref().map(product_from_row).transpose()?;
+    let product = product.as_ref().map(rows::product).transpose()?;
     let same_key = sqlx::query("SELECT * FROM devices WHERE spki_sha256 = ?")
         .bind(&device.spki_sha256)
         .fetch_optional(&mut **tx)
         .await?
         .as_ref()
-        .map(device_from_row)
+        .map(rows::device)
         .transpose()?;
     let registration_id_taken = match &device.registration_id {
         Some(registration_id) => {
@@ -388,31 +377,4 @@ async fn insert_device(tx: &mut Tx, device: &DeviceRecord, actor: &str) -> Resul
     let event = events::device_registered(device, actor);
     audit(tx, event).await?;
     Ok(())
-}
-
-fn product_from_row(row: &SqliteRow) -> Result<ProductRecord, StoreError> {
-    Ok(ProductRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        attributes: json_column(row, "attributes")?,
-        max_devices: row.try_get("max_devices")?,
-        device_validity_secs: row.try_get("device_validity_secs")?,
-        status: ProductStatus::from_stored(row.try_get("status")?)?,
-        cert_serial: row.try_get("cert_serial")?,
-        psk: row.try_get::<Option<String>, _>("psk_group_key")?.is_some(),
-        created_at_ms: row.try_get("created_at")?,
-    })
-}
-
-fn device_from_row(row: &SqliteRow) -> Result<DeviceRecord, StoreError> {
-    Ok(DeviceRecord {
-        id: row.try_get("id")?,
-        product_id: row.try_get("product_id")?,
-        attributes: json_column(row, "attributes")?,
-        spki_sha256: row.try_get("spki_sha256")?,
-        registration_id: row.try_get("registration_id")?,
-        status: DeviceStatus::from_stored(row.try_get("status")?)?,
-        created_at_ms: row.try_get("created_at")?,
-        last_seen_ms: row.try_get("last_seen")?,
-    })
 }

@@ -1,11 +1,10 @@
 //! SQLite statements for TPM activations and attestation evidence.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
-use super::{audit, json_column, json_text, AuditHead, SqliteStore, Tx};
+use super::{audit, AuditHead, SqliteStore, Tx};
 use crate::audit::events;
+use crate::rows::{self, json_text};
 use crate::{StoreError, TpmActivation, TpmAttestation, TpmStore};
 
 #[async_trait]
@@ -26,7 +25,7 @@ impl TpmStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(activation_from_row).transpose()
+        row.as_ref().map(rows::tpm_activation).transpose()
     }
 
     async fn tpm_attestation(&self, serial: &str) -> Result<Option<TpmAttestation>, StoreError> {
@@ -34,7 +33,7 @@ impl TpmStore for SqliteStore {
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(attestation_from_row).transpose()
+        row.as_ref().map(rows::tpm_attestation).transpose()
     }
 }
 
@@ -110,35 +109,4 @@ pub(super) async fn insert_attestation(
     let event = events::tpm_activation_used(e, actor, at_ms);
     head.append(tx, &event).await?;
     Ok(())
-}
-
-fn activation_from_row(row: &SqliteRow) -> Result<TpmActivation, StoreError> {
-    Ok(TpmActivation {
-        id: row.try_get("id")?,
-        ek_cert_sha256: row.try_get("ek_cert_sha256")?,
-        ek_issuer: row.try_get("ek_issuer")?,
-        ek_public_sha256: row.try_get("ek_public_sha256")?,
-        ak_name: row.try_get("ak_name")?,
-        ak_public: row.try_get("ak_public")?,
-        secret_sha256: row.try_get("secret_sha256")?,
-        nonce: row.try_get("nonce")?,
-        created_at_ms: row.try_get("created_at")?,
-        expires_at_ms: row.try_get("expires_at")?,
-        used_at_ms: row.try_get("used_at")?,
-        serial: row.try_get("serial")?,
-    })
-}
-
-fn attestation_from_row(row: &SqliteRow) -> Result<TpmAttestation, StoreError> {
-    Ok(TpmAttestation {
-        serial: row.try_get("serial")?,
-        activation_id: row.try_get("activation_id")?,
-        ek_cert_sha256: row.try_get("ek_cert_sha256")?,
-        ek_issuer: row.try_get("ek_issuer")?,
-        ek_public_sha256: row.try_get("ek_public_sha256")?,
-        ak_name: row.try_get("ak_name")?,
-        key_name: row.try_get("key_name")?,
-        checks: json_column(row, "checks")?,
-        verified_at_ms: row.try_get("verified_at")?,
-    })
 }

@@ -1,0 +1,200 @@
+//! The shared backend: PostgreSQL, for several authority replicas on one database.
+//!
+//! Same layout as the SQLite backend: this file connects and holds what every aggregate's
+//! statements share (the write transaction, the audit-chain append); each aggregate's trait is
+//! implemented in its own file. Every audited write starts by locking the one row of
+//! `write_lock`, so writes from any number of replicas append to one audit chain in commit
+//! order, as SQLite's single writer does on one machine.
+
+mod audit;
+mod certificates;
+mod health;
+mod registry;
+mod secrets;
+mod tpm;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{
+    AssertSqlSafe, Connection, Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction,
+};
+
+use crate::audit::GENESIS_HASH;
+use crate::{AuditEvent, DatabaseOptions, NewAuditEvent, StoreError};
+
+/// A write transaction.
+type Tx = Transaction<'static, Postgres>;
+
+/// Rows per multi-row statement (14 binds each stays far below PostgreSQL's 65535 limit).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The shared backend: a connection pool to one PostgreSQL database (or one schema of it).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Says in the log when the database is lost and when it is back; stops with the store.
+    _health: Arc<health::Watch>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`; with `schema=NAME`, in that schema, created if
+    /// missing) and runs pending migrations.
+    pub async fn open(url: &str, options: &DatabaseOptions) -> Result<Self, StoreError> {
+        let (url, schema) = split_schema(url)?;
+        let mut connect = PgConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("database URL: {e}")))?
+            .application_name("inkan");
+        if let Some(schema) = &schema {
+            let mut admin = PgConnection::connect_with(&connect).await?;
+            admin
+                .execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                )))
+                .await?;
+            admin.close().await?;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let timeout = format!("{}ms", options.statement_timeout.as_millis());
+        // A session that stops in the middle of a transaction (a frozen replica) must not hold
+        // the write lock for longer than a statement may run.
+        connect = connect.options([
+            ("statement_timeout", timeout.as_str()),
+            ("lock_timeout", timeout.as_str()),
+            ("idle_in_transaction_session_timeout", timeout.as_str()),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let health = Arc::new(health::watch(pool.clone()));
+        Ok(Self {
+            pool,
+            _health: health,
+        })
+    }
+
+    /// Begins a write transaction holding the write lock: the audit-head lock of every replica,
+    /// so the head read inside it cannot go stale (each statement of a READ COMMITTED
+    /// transaction sees everything committed before it) and everything numbered in it (audit
+    /// seq, revocation feed seq) is numbered in commit order.
+    async fn write_tx(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM write_lock WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Takes inkan's own `schema=NAME` parameter out of a PostgreSQL URL (the driver does not know
+/// it); the name must be a plain lowercase identifier.
+fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("schema=") {
+            Some(name) => schema = Some(name.to_string()),
+            None => rest.push(pair),
+        }
+    }
+    if let Some(name) = &schema {
+        let plain = name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            return Err(StoreError::Config(format!(
+                "schema {name:?}: use lowercase letters, digits and _ (at most 63), starting with a letter"
+            )));
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, schema))
+}
+
+/// The head of the audit chain as seen by a write transaction, advanced by each append.
+struct AuditHead {
+    seq: i64,
+    hash: String,
+}
+
+impl AuditHead {
+    /// Reads the head inside `tx` (whose write lock keeps it current).
+    async fn read(tx: &mut Tx) -> Result<Self, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(match row {
+            Some(row) => Self {
+                seq: row.try_get("seq")?,
+                hash: row.try_get("hash")?,
+            },
+            None => Self {
+                seq: 0,
+                hash: GENESIS_HASH.to_string(),
+            },
+        })
+    }
+
+    /// Seals `event` as the next one, without writing it (see [`insert_events`]).
+    fn seal(&mut self, event: &NewAuditEvent) -> AuditEvent {
+        let sealed = AuditEvent::seal(event, self.seq + 1, &self.hash);
+        self.seq = sealed.seq;
+        self.hash.clone_from(&sealed.hash);
+        sealed
+    }
+
+    /// Seals and writes `event` as the next one.
+    async fn append(
+        &mut self,
+        tx: &mut Tx,
+        event: &NewAuditEvent,
+    ) -> Result<AuditEvent, StoreError> {
+        let sealed = self.seal(event);
+        insert_events(tx, std::slice::from_ref(&sealed)).await?;
+        Ok(sealed)
+    }
+}
+
+/// Appends one event at the head of the chain, inside the caller's write transaction: the one
+/// audit-append helper of every audited write.
+async fn audit(tx: &mut Tx, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+    AuditHead::read(tx).await?.append(tx, &event).await
+}
+
+/// Inserts already-sealed events (at most [`ROWS_PER_STATEMENT`]) in one statement.
+async fn insert_events(tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Postgres>::new(
+        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash) ",
+    );
+    q.push_values(events, |mut row, e| {
+        row.push_bind(e.seq)
+            .push_bind(e.at_ms)
+            .push_bind(&e.kind)
+            .push_bind(&e.actor)
+            .push_bind(&e.subject)
+            .push_bind(&e.data)
+            .push_bind(&e.prev_hash)
+            .push_bind(&e.hash);
+    });
+    q.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

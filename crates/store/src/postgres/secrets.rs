@@ -1,0 +1,72 @@
+//! PostgreSQL statements of EST secrets and admin tokens.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{audit, PgStore};
+use crate::audit::events;
+use crate::{SecretStore, StoreError};
+
+#[async_trait]
+impl SecretStore for PgStore {
+    async fn set_est_secret(
+        &self,
+        label: &str,
+        phc: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO est_secrets (label, phc, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT(label) DO UPDATE SET phc = excluded.phc, created_at = excluded.created_at",
+        )
+        .bind(label)
+        .bind(phc)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let event = events::est_secret_set(label, actor, at_ms);
+        audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn est_secret(&self, label: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT phc FROM est_secrets WHERE label = $1")
+            .bind(label)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("phc")).transpose()?)
+    }
+
+    async fn create_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(name)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let event = events::admin_token_created(name, actor, at_ms);
+        audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}
