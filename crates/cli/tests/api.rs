@@ -23,6 +23,7 @@ mod api {
     mod psk;
     mod quickstart;
     mod refusals;
+    mod replicas;
     mod revocation;
     mod robustness;
     mod tpm;

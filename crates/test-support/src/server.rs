@@ -45,10 +45,29 @@ pub fn binary() -> &'static str {
     })
 }
 
-/// A fresh data directory in a temporary folder.
+/// A fresh data directory in a temporary folder, with its database in it (SQLite) or in a
+/// schema of its own on the test PostgreSQL server ([`Env::on_postgres`]).
 pub struct Env {
     pub tmp: tempfile::TempDir,
     pub data: PathBuf,
+    /// `INKAN_DATABASE_URL` for every command, when the database is PostgreSQL.
+    pub database_url: Option<String>,
+    /// The schema to drop when this is dropped (the first of several replicas owns it).
+    owned_schema: Option<String>,
+}
+
+/// The PostgreSQL server tests use: `INKAN_TEST_DATABASE_URL`, by default
+/// `postgres://$USER@127.0.0.1:5432/test` (scripts/test starts it); `None` when that variable
+/// is `off`.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("INKAN_TEST_DATABASE_URL") {
+        Ok(url) if url == "off" => None,
+        Ok(url) => Some(url),
+        Err(_) => {
+            let user = std::env::var("USER").unwrap_or_else(|_| "postgres".into());
+            Some(format!("postgres://{user}@127.0.0.1:5432/test"))
+        }
+    }
 }
 
 impl Default for Env {
@@ -61,7 +80,48 @@ impl Env {
     pub fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
-        Self { tmp, data }
+        Self {
+            tmp,
+            data,
+            database_url: None,
+            owned_schema: None,
+        }
+    }
+
+    /// A data directory whose database is a fresh schema on the test PostgreSQL server
+    /// (dropped with this); `None` when PostgreSQL tests are off (see [`postgres_server`]).
+    pub fn on_postgres() -> Option<Self> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+        let server = postgres_server()?;
+        let schema = format!(
+            "inkan_it_{}_{}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, Ordering::Relaxed)
+        );
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let mut env = Self::new();
+        env.database_url = Some(format!("{server}{sep}schema={schema}"));
+        env.owned_schema = Some(schema);
+        Some(env)
+    }
+
+    /// Another data directory on the same database, with this one's CA files and
+    /// configuration: a second replica of the same authority.
+    pub fn replica(&self) -> Self {
+        let mut other = Self::new();
+        other.database_url.clone_from(&self.database_url);
+        std::fs::create_dir_all(other.data.join("ca")).unwrap();
+        for entry in std::fs::read_dir(self.data.join("ca")).unwrap() {
+            let path = entry.unwrap().path();
+            let to = other.data.join("ca").join(path.file_name().unwrap());
+            std::fs::copy(&path, &to).unwrap();
+        }
+        let config = self.data.join("inkan.toml");
+        if config.exists() {
+            std::fs::copy(config, other.data.join("inkan.toml")).unwrap();
+        }
+        other
     }
 
     /// A data directory with a CA and an EST secret for `device`; returns the secret.
@@ -76,6 +136,10 @@ impl Env {
         let mut cmd = Command::new(binary());
         cmd.arg("--data-dir").arg(&self.data).args(args);
         cmd.env_remove("INKAN_CA_PASSPHRASE");
+        match &self.database_url {
+            Some(url) => cmd.env("INKAN_DATABASE_URL", url),
+            None => cmd.env_remove("INKAN_DATABASE_URL"),
+        };
         cmd
     }
 
@@ -172,6 +236,18 @@ impl Env {
         serde_json::from_str::<Vec<serde_json::Value>>(&out)
             .unwrap()
             .len()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let (Some(schema), Some(server)) = (&self.owned_schema, postgres_server()) {
+            // Best effort: a schema left behind is harmless, only untidy.
+            let _ = Command::new("psql")
+                .args(["-q", "-d", &server, "-c"])
+                .arg(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .output();
+        }
     }
 }
 
