@@ -19,6 +19,7 @@ pub mod audit;
 mod certificates;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod copy;
 mod error;
 mod model;
 mod options;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditBreak, AuditEvent, AuditStore, ChainVerifier, NewAuditEvent};
 pub use certificates::{CascadeRule, CertificateStore, Enrolled, Revocation};
+pub use copy::{copy_to_postgres, CopiedTable, CopyReport};
 pub use error::StoreError;
 pub use model::{
     CertificateQuery, CertificateRecord, CrlRecord, DeviceCertificate, DeviceCursor, DeviceRecord,

@@ -86,7 +86,7 @@ async fn verify_chain<S: Store + ?Sized>(store: &S, case: &str) {
     }
 }
 
-fn issuer() -> IssuerRecord {
+pub(crate) fn issuer() -> IssuerRecord {
     IssuerRecord {
         id: "issuer".into(),
         role: "issuing".into(),
@@ -97,7 +97,7 @@ fn issuer() -> IssuerRecord {
     }
 }
 
-fn cert(serial: &str) -> NewCertificate {
+pub(crate) fn cert(serial: &str) -> NewCertificate {
     NewCertificate {
         serial: serial.into(),
         issuer_id: "issuer".into(),
@@ -131,7 +131,7 @@ fn product(id: &str, name: &str) -> ProductRecord {
     }
 }
 
-fn device(id: &str, key: &str) -> DeviceRecord {
+pub(crate) fn device(id: &str, key: &str) -> DeviceRecord {
     DeviceRecord {
         id: id.into(),
         product_id: "p1".into(),
@@ -145,7 +145,7 @@ fn device(id: &str, key: &str) -> DeviceRecord {
 }
 
 /// The stand-in registration rule: unknown product, same key (idempotent), cap.
-fn rule(device: &DeviceRecord, facts: &RegistrationFacts) -> Admission {
+pub(crate) fn rule(device: &DeviceRecord, facts: &RegistrationFacts) -> Admission {
     let Some(product) = &facts.product else {
         return Admission::Answer(RegisterOutcome::UnknownProduct);
     };
@@ -170,7 +170,7 @@ fn rule(device: &DeviceRecord, facts: &RegistrationFacts) -> Admission {
 }
 
 /// Creates product `p1` ("thermo") with `max_devices`.
-async fn thermo<S: Store + ?Sized>(store: &S, max_devices: Option<i64>) {
+pub(crate) async fn thermo<S: Store + ?Sized>(store: &S, max_devices: Option<i64>) {
     let p = ProductRecord {
         max_devices,
         ..product("p1", "thermo")

@@ -33,7 +33,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// The shared backend: a connection pool to one PostgreSQL database (or one schema of it).
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// Says in the log when the database is lost and when it is back; stops with the store.
     _health: Arc<health::Watch>,
 }
@@ -81,7 +81,7 @@ impl PgStore {
     /// so the head read inside it cannot go stale (each statement of a READ COMMITTED
     /// transaction sees everything committed before it) and everything numbered in it (audit
     /// seq, revocation feed seq) is numbered in commit order.
-    async fn write_tx(&self) -> Result<Tx, StoreError> {
+    pub(crate) async fn write_tx(&self) -> Result<Tx, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT id FROM write_lock WHERE id = 1 FOR UPDATE")
             .execute(&mut *tx)
@@ -197,4 +197,4 @@ async fn insert_events(tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreEr
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

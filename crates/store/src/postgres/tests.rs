@@ -23,32 +23,34 @@ pub(crate) fn test_server() -> Option<String> {
     }
 }
 
-/// Test schemas made by this process, dropped by [`drop_schemas`].
+/// Numbers the test schemas of this process.
 static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
 
-fn schema_name(n: usize) -> String {
-    format!("inkan_test_{}_{n}", std::process::id())
-}
-
-async fn fresh_store(server: &str) -> PgStore {
-    let n = SCHEMAS.fetch_add(1, Ordering::Relaxed);
+/// A store on a fresh schema of its own, and the schema's name (for [`drop_schemas`]).
+pub(crate) async fn fresh_store(server: &str) -> (PgStore, String) {
+    let schema = format!(
+        "inkan_test_{}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, Ordering::Relaxed)
+    );
     let options = DatabaseOptions {
         max_connections: 8,
         ..DatabaseOptions::default()
     };
-    PgStore::open(&format!("{server}?schema={}", schema_name(n)), &options)
+    let store = PgStore::open(&format!("{server}?schema={schema}"), &options)
         .await
         .unwrap_or_else(|e| {
             panic!("PostgreSQL at {server}: {e} (start it, or set INKAN_TEST_DATABASE_URL=off)")
-        })
+        });
+    (store, schema)
 }
 
-async fn drop_schemas(server: &str, first: usize) {
+/// Drops the schemas a test made.
+pub(crate) async fn drop_schemas(server: &str, schemas: &[String]) {
     let mut conn = PgConnection::connect(server).await.unwrap();
-    for n in first..SCHEMAS.load(Ordering::Relaxed) {
+    for schema in schemas {
         conn.execute(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            schema_name(n)
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
         )))
         .await
         .unwrap();
@@ -58,9 +60,15 @@ async fn drop_schemas(server: &str, first: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_passes_the_conformance_suite() {
     let Some(server) = test_server() else { return };
-    let first = SCHEMAS.load(Ordering::Relaxed);
-    crate::conformance::run(|| fresh_store(&server)).await;
-    drop_schemas(&server, first).await;
+    let made = std::sync::Mutex::new(Vec::new());
+    crate::conformance::run(|| async {
+        let (store, schema) = fresh_store(&server).await;
+        made.lock().unwrap().push(schema);
+        store
+    })
+    .await;
+    let made = made.into_inner().unwrap();
+    drop_schemas(&server, &made).await;
 }
 
 #[test]

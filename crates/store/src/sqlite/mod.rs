@@ -30,7 +30,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// The embedded backend: one SQLite file in WAL mode with full fsync on commit.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
