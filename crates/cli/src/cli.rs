@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    AdminCommand, AgentCommand, AuditCommand, BenchCommand, CaCommand, CertCommand, DeviceCommand,
-    EstCommand, GatewayArgs, ProductCommand, QuickstartArgs, ServeArgs,
+    AdminCommand, AgentCommand, AuditCommand, BenchCommand, CaCommand, CertCommand, DbCommand,
+    DeviceCommand, EstCommand, GatewayArgs, ProductCommand, QuickstartArgs, ServeArgs,
 };
 
 /// inkan — device identity without passwords: an online CA with EST enrollment.
@@ -72,6 +72,9 @@ pub enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The authority's database: move a SQLite authority to PostgreSQL.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Load generators that measure a running authority.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -8,6 +8,7 @@ mod bench;
 mod ca;
 mod cert;
 pub mod cert_verify;
+mod db;
 mod device;
 mod est;
 mod gateway;
@@ -29,6 +30,7 @@ pub use audit::AuditCommand;
 pub use bench::BenchCommand;
 pub use ca::CaCommand;
 pub use cert::CertCommand;
+pub use db::DbCommand;
 pub use device::DeviceCommand;
 pub use est::EstCommand;
 pub use gateway::GatewayArgs;
@@ -51,6 +53,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,
         Command::Audit(cmd) => audit::run(&data_dir, cmd).await,
+        Command::Db(cmd) => db::run(&data_dir, cmd).await,
         Command::Bench(cmd) => bench::run(&data_dir, cmd).await,
     }
 }

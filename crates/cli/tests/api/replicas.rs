@@ -277,3 +277,50 @@ async fn two_replicas_on_one_postgres_keep_one_truth() {
     assert_eq!(verified["ok"], true, "{verified}");
     assert!(verified["certificates_checked"].as_i64().unwrap() >= 60 + 30 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_authority_moves_to_postgres_with_one_command() {
+    let Some(schema) = Env::on_postgres() else {
+        eprintln!("PostgreSQL tests are off (INKAN_TEST_DATABASE_URL=off)");
+        return;
+    };
+    let url = schema.database_url.clone().unwrap();
+    let (env, secret) = Env::with_ca();
+    let server = serve(&env);
+    let before = enroll(&server, &env, &secret, "before", 5).await;
+    server.terminate();
+
+    let report: serde_json::Value =
+        serde_json::from_str(&env.ok(&["db", "migrate-to", &url, "--json"])).unwrap();
+    // 5 enrolled, the authority's own TLS certificate, and nothing else.
+    assert_eq!(report["tables"]["certificates"], 6, "{report}");
+    assert!(report["audit_events_verified"].as_i64().unwrap() > 6);
+    // Once is all: the target is no longer empty.
+    let again = env.run(&["db", "migrate-to", &url]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+
+    // The same data directory, now on PostgreSQL: the old certificates are there, new ones
+    // continue the same audit chain.
+    let on_pg = |args: &[&str]| {
+        let mut cmd = env.command(args);
+        cmd.env("INKAN_DATABASE_URL", &url);
+        cmd
+    };
+    let mut serve_cmd = on_pg(&["serve", "--listen", "127.0.0.1:0"]);
+    serve_cmd.env("INKAN_LOG", "warn");
+    let server = Server::start_until(serve_cmd, "revocation (CRL, OCSP) on http://");
+    let after = enroll(&server, &env, &secret, "after", 2).await;
+    for serial in before.iter().chain(&after) {
+        let out = on_pg(&["cert", "show", serial, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{serial} is not on PostgreSQL");
+    }
+    let verify = on_pg(&["audit", "verify", "--json"]).output().unwrap();
+    let verified: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["head"].as_str().map(str::len), Some(64));
+    assert!(
+        verified["events_verified"].as_i64().unwrap()
+            > report["audit_events_verified"].as_i64().unwrap()
+    );
+}
