@@ -76,12 +76,12 @@ async fn sigkill_mid_load_loses_no_certificate_a_client_received() {
     );
 }
 
-type Workers = Vec<tokio::task::JoinHandle<()>>;
+pub(super) type Workers = Vec<tokio::task::JoinHandle<()>>;
 
 /// Starts `CLIENTS` clients enrolling in a loop against `server`; each serial received goes
 /// into `received`. Returns this round's count, the clients and their stop flag. A client
 /// stops at the flag or at its first failure (the server died under it).
-async fn load(
+pub(super) async fn load(
     env: &Env,
     server: &Server,
     secret: &str,
@@ -112,7 +112,7 @@ async fn load(
 }
 
 /// Every serial received is stored, none twice, and the audit chain verifies.
-fn check(env: &Env, received: &[String], round: usize) {
+pub(super) fn check(env: &Env, received: &[String], round: usize) {
     let unique: HashSet<&String> = received.iter().collect();
     assert_eq!(
         unique.len(),

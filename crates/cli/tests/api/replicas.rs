@@ -324,3 +324,56 @@ async fn a_sqlite_authority_moves_to_postgres_with_one_command() {
             > report["audit_events_verified"].as_i64().unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_replica_loses_nothing_and_the_other_keeps_serving() {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    use super::durability::{check, load};
+
+    let Some(a_env) = Env::on_postgres() else {
+        eprintln!("PostgreSQL tests are off (INKAN_TEST_DATABASE_URL=off)");
+        return;
+    };
+    a_env.ok(&["ca", "init"]);
+    let secret = a_env.secret("device");
+    let b_env = a_env.replica();
+    let mut a = serve(&a_env);
+    let b = serve(&b_env);
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (on_a, a_workers, a_stop) = load(&a_env, &a, &secret, &received).await;
+    let (on_b, b_workers, b_stop) = load(&b_env, &b, &secret, &received).await;
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while on_a.load(Ordering::Relaxed) < 100 && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // Requests to A are in flight: some signed, some committing, some answered.
+    a.signal("KILL");
+    a.child.wait().unwrap();
+    a_stop.store(true, Ordering::Relaxed);
+    for worker in a_workers {
+        worker.await.unwrap();
+    }
+    let b_at_kill = on_b.load(Ordering::Relaxed);
+    while on_b.load(Ordering::Relaxed) < b_at_kill + 50 && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    b_stop.store(true, Ordering::Relaxed);
+    for worker in b_workers {
+        worker.await.unwrap();
+    }
+    assert!(
+        on_b.load(Ordering::Relaxed) >= b_at_kill + 50,
+        "replica B stopped serving when A died"
+    );
+    check(&a_env, &received.lock().unwrap(), 1);
+    eprintln!(
+        "SIGKILL of replica A after {} certificates; B issued {} (of which {} after the kill); all {} stored, audit verified",
+        on_a.load(Ordering::Relaxed),
+        on_b.load(Ordering::Relaxed),
+        on_b.load(Ordering::Relaxed) - b_at_kill,
+        received.lock().unwrap().len()
+    );
+    drop(b);
+}
