@@ -1,12 +1,12 @@
-//! Watches the database connection so operators read in the log when it is lost and when it is
-//! back: the pool itself reconnects on its own, silently.
+//! Watches the database so operators read in the log when it is lost and when it is back: the
+//! pool reconnects on its own, silently, and to a request a lost database looks like a pool
+//! with no free connection.
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::task::JoinHandle;
-
-use crate::StoreError;
 
 /// How often the database is asked whether it is there.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -21,27 +21,37 @@ impl Drop for Watch {
     }
 }
 
-/// Starts watching `pool`: one `SELECT 1` a second, a log line on each change of state.
-pub(super) fn watch(pool: PgPool) -> Watch {
+/// Starts watching `pool`: one `SELECT 1` a second; when that fails, a fresh connection with
+/// `options` tells a lost database (refused, reset, shutting down) from a busy pool. One log
+/// line on each change of state.
+pub(super) fn watch(pool: PgPool, options: PgConnectOptions) -> Watch {
     Watch(tokio::spawn(async move {
         let mut lost = false;
         loop {
             tokio::time::sleep(INTERVAL).await;
-            match sqlx::query("SELECT 1").execute(&pool).await {
-                Ok(_) if lost => {
-                    lost = false;
-                    tracing::info!("PostgreSQL is reachable again: reconnected");
-                }
-                // A busy pool is not a lost database.
-                Err(e) if !lost => {
-                    if !StoreError::from(e).is_unavailable() {
-                        continue;
+            let reachable = match sqlx::query("SELECT 1").execute(&pool).await {
+                Ok(_) => true,
+                Err(_) => {
+                    match tokio::time::timeout(INTERVAL, PgConnection::connect_with(&options)).await
+                    {
+                        Ok(Ok(conn)) => {
+                            let _ = conn.close().await;
+                            true
+                        }
+                        Ok(Err(e)) => {
+                            if !lost {
+                                tracing::warn!(error = %e, "PostgreSQL is unreachable: requests that need it get 503 until it is back; reconnecting");
+                            }
+                            false
+                        }
+                        Err(_) => lost,
                     }
-                    lost = true;
-                    tracing::warn!("PostgreSQL is unreachable: requests that need it get 503 until it is back; reconnecting");
                 }
-                _ => {}
+            };
+            if reachable && lost {
+                tracing::info!("PostgreSQL is reachable again: reconnected");
             }
+            lost = !reachable;
         }
     }))
 }

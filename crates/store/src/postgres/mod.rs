@@ -67,10 +67,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let health = Arc::new(health::watch(pool.clone()));
+        let health = Arc::new(health::watch(pool.clone(), connect));
         Ok(Self {
             pool,
             _health: health,
