@@ -54,6 +54,15 @@ fn gateway_guide_runs_as_written() {
 }
 
 #[test]
+fn deployment_guide_runs_as_written() {
+    // The page talks to the local PostgreSQL server the other PostgreSQL tests use.
+    if super::support::postgres_server().is_none() {
+        return;
+    }
+    run_doc("docs/deployment.md");
+}
+
+#[test]
 fn manufacturing_guide_runs_as_written() {
     run_doc("docs/manufacturing.md");
 }
