@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::ROWS_PER_STATEMENT;
 use super::{audit, insert_events, tpm, AuditHead, PgStore, Tx};
 use crate::audit::events;
 use crate::rows::{self, json_text};
@@ -303,19 +302,16 @@ pub(super) async fn insert_issued(
 ) -> Result<Vec<RecordOutcome>, StoreError> {
     let mut head = AuditHead::read(tx).await?;
 
-    // Which serials are taken (by earlier batches or earlier in this one)?
+    // Which serials are taken (by earlier batches or earlier in this one)? One statement,
+    // prepared once, whatever the batch size.
+    let serials: Vec<&str> = batch.iter().map(|c| c.serial.as_str()).collect();
     let mut taken = HashSet::new();
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let mut q =
-            QueryBuilder::<Postgres>::new("SELECT serial FROM certificates WHERE serial IN (");
-        let mut list = q.separated(", ");
-        for cert in chunk {
-            list.push_bind(&cert.serial);
-        }
-        q.push(")");
-        for row in q.build().fetch_all(&mut **tx).await? {
-            taken.insert(row.try_get::<String, _>(0)?);
-        }
+    for row in sqlx::query("SELECT serial FROM certificates WHERE serial = ANY($1)")
+        .bind(&serials)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        taken.insert(row.try_get::<String, _>(0)?);
     }
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut fresh = Vec::with_capacity(batch.len());
@@ -345,38 +341,48 @@ pub(super) async fn insert_issued(
         sans.push(json_text(&cert.sans)?);
     }
 
-    // Multi-row inserts: a handful of statements per batch, whatever its size.
-    for ((certs, sealed), sans) in fresh
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(events.chunks(ROWS_PER_STATEMENT))
-        .zip(sans.chunks(ROWS_PER_STATEMENT))
-    {
-        let mut q = QueryBuilder::<Postgres>::new(
+    // One insert of column arrays (UNNEST): the same prepared statement for every batch size.
+    if !fresh.is_empty() {
+        let column =
+            |f: fn(&NewCertificate) -> &str| -> Vec<&str> { fresh.iter().map(|c| f(c)).collect() };
+        sqlx::query(
             "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
              not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
-             bootstrap_serial) ",
-        );
-        q.push_values(
-            certs.iter().zip(sealed).zip(sans),
-            |mut row, ((cert, event), sans)| {
-                row.push_bind(&cert.serial)
-                    .push_bind(&cert.issuer_id)
-                    .push_bind(&cert.subject)
-                    .push_bind(sans)
-                    .push_bind(&cert.spki_sha256)
-                    .push_bind(cert.not_before)
-                    .push_bind(cert.not_after)
-                    .push_bind(&cert.profile)
-                    .push_bind(&cert.method)
-                    .push_bind(cert.evidence.to_string())
-                    .push_bind(&cert.der)
-                    .push_bind(at_ms)
-                    .push_bind(event.seq)
-                    .push_bind(&cert.bootstrap_serial);
-            },
-        );
-        q.build().execute(&mut **tx).await?;
-        insert_events(tx, sealed).await?;
+             bootstrap_serial) \
+             SELECT serial, issuer_id, subject, sans, spki_sha256, not_before, not_after, \
+             profile, method, evidence, der, $12, audit_seq, bootstrap_serial FROM UNNEST(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], \
+             $7::int8[], $8::text[], $9::text[], $10::text[], $11::bytea[], $13::int8[], \
+             $14::text[]) AS t(serial, issuer_id, subject, sans, spki_sha256, not_before, \
+             not_after, profile, method, evidence, der, audit_seq, bootstrap_serial)",
+        )
+        .bind(column(|c| &c.serial))
+        .bind(column(|c| &c.issuer_id))
+        .bind(column(|c| &c.subject))
+        .bind(&sans)
+        .bind(column(|c| &c.spki_sha256))
+        .bind(fresh.iter().map(|c| c.not_before).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|c| c.not_after).collect::<Vec<_>>())
+        .bind(column(|c| &c.profile))
+        .bind(column(|c| &c.method))
+        .bind(
+            fresh
+                .iter()
+                .map(|c| c.evidence.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(fresh.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>())
+        .bind(at_ms)
+        .bind(events.iter().map(|e| e.seq).collect::<Vec<_>>())
+        .bind(
+            fresh
+                .iter()
+                .map(|c| c.bootstrap_serial.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
+        insert_events(tx, &events).await?;
     }
     for cert in &fresh {
         if let Some(evidence) = &cert.tpm {

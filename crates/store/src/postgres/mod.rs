@@ -10,6 +10,7 @@ mod audit;
 mod certificates;
 mod health;
 mod registry;
+mod relay;
 mod secrets;
 mod tpm;
 
@@ -17,9 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{
-    AssertSqlSafe, Connection, Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction,
-};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Postgres, Row, Transaction};
 
 use crate::audit::GENESIS_HASH;
 use crate::{AuditEvent, DatabaseOptions, NewAuditEvent, StoreError};
@@ -27,15 +26,14 @@ use crate::{AuditEvent, DatabaseOptions, NewAuditEvent, StoreError};
 /// A write transaction.
 type Tx = Transaction<'static, Postgres>;
 
-/// Rows per multi-row statement (14 binds each stays far below PostgreSQL's 65535 limit).
-const ROWS_PER_STATEMENT: usize = 500;
-
 /// The shared backend: a connection pool to one PostgreSQL database (or one schema of it).
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Says in the log when the database is lost and when it is back; stops with the store.
     _health: Arc<health::Watch>,
+    /// Carries the pool's connections to a TCP server with TCP_NODELAY; stops with the store.
+    _relay: Option<Arc<relay::Relay>>,
 }
 
 impl PgStore {
@@ -64,6 +62,16 @@ impl PgStore {
             ("lock_timeout", timeout.as_str()),
             ("idle_in_transaction_session_timeout", timeout.as_str()),
         ]);
+        // Over TCP, through the TCP_NODELAY relay (see `relay.rs`).
+        let relay = match connect.get_socket() {
+            Some(_) => None,
+            None => {
+                let relay = relay::Relay::start(connect.get_host(), connect.get_port())
+                    .map_err(|e| StoreError::Config(format!("starting the database relay: {e}")))?;
+                connect = connect.socket(relay.dir());
+                Some(Arc::new(relay))
+            }
+        };
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -74,6 +82,7 @@ impl PgStore {
         Ok(Self {
             pool,
             _health: health,
+            _relay: relay,
         })
     }
 
@@ -174,25 +183,28 @@ async fn audit(tx: &mut Tx, event: NewAuditEvent) -> Result<AuditEvent, StoreErr
     AuditHead::read(tx).await?.append(tx, &event).await
 }
 
-/// Inserts already-sealed events (at most [`ROWS_PER_STATEMENT`]) in one statement.
+/// Inserts already-sealed events in one statement of column arrays (UNNEST), prepared once
+/// whatever the number of events.
 async fn insert_events(tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut q = QueryBuilder::<Postgres>::new(
-        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash) ",
-    );
-    q.push_values(events, |mut row, e| {
-        row.push_bind(e.seq)
-            .push_bind(e.at_ms)
-            .push_bind(&e.kind)
-            .push_bind(&e.actor)
-            .push_bind(&e.subject)
-            .push_bind(&e.data)
-            .push_bind(&e.prev_hash)
-            .push_bind(&e.hash);
-    });
-    q.build().execute(&mut **tx).await?;
+    let text = |f: fn(&AuditEvent) -> &str| -> Vec<&str> { events.iter().map(|e| f(e)).collect() };
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash) \
+         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[])",
+    )
+    .bind(events.iter().map(|e| e.seq).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.at_ms).collect::<Vec<_>>())
+    .bind(text(|e| &e.kind))
+    .bind(text(|e| &e.actor))
+    .bind(text(|e| &e.subject))
+    .bind(text(|e| &e.data))
+    .bind(text(|e| &e.prev_hash))
+    .bind(text(|e| &e.hash))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
