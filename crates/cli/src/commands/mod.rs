@@ -66,7 +66,7 @@ async fn open_store(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<d
         data_dir.root().display()
     );
     let url = data_dir.resolve_database_url(config);
-    Ok(inkan_store::open(&url, &config.database.options())
+    inkan_store::open(&url, &config.database.options())
         .await
-        .with_context(|| format!("opening the database {}", inkan_store::redact(&url)))?)
+        .with_context(|| format!("opening the database {}", inkan_store::redact(&url)))
 }

@@ -275,7 +275,8 @@ async fn two_replicas_on_one_postgres_keep_one_truth() {
     let verified: serde_json::Value =
         serde_json::from_str(&a_env.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
-    assert!(verified["certificates_checked"].as_i64().unwrap() >= 60 + 30 + 1);
+    // 60 enrolled, 30 registered, 1 by PSK (and the ProductCerts, the TLS identities).
+    assert!(verified["certificates_checked"].as_i64().unwrap() >= 91);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -189,7 +189,7 @@ async fn insert_events(tx: &mut Tx, events: &[AuditEvent]) -> Result<(), StoreEr
     if events.is_empty() {
         return Ok(());
     }
-    let text = |f: fn(&AuditEvent) -> &str| -> Vec<&str> { events.iter().map(|e| f(e)).collect() };
+    let text = |f: fn(&AuditEvent) -> &str| -> Vec<&str> { events.iter().map(f).collect() };
     sqlx::query(
         "INSERT INTO audit_events (seq, at_ms, kind, actor, subject, data, prev_hash, hash) \
          SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
