@@ -266,6 +266,16 @@ pub async fn copy_to_postgres(
     let (audit_events, audit_head) = verify(&mut write, &tables, source_head).await?;
     write.commit().await?;
     read.rollback().await?;
+    // Fresh statistics: without them the planner misjudges the freshly filled tables (a deep
+    // page of devices read 5,000 rows instead of 100 until autovacuum came by).
+    let tables = TABLES
+        .iter()
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {tables}")))
+        .execute(&target.pool)
+        .await?;
     Ok(CopyReport {
         tables,
         audit_events,

@@ -40,18 +40,20 @@ impl CertificateStore for SqliteStore {
         &self,
         query: &CertificateQuery,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM certificates
-             WHERE (?1 IS NULL OR profile = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR audit_seq < ?3)
-             ORDER BY audit_seq DESC LIMIT ?4",
-        )
-        .bind(&query.profile)
-        .bind(query.status.map(CertificateStatus::as_str))
-        .bind(query.before_audit_seq)
-        .bind(query.limit.unwrap_or(100))
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the conditions asked for, so the planner sees plain index ranges.
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM certificates WHERE 1");
+        if let Some(profile) = &query.profile {
+            q.push(" AND profile = ").push_bind(profile);
+        }
+        if let Some(status) = query.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(before) = query.before_audit_seq {
+            q.push(" AND audit_seq < ").push_bind(before);
+        }
+        q.push(" ORDER BY audit_seq DESC LIMIT ")
+            .push_bind(query.limit.unwrap_or(100));
+        let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(rows::certificate).collect()
     }
 

@@ -1,7 +1,7 @@
 //! SQLite statements of products, devices, PSK nonces and device certificates.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::certificates::insert_issued;
 use super::{audit, SqliteStore, Tx};
@@ -146,17 +146,24 @@ impl RegistryStore for SqliteStore {
         after: Option<&DeviceCursor>,
         limit: i64,
     ) -> Result<Vec<DeviceRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM devices WHERE (?1 IS NULL OR product_id = ?1)
-               AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id > ?3))
-             ORDER BY created_at DESC, id LIMIT ?4",
-        )
-        .bind(product_id)
-        .bind(after.map(|c| c.created_at_ms))
-        .bind(after.map(|c| c.id.as_str()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the conditions asked for, and `created_at <= cursor` as a plain index bound: a
+        // deep page costs no more than the first (an `?1 IS NULL OR ...` form would scan).
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM devices WHERE 1");
+        if let Some(product_id) = product_id {
+            q.push(" AND product_id = ").push_bind(product_id);
+        }
+        if let Some(cursor) = after {
+            q.push(" AND created_at <= ")
+                .push_bind(cursor.created_at_ms)
+                .push(" AND (created_at < ")
+                .push_bind(cursor.created_at_ms)
+                .push(" OR id > ")
+                .push_bind(&cursor.id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id LIMIT ")
+            .push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(rows::device).collect()
     }
 

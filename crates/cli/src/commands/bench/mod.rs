@@ -1,4 +1,4 @@
-//! Load generators: `inkan bench enroll|register|ocsp|crl|gateway`.
+//! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway`.
 
 mod crl;
 mod enroll;
@@ -6,6 +6,7 @@ mod gateway;
 mod load;
 mod ocsp;
 mod register;
+mod registry;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use enroll::BenchEnrollArgs;
 use gateway::BenchGatewayArgs;
 use ocsp::BenchOcspArgs;
 use register::BenchRegisterArgs;
+use registry::BenchRegistryArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -26,6 +28,9 @@ pub enum BenchCommand {
     /// Full device registrations per second: a new TLS connection with the ProductCert, a
     /// CSR, a DeviceCert — compared with this machine's enroll limit.
     Register(BenchRegisterArgs),
+    /// Registry reads at growing sizes (device by id, certificate by serial, device pages, the
+    /// revocation set), on a scratch database of either backend.
+    Registry(BenchRegistryArgs),
     /// OCSP responses per second over HTTP keep-alive, from pre-built DER requests.
     Ocsp(BenchOcspArgs),
     /// Time to generate and sign a CRL with N revoked entries (in memory, no server).
@@ -38,6 +43,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Enroll(args) => enroll::enroll(data_dir, args).await,
         BenchCommand::Register(args) => register::register(data_dir, args).await,
+        BenchCommand::Registry(args) => registry::registry(data_dir, args).await,
         BenchCommand::Ocsp(args) => ocsp::ocsp(data_dir, args).await,
         BenchCommand::Crl(args) => crl::crl(args).await,
         BenchCommand::Gateway(args) => gateway::gateway(args).await,

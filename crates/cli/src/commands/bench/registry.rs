@@ -1,0 +1,279 @@
+//! `inkan bench registry`: fills a scratch database with products, devices, their certificates
+//! and revocations, step by step, and measures at each size the reads that must not slow down
+//! with it: a device by id, a certificate by serial, a page of a product's devices (first and
+//! deep), and the revocation set a CRL is made from.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use inkan_authority::DataDir;
+use inkan_store::{
+    Admission, DatabaseOptions, DeviceCursor, DeviceRecord, DeviceStatus, IssuerRecord,
+    NewCertificate, ProductRecord, ProductStatus, RegistrationFacts, Revocation, Store,
+};
+use rand::Rng;
+use serde_json::json;
+
+use super::progress;
+
+#[derive(Debug, Args)]
+pub struct BenchRegistryArgs {
+    /// The sizes to measure at, in devices, ascending (each device also has a certificate;
+    /// 1% of certificates are revoked).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    pub devices: Vec<u64>,
+    /// The scratch database to fill: sqlite:PATH or postgres://…?schema=NAME. It must be new
+    /// (no products yet): the benchmark writes junk into it.
+    #[arg(long)]
+    pub scratch: String,
+    /// Lookups per measurement.
+    #[arg(long, default_value_t = 2000)]
+    pub lookups: usize,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Products the devices are spread over.
+const PRODUCTS: u64 = 10;
+/// Devices per registration batch (one transaction, as the authority's group commit makes).
+const BATCH: u64 = 1000;
+/// Devices listed per page.
+const PAGE: i64 = 100;
+const ISSUER: &str = "bench-issuer";
+
+pub async fn registry(_data_dir: &DataDir, args: BenchRegistryArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.devices.is_empty() && args.devices.windows(2).all(|w| w[0] < w[1]),
+        "--devices takes ascending sizes, e.g. 1000,10000,100000"
+    );
+    let store = inkan_store::open(&args.scratch, &DatabaseOptions::default())
+        .await
+        .with_context(|| format!("opening {}", inkan_store::redact(&args.scratch)))?;
+    anyhow::ensure!(
+        store.products().await?.is_empty(),
+        "{} already holds products: give --scratch a new database",
+        inkan_store::redact(&args.scratch)
+    );
+    prepare(&*store).await?;
+    let mut filled = 0;
+    let mut rows = Vec::new();
+    for &size in &args.devices {
+        let bar = progress(size - filled, "filling", args.json);
+        let started = Instant::now();
+        while filled < size {
+            let n = BATCH.min(size - filled);
+            fill(&*store, filled, n).await?;
+            filled += n;
+            bar.inc(n);
+        }
+        bar.finish_and_clear();
+        let fill_rate = (size - rows_total(&rows)) as f64 / started.elapsed().as_secs_f64();
+        let row = measure(&*store, size, args.lookups).await?;
+        if !args.json {
+            println!(
+                "{size:>10} devices: by id {:.0} µs, certificate by serial {:.0} µs, first page {:.2} ms, deep page {:.2} ms, revocation set ({} entries) {:.1} ms; filled at {fill_rate:.0} devices/s",
+                row.by_id_us, row.by_serial_us, row.first_page_ms, row.deep_page_ms, row.revoked, row.revoked_set_ms
+            );
+        }
+        rows.push((size, row, fill_rate));
+    }
+    if args.json {
+        let steps: Vec<_> = rows
+            .iter()
+            .map(|(size, r, fill)| {
+                json!({
+                    "devices": size,
+                    "device_by_id_us": r.by_id_us,
+                    "certificate_by_serial_us": r.by_serial_us,
+                    "first_page_ms": r.first_page_ms,
+                    "deep_page_ms": r.deep_page_ms,
+                    "revoked_entries": r.revoked,
+                    "revocation_set_ms": r.revoked_set_ms,
+                    "fill_devices_per_sec": fill,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "benchmark": "registry",
+                "database": inkan_store::redact(&args.scratch),
+                "steps": steps,
+            })
+        );
+    }
+    Ok(())
+}
+
+fn rows_total(rows: &[(u64, Measured, f64)]) -> u64 {
+    rows.last().map_or(0, |(size, _, _)| *size)
+}
+
+/// The issuer and the products.
+async fn prepare(store: &dyn Store) -> anyhow::Result<()> {
+    store
+        .register_issuer(
+            &IssuerRecord {
+                id: ISSUER.into(),
+                role: "issuing".into(),
+                subject: "CN=bench".into(),
+                not_after: i64::MAX / 2,
+                der: vec![0],
+                created_at_ms: 0,
+            },
+            "bench",
+        )
+        .await?;
+    for p in 0..PRODUCTS {
+        let product = ProductRecord {
+            id: format!("bench-p{p}"),
+            name: format!("bench-product-{p}"),
+            attributes: vec![],
+            max_devices: None,
+            device_validity_secs: 86_400,
+            status: ProductStatus::Active,
+            cert_serial: Some(format!("bench-pc{p}")),
+            psk: false,
+            created_at_ms: 0,
+        };
+        store
+            .create_product(
+                &product,
+                &certificate(&format!("bench-pc{p}"), None),
+                None,
+                "bench",
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn device_id(n: u64) -> String {
+    format!("d{n:010}")
+}
+
+fn serial(n: u64) -> String {
+    format!("c{n:010}")
+}
+
+fn certificate(serial: &str, device_id: Option<String>) -> NewCertificate {
+    NewCertificate {
+        serial: serial.into(),
+        issuer_id: ISSUER.into(),
+        subject: format!("CN={serial}"),
+        sans: vec![],
+        spki_sha256: serial.into(),
+        not_before: 0,
+        not_after: i64::MAX / 2,
+        profile: "device".into(),
+        method: "bench".into(),
+        evidence: json!({}),
+        der: vec![0; 500],
+        actor: "bench".into(),
+        bootstrap_serial: None,
+        tpm: None,
+        device_id,
+    }
+}
+
+/// Registers devices `from..from+n` (one transaction), issues each a certificate (one more)
+/// and revokes every hundredth (one each).
+async fn fill(store: &dyn Store, from: u64, n: u64) -> anyhow::Result<()> {
+    let admit = |_: &DeviceRecord, _: &RegistrationFacts| Admission::Admit;
+    let batch: Vec<_> = (from..from + n)
+        .map(|i| {
+            let device = DeviceRecord {
+                id: device_id(i),
+                product_id: format!("bench-p{}", i % PRODUCTS),
+                attributes: json!({}),
+                spki_sha256: format!("k{i:010}"),
+                registration_id: None,
+                status: DeviceStatus::Active,
+                created_at_ms: i as i64,
+                last_seen_ms: i as i64,
+            };
+            (device, "bench".to_string())
+        })
+        .collect();
+    store.register_devices(&batch, &admit).await?;
+    let certs: Vec<_> = (from..from + n)
+        .map(|i| certificate(&serial(i), Some(device_id(i))))
+        .collect();
+    store.record_issued(&certs, 1).await?;
+    for i in (from..from + n).filter(|i| i % 100 == 0) {
+        store
+            .revoke(
+                Revocation {
+                    serial: &serial(i),
+                    reason: "keyCompromise",
+                    revoked_at: 1,
+                    actor: "bench",
+                },
+                None,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+struct Measured {
+    by_id_us: f64,
+    by_serial_us: f64,
+    first_page_ms: f64,
+    deep_page_ms: f64,
+    revoked: usize,
+    revoked_set_ms: f64,
+}
+
+/// The reads, at `size` devices: means over `lookups` random keys and over ten pages.
+async fn measure(store: &dyn Store, size: u64, lookups: usize) -> anyhow::Result<Measured> {
+    let mut rng = rand::thread_rng();
+    let started = Instant::now();
+    for _ in 0..lookups {
+        let found = store.device(&device_id(rng.gen_range(0..size))).await?;
+        anyhow::ensure!(found.is_some(), "a registered device is missing");
+    }
+    let by_id_us = micros(started.elapsed()) / lookups as f64;
+    let started = Instant::now();
+    for _ in 0..lookups {
+        let found = store.certificate(&serial(rng.gen_range(0..size))).await?;
+        anyhow::ensure!(found.is_some(), "an issued certificate is missing");
+    }
+    let by_serial_us = micros(started.elapsed()) / lookups as f64;
+    let mut first = Duration::ZERO;
+    let mut deep = Duration::ZERO;
+    for p in 0..PRODUCTS {
+        let product = format!("bench-p{p}");
+        let started = Instant::now();
+        let page = store.devices(Some(&product), None, PAGE).await?;
+        first += started.elapsed();
+        anyhow::ensure!(page.len() as u64 == (PAGE as u64).min(size / PRODUCTS));
+        // A cursor halfway down the product's list (newest first).
+        let middle = (size / 2) / PRODUCTS * PRODUCTS + p;
+        let cursor = DeviceCursor {
+            created_at_ms: middle as i64,
+            id: device_id(middle),
+        };
+        let started = Instant::now();
+        let page = store.devices(Some(&product), Some(&cursor), PAGE).await?;
+        deep += started.elapsed();
+        anyhow::ensure!(!page.is_empty(), "the deep page is empty");
+    }
+    let started = Instant::now();
+    let revoked = store.revoked_entries(ISSUER, 0).await?.len();
+    let revoked_set_ms = micros(started.elapsed()) / 1000.0;
+    Ok(Measured {
+        by_id_us,
+        by_serial_us,
+        first_page_ms: micros(first) / 1000.0 / PRODUCTS as f64,
+        deep_page_ms: micros(deep) / 1000.0 / PRODUCTS as f64,
+        revoked,
+        revoked_set_ms,
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
