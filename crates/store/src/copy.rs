@@ -273,7 +273,7 @@ pub async fn copy_to_postgres(
         .map(|(t, _)| *t)
         .collect::<Vec<_>>()
         .join(", ");
-    sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {tables}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {names}")))
         .execute(&target.pool)
         .await?;
     Ok(CopyReport {
