@@ -268,7 +268,7 @@ pub async fn copy_to_postgres(
     read.rollback().await?;
     // Fresh statistics: without them the planner misjudges the freshly filled tables (a deep
     // page of devices read 5,000 rows instead of 100 until autovacuum came by).
-    let tables = TABLES
+    let names = TABLES
         .iter()
         .map(|(t, _)| *t)
         .collect::<Vec<_>>()
