@@ -6,7 +6,7 @@ use std::sync::Arc;
 use inkan_store::{NewCertificate, RecordOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::AuthorityError;
+use crate::{AuthorityError, Metrics};
 
 /// The largest batch committed at once.
 const MAX_BATCH: usize = 1024;
@@ -21,9 +21,13 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the writer task on the current runtime.
-    pub(crate) fn start(store: Arc<dyn Store>, clock: fn() -> time::OffsetDateTime) -> Self {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        clock: fn() -> time::OffsetDateTime,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx, clock));
+        tokio::spawn(run(store, rx, clock, metrics));
         Self { tx }
     }
 
@@ -49,6 +53,7 @@ async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<(NewCertificate, Reply)>,
     clock: fn() -> time::OffsetDateTime,
+    metrics: Arc<Metrics>,
 ) {
     let mut certs = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
@@ -64,14 +69,22 @@ async fn run(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let result = store.record_issued(&certs, crate::unix_ms(clock())).await;
+        metrics.committed("certificates", certs.len(), started.elapsed());
         match result {
             Ok(outcomes) => {
+                for (cert, outcome) in certs.iter().zip(&outcomes) {
+                    if *outcome == RecordOutcome::Recorded {
+                        metrics.issued(&cert.method, &cert.profile);
+                    }
+                }
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
+                metrics.store_failed(&e);
                 tracing::error!(error = %e, batch = certs.len(), "group commit failed");
                 for reply in replies.drain(..) {
                     let _ = reply.send(Err(e.for_batch()));

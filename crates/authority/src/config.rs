@@ -167,6 +167,9 @@ pub struct ServerConfig {
     /// revocation data over HTTP, as RFC 5280 and RFC 6960 expect): by default next to the
     /// HTTPS listener on port 8080; `"off"` for none.
     pub http_listen: HttpListen,
+    /// The admin listener (plain HTTP, Prometheus `/metrics` only): off unless set. Bind it
+    /// to an address only the monitoring network reaches.
+    pub admin_listen: Option<SocketAddr>,
     /// Timeouts and connection limits of both listeners (`[server.limits]`).
     pub limits: inkan_http::ConnectionLimits,
 }
@@ -250,6 +253,7 @@ impl Default for ServerConfig {
             names: vec!["localhost".into(), "127.0.0.1".into()],
             max_body_bytes: 64 * 1024,
             http_listen: HttpListen::Auto,
+            admin_listen: None,
             limits: inkan_http::ConnectionLimits::default(),
         }
     }

@@ -16,6 +16,7 @@ mod device_page;
 mod error;
 mod est_secret;
 mod issuer;
+mod metrics;
 mod ocsp_service;
 mod pipeline;
 mod policy;
@@ -42,6 +43,7 @@ pub use device_page::{BadCursor, DevicePage, PageCursor};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
+pub use metrics::Metrics;
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, IssueRequest, Issued};
 pub use policy::{

@@ -73,8 +73,10 @@ impl OcspService {
             if let Some(hit) =
                 self.lookup(&info.queries[0].serial, &info.queries[0].cert_id_der, now)
             {
+                authority.metrics().ocsp(true);
                 return Ok(hit);
             }
+            authority.metrics().ocsp(false);
         }
         let mut answers = Vec::with_capacity(info.queries.len());
         for query in &info.queries {

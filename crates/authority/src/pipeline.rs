@@ -58,6 +58,7 @@ pub struct Authority {
     feed: Arc<RevocationFeed>,
     device_issuer: std::sync::RwLock<Arc<dyn crate::Issuer>>,
     registrar: crate::registrar::Registrar,
+    metrics: Arc<crate::Metrics>,
     registry: crate::Registry,
     credentials: crate::Credentials,
     tpm: TpmTrust,
@@ -112,16 +113,18 @@ impl Authority {
         );
         let feed = RevocationFeed::new(store.latest_revocation_seq().await?);
         let tpm = TpmTrust::load(&config.tpm)?;
+        let metrics = Arc::new(crate::Metrics::default());
         let authority = Arc::new(Self {
             issuer_id: ca.info().fingerprint_sha256.clone(),
             profiles: config.profiles(),
-            committer: Committer::start(store.clone(), clock),
+            committer: Committer::start(store.clone(), clock, metrics.clone()),
             secrets: SecretVerifier::new(store.clone()),
             crl: CrlPublisher::new(config.revocation.crl_validity),
             ocsp,
             feed,
             device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
-            registrar: crate::registrar::Registrar::start(store.clone()),
+            registrar: crate::registrar::Registrar::start(store.clone(), metrics.clone()),
+            metrics,
             registry: crate::Registry::with_clock(store.clone(), clock),
             credentials: crate::Credentials::with_clock(store.clone(), clock),
             tpm,
@@ -150,6 +153,7 @@ impl Authority {
         let result =
             crate::revocation::revoke(&*self.store, serial, reason, at, actor, cascade).await?;
         if let RevokeOutcome::Revoked(record) = &result.outcome {
+            self.metrics.revoked(1 + result.cascaded.len() as u64);
             self.ocsp.invalidate(&record.serial);
             for child in &result.cascaded {
                 self.ocsp.invalidate(&child.serial);
@@ -201,8 +205,17 @@ impl Authority {
     /// returned, and nothing is stored, unless the policy granted it; the certificate is returned
     /// only after its row and audit event are committed.
     pub async fn issue(&self, request: IssueRequest) -> Result<Issued, AuthorityError> {
+        let started = std::time::Instant::now();
         let grant = self.grant(&request)?;
-        self.sign_and_record(&grant, &request.method).await
+        let issued = self.sign_and_record(&grant, &request.method).await?;
+        self.metrics
+            .issue_took(request.method.name(), started.elapsed());
+        Ok(issued)
+    }
+
+    /// What this replica counted (Prometheus text on the admin listener).
+    pub fn metrics(&self) -> &crate::Metrics {
+        &self.metrics
     }
 
     /// Decides and signs like [`Authority::issue`] but records nothing: the caller records the

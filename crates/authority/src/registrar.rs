@@ -7,7 +7,7 @@ use std::sync::Arc;
 use inkan_store::{DeviceRecord, RegisterOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::AuthorityError;
+use crate::{AuthorityError, Metrics};
 
 /// The largest batch committed at once.
 const MAX_BATCH: usize = 256;
@@ -22,9 +22,9 @@ pub(crate) struct Registrar {
 
 impl Registrar {
     /// Starts the writer task on the current runtime.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, rx, metrics));
         Self { tx }
     }
 
@@ -47,7 +47,11 @@ impl Registrar {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, String), Reply)>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<((DeviceRecord, String), Reply)>,
+    metrics: Arc<Metrics>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     while let Some((item, reply)) = rx.recv().await {
@@ -62,16 +66,22 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, Strin
                 Err(_) => break,
             }
         }
-        match store
+        let started = std::time::Instant::now();
+        let result = store
             .register_devices(&batch, &crate::rules::admit_device)
-            .await
-        {
+            .await;
+        metrics.committed("registrations", batch.len(), started.elapsed());
+        match result {
             Ok(outcomes) => {
+                for outcome in &outcomes {
+                    metrics.registered(outcome_name(outcome));
+                }
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
+                metrics.store_failed(&e);
                 tracing::error!(error = %e, batch = batch.len(), "registration commit failed");
                 for reply in replies.drain(..) {
                     let _ = reply.send(Err(e.for_batch()));
@@ -79,5 +89,19 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<((DeviceRecord, Strin
             }
         }
         batch.clear();
+    }
+}
+
+/// The metrics label of a registration's outcome.
+fn outcome_name(outcome: &RegisterOutcome) -> &'static str {
+    match outcome {
+        RegisterOutcome::Registered(_) => "registered",
+        RegisterOutcome::Existing(_) => "existing",
+        RegisterOutcome::CapReached(_) => "cap_reached",
+        RegisterOutcome::KeyInUse => "key_in_use",
+        RegisterOutcome::ProductDisabled => "product_disabled",
+        RegisterOutcome::DeviceDisabled => "device_disabled",
+        RegisterOutcome::RegistrationIdInUse => "registration_id_in_use",
+        RegisterOutcome::UnknownProduct => "unknown_product",
     }
 }

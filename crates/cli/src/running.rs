@@ -25,11 +25,14 @@ pub struct RunningAuthority {
     pub addr: SocketAddr,
     /// The plain-HTTP (CRL, OCSP) listener's address, if configured.
     pub http_addr: Option<SocketAddr>,
+    /// The admin (metrics) listener's address, if configured.
+    pub admin_addr: Option<SocketAddr>,
     /// The authority itself.
     pub authority: Arc<Authority>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     http: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
+    admin: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl RunningAuthority {
@@ -73,6 +76,18 @@ impl RunningAuthority {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
+        let admin_listener = match config.server.admin_listen {
+            Some(admin) => Some(TcpListener::bind(admin).await.with_context(|| {
+                format!(
+                    "cannot listen on {admin} for metrics (server.admin_listen / --admin-listen)"
+                )
+            })?),
+            None => None,
+        };
+        let admin_addr = admin_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let base_url = config.revocation_base_url(addr, http_addr);
         if config.revocation_urls_are_local() {
             tracing::warn!(
@@ -107,8 +122,21 @@ impl RunningAuthority {
         let tls = inkan_server::server_tls_config(&identity.chain, &identity.key_der, hints)?;
         let limits = fitted_limits(
             &authority.config().server.limits,
-            1 + usize::from(http_listener.is_some()),
+            1 + usize::from(http_listener.is_some()) + usize::from(admin_listener.is_some()),
         );
+        let admin = admin_listener.map(|l| {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let router = inkan_server::admin_router(authority.clone());
+            let task = tokio::spawn(inkan_server::serve_plain(
+                l,
+                router,
+                limits.clone(),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            (stop, task)
+        });
         let http = http_listener.map(|l| {
             let (stop, stopped) = oneshot::channel::<()>();
             let router = inkan_server::plain_router(authority.clone());
@@ -136,17 +164,19 @@ impl RunningAuthority {
         Ok(Self {
             addr,
             http_addr,
+            admin_addr,
             authority,
             stop,
             task,
             http,
+            admin,
         })
     }
 
     /// Stops accepting, drains open connections and waits for the server to finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        if let Some((stop, task)) = self.http {
+        for (stop, task) in self.http.into_iter().chain(self.admin) {
             let _ = stop.send(());
             task.await??;
         }

@@ -16,6 +16,7 @@ mod api {
     mod gateway;
     mod gateway_headers;
     mod issuer;
+    mod metrics;
     mod openapi;
     mod pkilint;
     mod policy;

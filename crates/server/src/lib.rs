@@ -27,5 +27,5 @@ mod v1_errors;
 pub use client_cert::{PeerCertificates, VerifiedClient};
 pub use est_issuer::EstIssuer;
 pub use inkan_http::{serve, serve_plain, ConnectionLimits};
-pub use routes::{plain_router, router};
+pub use routes::{admin_router, plain_router, router};
 pub use tls::server_tls_config;

@@ -31,6 +31,28 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .with_state(authority)
 }
 
+/// The admin listener: Prometheus text at `/metrics` (see [`inkan_authority::Metrics`]), and
+/// `/healthz`.
+pub fn admin_router(authority: Arc<Authority>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(authority): axum::extract::State<Arc<Authority>>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        authority.metrics().render(),
+                    )
+                },
+            ),
+        )
+        .with_state(authority)
+}
+
 /// The routes of the plain-HTTP listener: CRLs, OCSP and health only.
 pub fn plain_router(authority: Arc<Authority>) -> Router {
     let limit = authority.config().server.max_body_bytes;

@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// `auto` (default: the --listen address with port 8080, or port 0 when that is 0) or `off`.
     #[arg(long, env = "INKAN_HTTP_LISTEN")]
     pub http_listen: Option<inkan_authority::HttpListen>,
+    /// Where to serve Prometheus metrics over plain HTTP (`/metrics`), overriding
+    /// server.admin_listen; off unless set. Keep it on an address only monitoring reaches.
+    #[arg(long, env = "INKAN_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }
@@ -33,6 +37,9 @@ pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(http) = args.http_listen {
         config.server.http_listen = http;
     }
+    if let Some(admin) = args.admin_listen {
+        config.server.admin_listen = Some(admin);
+    }
     let listen = config.server.listen;
     let pass = passphrase(args.passphrase.passphrase_file.as_ref())?;
     let signal = termination_signal()?;
@@ -41,6 +48,9 @@ pub async fn run(data_dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on https://{}", running.addr);
     if let Some(http) = running.http_addr {
         println!("revocation (CRL, OCSP) on http://{http}");
+    }
+    if let Some(admin) = running.admin_addr {
+        println!("metrics on http://{admin}/metrics");
     }
     signal.await;
     tracing::info!("shutting down: draining open connections");
