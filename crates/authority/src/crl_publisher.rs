@@ -70,11 +70,44 @@ impl CrlPublisher {
         self.wake.notify_one();
     }
 
-    /// Generates one CRL now and makes it current.
+    /// Generates one CRL now and makes it current. Several replicas may sign the next number
+    /// at the same moment: only one can store it, and a replica whose CRL was not stored signs
+    /// again with the number after the stored one, so no two different CRLs ever carry the
+    /// same number and every CRL served is the stored one.
     pub(crate) async fn publish(
         &self,
         authority: Arc<crate::Authority>,
     ) -> Result<Arc<CrlRecord>, AuthorityError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let record = Arc::new(self.sign_next(&authority).await?);
+            if authority.store().save_crl(&record).await? {
+                self.make_current(record.clone());
+                return Ok(record);
+            }
+        }
+        // Another replica keeps winning: serve what it stored.
+        let stored = authority
+            .store()
+            .crl(authority.issuer_id())
+            .await?
+            .ok_or_else(|| AuthorityError::Ca("no CRL was stored".into()))?;
+        let stored = Arc::new(stored);
+        self.make_current(stored.clone());
+        Ok(stored)
+    }
+
+    fn make_current(&self, record: Arc<CrlRecord>) {
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(record);
+        }
+    }
+
+    /// Signs the CRL after the stored one: every unexpired revoked certificate as of now.
+    async fn sign_next(
+        &self,
+        authority: &Arc<crate::Authority>,
+    ) -> Result<CrlRecord, AuthorityError> {
         let now = authority.now();
         let issuer_id = authority.issuer_id().to_string();
         let issuer_id = issuer_id.as_str();
@@ -102,21 +135,17 @@ impl CrlPublisher {
             entries,
         };
         // Signing a large CRL is CPU work: keep it off the async workers.
-        let der = tokio::task::spawn_blocking(move || authority.ca().sign_crl(&params))
+        let signer = authority.clone();
+        let der = tokio::task::spawn_blocking(move || signer.ca().sign_crl(&params))
             .await
             .map_err(|e| AuthorityError::Ca(format!("CRL task failed: {e}")))??;
-        let record = Arc::new(CrlRecord {
+        Ok(CrlRecord {
             issuer_id: issuer_id.to_string(),
             number,
             this_update: now.unix_timestamp(),
             next_update: next_update.unix_timestamp(),
             der,
-        });
-        store.save_crl(&record).await?;
-        if let Ok(mut current) = self.current.write() {
-            *current = Some(record.clone());
-        }
-        Ok(record)
+        })
     }
 
     /// Runs until the authority is gone: wait for a revocation or for half the validity, then

@@ -132,3 +132,29 @@ async fn concurrent_requests_are_grouped_and_all_recorded() {
         64
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_publishing_at_once_never_serve_two_crls_with_one_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.db");
+    let set = CaSet::create("T", KeyAlgorithm::P256, OffsetDateTime::now_utc()).unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store: Arc<dyn Store> = Arc::new(inkan_store::SqliteStore::open(&path).await.unwrap());
+        let auth = Authority::start(Config::default(), set.issuing_ca().unwrap(), store)
+            .await
+            .unwrap();
+        replicas.push(auth);
+    }
+    let (a, b) = (replicas[0].clone(), replicas[1].clone());
+    for _ in 0..5 {
+        // Both read the same last number and sign the next one at the same time.
+        let (ra, rb) = tokio::join!(a.crl().publish(a.clone()), b.crl().publish(b.clone()));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        if ra.number == rb.number {
+            assert_eq!(ra.der, rb.der, "two different CRLs numbered {}", ra.number);
+        }
+        let stored = a.store().crl(a.issuer_id()).await.unwrap().unwrap();
+        assert_eq!(stored.number, ra.number.max(rb.number));
+    }
+}

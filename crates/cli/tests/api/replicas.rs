@@ -34,6 +34,45 @@ fn http_url(server: &Server) -> String {
         .to_string()
 }
 
+/// The replica's CRL once it lists `serial`: its CRL number and DER.
+fn crl_listing(server: &Server, env: &Env, serial: &str) -> (String, Vec<u8>) {
+    let chain = std::fs::read_to_string(env.data.join("ca/issuing.pem")).unwrap();
+    let issuing = certs_from_pem(chain.as_bytes()).unwrap().remove(0);
+    let issuer_id = CertificateInfo::parse(&issuing).unwrap().fingerprint_sha256;
+    let url = format!("{}/crl/{issuer_id}.crl", http_url(server));
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let der = Command::new("curl")
+            .args(["-fsS", &url])
+            .output()
+            .unwrap()
+            .stdout;
+        let path = env.tmp.path().join("replica.crl");
+        std::fs::write(&path, &der).unwrap();
+        let text = Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout).to_uppercase();
+        if text.contains(&serial.to_uppercase()) {
+            let number = text
+                .lines()
+                .skip_while(|l| !l.contains("X509V3 CRL NUMBER"))
+                .nth(1)
+                .unwrap()
+                .trim()
+                .to_string();
+            return (number, der);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CRL at {url} never listed {serial}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// What `openssl ocsp` hears from this replica about `serial`.
 fn openssl_ocsp(server: &Server, env: &Env, serial: &str) -> String {
     let pem = env.tmp.path().join(format!("{serial}.pem"));
@@ -270,6 +309,20 @@ async fn two_replicas_on_one_postgres_keep_one_truth() {
     assert!(ocsp.contains(": revoked"), "{ocsp}");
     let ocsp = openssl_ocsp(&b, &b_env, &received[1]);
     assert!(ocsp.contains(": good"), "{ocsp}");
+
+    // Both replicas publish a CRL with it; two CRLs with the same number are the same CRL
+    // (only one replica can store a number; the other signs the next one).
+    let crls: Vec<(String, Vec<u8>)> = [(&a, &a_env), (&b, &b_env)]
+        .iter()
+        .map(|(server, env)| crl_listing(server, env, &target))
+        .collect();
+    if crls[0].0 == crls[1].0 {
+        assert_eq!(
+            crls[0].1, crls[1].1,
+            "two different CRLs numbered {}",
+            crls[0].0
+        );
+    }
 
     // One audit chain, intact, written by both.
     let verified: serde_json::Value =
