@@ -226,6 +226,7 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),
     ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),
     ("urn:inkan:problem:busy", "503: the database stayed locked by other writers; nothing was written, retry"),
+    ("urn:inkan:problem:database-unavailable", "503: the database cannot be reached (down or restarting); nothing was written, retry"),
     ("urn:inkan:problem:internal", "500: the server failed; its log has details"),
     ("about:blank", "any other error (unknown route, wrong method, oversized or mistyped body, missing credentials...): `title` is the status' name or a short summary"),
 ];
