@@ -124,32 +124,10 @@ impl RunningAuthority {
             &authority.config().server.limits,
             1 + usize::from(http_listener.is_some()) + usize::from(admin_listener.is_some()),
         );
-        let admin = admin_listener.map(|l| {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let router = inkan_server::admin_router(authority.clone());
-            let task = tokio::spawn(inkan_server::serve_plain(
-                l,
-                router,
-                limits.clone(),
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            (stop, task)
-        });
-        let http = http_listener.map(|l| {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let router = inkan_server::plain_router(authority.clone());
-            let task = tokio::spawn(inkan_server::serve_plain(
-                l,
-                router,
-                limits.clone(),
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            (stop, task)
-        });
+        let admin = admin_listener
+            .map(|l| spawn_plain(l, inkan_server::admin_router(authority.clone()), &limits));
+        let http = http_listener
+            .map(|l| spawn_plain(l, inkan_server::plain_router(authority.clone()), &limits));
         let router = inkan_server::router(authority.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(inkan_server::serve(
@@ -183,6 +161,24 @@ impl RunningAuthority {
         self.task.await??;
         Ok(())
     }
+}
+
+/// A plain-HTTP listener serving `router` in the background, and how to stop it.
+fn spawn_plain(
+    listener: TcpListener,
+    router: inkan_server::Router,
+    limits: &inkan_server::ConnectionLimits,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(inkan_server::serve_plain(
+        listener,
+        router,
+        limits.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, task)
 }
 
 /// `limits` with the connection cap lowered to fit the open-files limit (raised to its hard

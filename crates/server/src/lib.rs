@@ -24,6 +24,7 @@ mod tls;
 mod tpm_api;
 mod v1_errors;
 
+pub use axum::Router;
 pub use client_cert::{PeerCertificates, VerifiedClient};
 pub use est_issuer::EstIssuer;
 pub use inkan_http::{serve, serve_plain, ConnectionLimits};
