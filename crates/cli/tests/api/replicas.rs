@@ -1,7 +1,7 @@
 //! Two `inkan serve` replicas on one PostgreSQL database, driven at once: serials stay unique,
 //! the product cap and single-use PSK tokens hold across replicas, a change made through one
 //! is in force on the other without a reload, a revocation through one reaches the other's
-//! live feed and OCSP, and the audit chain verifies.
+//! live feed, its OCSP and a gateway that follows it, and the audit chain verifies.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -13,7 +13,10 @@ use bytes::Bytes;
 use http::Method;
 use inkan_attest::PskToken;
 use inkan_client::EstCredentials;
-use inkan_pki::{build_csr, certs_from_pem, CertificateInfo, GeneratedKey, KeyAlgorithm};
+use inkan_pki::{
+    build_csr, certs_from_pem, der_to_pem, CertificateInfo, GeneratedKey, KeyAlgorithm,
+};
+use inkan_test_support::upstream::Upstream;
 
 use super::support::{secret_credentials, Env, Server};
 
@@ -273,7 +276,42 @@ async fn two_replicas_on_one_postgres_keep_one_truth() {
         .spawn()
         .unwrap();
     let lines = BufReader::new(follower.stdout.take().unwrap()).lines();
-    let target = received[0].clone();
+    // And a gateway that follows B, in front of a site, admitting a device enrolled at A.
+    let site = Upstream::start();
+    let gateway = a_env.gateway(&format!(
+        "[revocation]\nauthority = \"{}\"\nauthority_ca = \"{}\"\n[[route]]\nupstreams = [\"http://127.0.0.1:{}\"]\n",
+        b.url(),
+        a_env.root_pem().display(),
+        site.port
+    ));
+    let device_key = GeneratedKey::generate(KeyAlgorithm::P256).unwrap();
+    let mut est = a.est(&a_env, secret_credentials(&secret)).await;
+    let device_cert = est
+        .simpleenroll(&build_csr(&device_key, "gw-device", &[]).unwrap())
+        .await
+        .unwrap();
+    let cert_file = a_env.tmp.path().join("gw-device.pem");
+    let key_file = a_env.tmp.path().join("gw-device.key");
+    std::fs::write(&cert_file, der_to_pem("CERTIFICATE", &device_cert)).unwrap();
+    std::fs::write(&key_file, device_key.to_pem(None).unwrap()).unwrap();
+    let through_gateway = || {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(a_env.root_pem())
+            .arg("--cert")
+            .arg(&cert_file)
+            .arg("--key")
+            .arg(&key_file)
+            .arg(format!(
+                "{}/",
+                gateway.url().replace("127.0.0.1", "localhost")
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(through_gateway(), "200");
+    let target = CertificateInfo::parse(&device_cert).unwrap().serial;
     let mut conn = a.raw(&a_env).await;
     let started = Instant::now();
     let (status, _, answer) = conn
@@ -304,6 +342,23 @@ async fn two_replicas_on_one_postgres_keep_one_truth() {
     let _ = follower.wait();
     let latency = seen.expect("replica B's feed never carried the revocation made through A");
     eprintln!("revocation through A seen on B's feed after {latency:?}");
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let code = through_gateway();
+        if code == "403" {
+            break;
+        }
+        assert_eq!(code, "200");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway following B kept admitting a revoked certificate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    eprintln!(
+        "revocation through A refused by the gateway following B after {:?}",
+        started.elapsed()
+    );
     // The feed invalidates the replica's OCSP cache before it passes the event on.
     let ocsp = openssl_ocsp(&b, &b_env, &target);
     assert!(ocsp.contains(": revoked"), "{ocsp}");
