@@ -27,6 +27,7 @@ impl Relay {
     /// directory and a port) and relays every connection to `host:port` over TCP.
     pub(super) fn start(host: &str, port: u16) -> std::io::Result<Self> {
         static RELAYS: AtomicUsize = AtomicUsize::new(0);
+        remove_stale(&std::env::temp_dir());
         let dir = std::env::temp_dir().join(format!(
             "inkan-pg-{}-{}",
             std::process::id(),
@@ -61,6 +62,27 @@ impl Relay {
     /// The socket directory to connect to.
     pub(super) fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+}
+
+/// Removes the socket directories of relays whose process is gone (a process that exits
+/// without dropping its store leaves its directory behind).
+fn remove_stale(temp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("inkan-pg-")) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else {
+            continue;
+        };
+        let ours = pid.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit());
+        if ours && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
