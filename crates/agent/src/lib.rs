@@ -6,6 +6,7 @@
 
 mod device_state;
 mod error;
+pub mod keyd;
 mod proxy;
 mod registration;
 #[cfg(feature = "tpm")]

@@ -22,6 +22,7 @@ use crate::AuthorityError;
 /// ca/issuing.key        issuing CA key (0600)
 /// ca/chain.pem          issuing + root, for relying parties
 /// ca/root.crl           the root's CRL (DER), served at /crl/root.crl
+/// ca/sealing.key        the key sealing secrets at rest in the database (0600)
 /// tls/server.pem|.key   the authority's own HTTPS identity, issued by itself
 /// ```
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ pub struct CaPaths {
     pub chain: PathBuf,
     /// The root's CRL (DER).
     pub root_crl: PathBuf,
+    /// The key sealing secrets at rest (TA profiles' SK_CSR, device models' masters).
+    pub sealing_key: PathBuf,
 }
 
 /// How long a root CRL is valid: the root key is meant to be offline, so a year, as the CA/B
@@ -118,6 +121,7 @@ impl DataDir {
             issuing_key: ca.join("issuing.key"),
             chain: ca.join("chain.pem"),
             root_crl: ca.join("root.crl"),
+            sealing_key: ca.join("sealing.key"),
         }
     }
 
@@ -189,7 +193,25 @@ impl DataDir {
         write_new(&paths.chain, chain.as_bytes(), 0o644)?;
         let root_crl = sign_root_crl(&set.root_ca()?, 1, now)?;
         write_new(&paths.root_crl, &root_crl, 0o644)?;
+        self.sealing_key()?;
         Ok(paths)
+    }
+
+    /// The key sealing secrets at rest: `ca/sealing.key`, created (0600) if this CA was made
+    /// before it existed. Replicas copy it with the rest of `ca/`.
+    pub fn sealing_key(&self) -> Result<crate::SealingKey, AuthorityError> {
+        let path = self.ca_paths().sealing_key;
+        if !path.exists() {
+            create_private_dir(&self.root.join("ca"))?;
+            let (_, hex_key) = crate::SealingKey::generate();
+            match write_new(&path, format!("{hex_key}\n").as_bytes(), 0o600) {
+                Ok(()) => {}
+                // Another process made it first: use that one.
+                Err(_) if path.exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        crate::SealingKey::load(&path)
     }
 
     /// The root's CRL (DER) to publish. It is re-signed (next CRL number) when it is missing or

@@ -52,6 +52,9 @@ pub enum AuthorityError {
     /// The TPM activation expired.
     #[error("activation {0:?} expired: ask for a new one at /v1/tpm/activations")]
     ActivationExpired(String),
+    /// TEE provisioning refused the request; the refusal says why.
+    #[error(transparent)]
+    Tee(#[from] crate::TeeRefusal),
     /// The authority is shutting down.
     #[error("the authority is shutting down")]
     ShuttingDown,

@@ -26,7 +26,9 @@ mod rejection;
 mod revocation;
 mod revocation_feed;
 mod rules;
+mod sealing;
 mod server_identity;
+mod tee;
 mod tpm;
 
 pub use bootstrap::{NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS};
@@ -47,15 +49,21 @@ pub use metrics::Metrics;
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, IssueRequest, Issued};
 pub use policy::{
-    decide, is_inkan_identifier, reserved_profile, EnrollMethod, Grant, PolicyInput, PresentedCert,
-    Refusal, ADMIN_MAX_LEVEL, INKAN_URN, SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
+    decide, is_inkan_identifier, read_identity, reserved_profile, EnrollMethod, Grant, PolicyInput,
+    PresentedCert, Refusal, ADMIN_MAX_LEVEL, IDENTITY_FIELDS, INKAN_URN, SHARED_SECRET_MAX_LEVEL,
+    TPM_MAX_LEVEL,
 };
 pub use registry::Registry;
 pub use rejection::Rejection;
 pub use revocation::revoke;
 pub use revocation_feed::RevocationFeed;
 pub use rules::{admit_device, cascade_to};
+pub use sealing::SealingKey;
 pub use server_identity::ServerIdentity;
+pub use tee::{
+    LocationVerdict, NewTaProfile, RegisteredTeeDevice, TeeEnrollRequest, TeeEnrolled, TeeQuery,
+    TeeRefusal, TeeRegistry,
+};
 pub use tpm::{
     open_delivery, Delivery, TpmActivationRequest, TpmActivationResponse, TpmEnrollRequest,
     TpmEnrolled, TpmTrust,

@@ -6,7 +6,7 @@ use inkan_pki::{
 };
 use inkan_store::{
     DeviceRecord, IssuerRecord, NewCertificate, RecordOutcome, RegisterOutcome, RevokeOutcome,
-    RevokeResult, Store, TpmAttestation,
+    RevokeResult, Store, TeeAttestation, TpmAttestation,
 };
 use time::OffsetDateTime;
 
@@ -62,6 +62,7 @@ pub struct Authority {
     registry: crate::Registry,
     credentials: crate::Credentials,
     tpm: TpmTrust,
+    tee: std::sync::OnceLock<crate::TeeRegistry>,
 }
 
 fn system_clock() -> OffsetDateTime {
@@ -128,6 +129,7 @@ impl Authority {
             registry: crate::Registry::with_clock(store.clone(), clock),
             credentials: crate::Credentials::with_clock(store.clone(), clock),
             tpm,
+            tee: std::sync::OnceLock::new(),
             ca,
             config,
             store,
@@ -294,6 +296,13 @@ impl Authority {
                 }),
                 _ => None,
             },
+            tee: match method {
+                EnrollMethod::Tee(evidence) => Some(TeeAttestation {
+                    serial: info.serial.clone(),
+                    ..(**evidence).clone()
+                }),
+                _ => None,
+            },
         };
         Ok((
             record,
@@ -316,11 +325,13 @@ impl Authority {
             match self.committer.record(record).await? {
                 RecordOutcome::Recorded => return Ok(issued),
                 RecordOutcome::ActivationUnavailable => {
-                    let id = match method {
-                        EnrollMethod::Tpm(e) => e.activation_id.clone(),
-                        _ => String::new(),
-                    };
-                    return Err(AuthorityError::ActivationUsed(id));
+                    return Err(match method {
+                        EnrollMethod::Tee(_) => crate::TeeRefusal::ChallengeUsed.into(),
+                        EnrollMethod::Tpm(e) => {
+                            AuthorityError::ActivationUsed(e.activation_id.clone())
+                        }
+                        _ => AuthorityError::ActivationUsed(String::new()),
+                    });
                 }
                 RecordOutcome::DuplicateSerial => {}
             }
@@ -423,6 +434,23 @@ impl Authority {
     /// What TPM enrollment trusts: EK CAs and allow-listed EKs.
     pub fn tpm_trust(&self) -> &TpmTrust {
         &self.tpm
+    }
+
+    /// Enables TEE provisioning with the key that seals its secrets at rest (the data
+    /// directory's `ca/sealing.key`); a second call changes nothing.
+    pub fn install_sealing_key(&self, key: crate::SealingKey) {
+        let _ = self.tee.set(crate::TeeRegistry::with_clock(
+            self.store.clone(),
+            Arc::new(key),
+            self.clock,
+        ));
+    }
+
+    /// TA profiles, models and devices; an error until [`Authority::install_sealing_key`].
+    pub fn tee(&self) -> Result<&crate::TeeRegistry, AuthorityError> {
+        self.tee.get().ok_or_else(|| {
+            AuthorityError::Config("TEE provisioning needs the sealing key (ca/sealing.key)".into())
+        })
     }
 
     /// The current time by the authority's clock.

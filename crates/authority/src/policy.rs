@@ -11,6 +11,7 @@
 //! | `renewal` | its own profile | same subject and names as presented; name policy | the presented certificate's |
 //! | `bootstrap-cert`, `psk` | `device` (registry path) | the authority: device id, product | 2 |
 //! | `tpm2` | `tpm` | CSR common name; the authority: TPM key | 3 |
+//! | `tee` | the TA profile's (`tee` by default; never `product`, `admin`, `tpm`) | the authority: device UID, identity fields the TA read | 2 (3 with a TPM-held key) |
 //! | `admin` | any but `product` (`product` by product creation) | CSR, deny lists | 3 |
 
 mod decision;
@@ -18,6 +19,7 @@ mod evidence;
 mod names;
 mod reach;
 mod refusal;
+mod tee_names;
 
 pub use decision::{decide, Grant, PolicyInput};
 pub use evidence::{
@@ -27,6 +29,7 @@ pub use names::{is_inkan_identifier, INKAN_URN};
 pub(crate) use reach::check_config;
 pub use reach::reserved_profile;
 pub use refusal::Refusal;
+pub use tee_names::{read_identity, IDENTITY_FIELDS};
 
 #[cfg(test)]
 mod tests;

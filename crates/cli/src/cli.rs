@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     AdminCommand, AgentCommand, AuditCommand, BenchCommand, CaCommand, CertCommand, DbCommand,
-    DeviceCommand, EstCommand, GatewayArgs, ProductCommand, QuickstartArgs, ServeArgs,
+    DeviceCommand, EstCommand, GatewayArgs, ProductCommand, QuickstartArgs, ServeArgs, TeeCommand,
 };
 
 /// inkan — device identity without passwords: an online CA with EST enrollment.
@@ -56,6 +56,9 @@ pub enum Command {
     /// Devices registered by their products.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// TEE-style provisioning: TA profiles, device models, device UIDs (docs/tee.md).
+    #[command(subcommand)]
+    Tee(TeeCommand),
     /// The device side: enrollment (product bootstrap, PSK or TPM attestation), renewal, and a
     /// local proxy that adds the device's client certificate.
     #[command(subcommand)]

@@ -106,6 +106,11 @@ impl RunningAuthority {
         let names = config.server.names.clone();
         let device_issuer = config.device_issuer.clone();
         let authority = Authority::start(config, ca, store).await?;
+        authority.install_sealing_key(
+            data_dir
+                .sealing_key()
+                .context("reading the sealing key (ca/sealing.key)")?,
+        );
         publish_root_crl(data_dir, &authority, passphrase.as_deref())?;
         if let Some(issuer) = &device_issuer {
             let est = inkan_server::EstIssuer::connect(issuer).await.context(

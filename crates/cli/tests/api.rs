@@ -28,6 +28,8 @@ mod api {
     mod replicas;
     mod revocation;
     mod robustness;
+    mod tee;
+    mod tee_apps;
     mod tpm;
     #[cfg(feature = "tpm")]
     mod tpm_agent;

@@ -178,5 +178,12 @@ pub fn subject_der(der: &[u8]) -> Result<Vec<u8>, PkiError> {
     Ok(cert.subject().as_raw().to_vec())
 }
 
+/// The DER SubjectPublicKeyInfo of a certificate.
+pub fn spki_der(der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
 #[cfg(test)]
 mod tests;

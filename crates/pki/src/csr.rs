@@ -238,11 +238,27 @@ pub fn build_csr(
     common_name: &str,
     sans: &[String],
 ) -> Result<Vec<u8>, PkiError> {
+    build_csr_with_serial(key, common_name, None, sans)
+}
+
+/// [`build_csr`] with a subject serialNumber (2.5.4.5) after the common name, as a device's
+/// trusted app writes its hardware serial.
+pub fn build_csr_with_serial(
+    key: &GeneratedKey,
+    common_name: &str,
+    serial_number: Option<&str>,
+    sans: &[String],
+) -> Result<Vec<u8>, PkiError> {
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, common_name);
+    if let Some(serial) = serial_number {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]), serial);
+    }
     params.subject_alt_names = sans
         .iter()
         .map(|s| San::guess(s).to_rcgen())

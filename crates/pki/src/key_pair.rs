@@ -162,6 +162,15 @@ impl GeneratedKey {
         self.signer
     }
 
+    /// Signs `message` with the key's own scheme: ECDSA with SHA-256 (P-256) or SHA-384
+    /// (P-384) as a DER `Ecdsa-Sig-Value`, Ed25519, or RSA PKCS#1 v1.5 with SHA-256.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        use rcgen::SigningKey;
+        self.signer
+            .sign(message)
+            .map_err(|e| PkiError::Build(format!("signing: {e}")))
+    }
+
     /// DER SubjectPublicKeyInfo of the public half.
     pub fn public_key_der(&self) -> Vec<u8> {
         use rcgen::PublicKeyData;

@@ -156,6 +156,27 @@ impl Profile {
         }
     }
 
+    /// The built-in `tee` profile: TLS client certificates for keys a TA profile's trusted
+    /// app generated, 90 days, level 2. The authority writes every name: CN = the device UID,
+    /// serialNumber when the TA read one, SANs `urn:inkan:tee:<uid>`, `urn:dev:mac:…`,
+    /// `urn:gsma:imei:…`.
+    pub fn tee() -> Self {
+        Self {
+            name: "tee".into(),
+            validity: Duration::from_secs(90 * 86_400),
+            backdate: default_backdate(),
+            key_usage: vec![KeyUsage::DigitalSignature],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
+            san: vec![SanKind::Uri],
+            max_sans: 3,
+            subject: vec![SubjectAttribute::CommonName, SubjectAttribute::SerialNumber],
+            require_common_name: true,
+            key_types: vec![KeyType::P256, KeyType::P384],
+            level: 2,
+            names: NamePolicy::default(),
+        }
+    }
+
     /// Whether this is a TLS server profile (its EKU has serverAuth): such profiles allow no
     /// DNS name, IP address or common name until the operator lists them.
     pub fn is_server(&self) -> bool {

@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use inkan_attest::AttestError;
-use inkan_authority::AuthorityError;
+use inkan_authority::{AuthorityError, TeeRefusal};
 use inkan_store::StoreError;
 
 /// What the client is told about one kind of error.
@@ -129,6 +129,61 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
             "Activation expired",
             MalformedRequest,
         ),
+        AuthorityError::Tee(refusal) => {
+            let (status, slug, title) = match refusal {
+                TeeRefusal::UnknownDevice(_) => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:tee-unknown-device",
+                    "Unknown device",
+                ),
+                TeeRefusal::UnknownProfile(_) | TeeRefusal::UnknownVersion { .. } => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:tee-unknown-profile",
+                    "Unknown TA profile or version",
+                ),
+                TeeRefusal::ProfileRevoked(_) | TeeRefusal::VersionRetired { .. } => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-profile-retired",
+                    "TA profile revoked or version retired",
+                ),
+                TeeRefusal::ChallengeUnknown => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:tee-challenge-unknown",
+                    "Unknown challenge",
+                ),
+                TeeRefusal::ChallengeOtherDevice => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-challenge-other-device",
+                    "Challenge of another device",
+                ),
+                TeeRefusal::ChallengeUsed => (
+                    StatusCode::CONFLICT,
+                    "urn:inkan:problem:tee-challenge-used",
+                    "Challenge used",
+                ),
+                TeeRefusal::ChallengeExpired => (
+                    StatusCode::GONE,
+                    "urn:inkan:problem:tee-challenge-expired",
+                    "Challenge expired",
+                ),
+                TeeRefusal::Mac => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-mac",
+                    "CSR MAC refused",
+                ),
+                TeeRefusal::Identity(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "urn:inkan:problem:tee-identity",
+                    "CSR contents refused",
+                ),
+                _ => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-refused",
+                    "TEE request refused",
+                ),
+            };
+            public(status, slug, title, Unauthorized)
+        }
         AuthorityError::Upstream(_) => public(
             StatusCode::BAD_GATEWAY,
             "urn:inkan:problem:upstream",
@@ -222,6 +277,16 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:activation-unknown", "404: no such TPM activation"),
     ("urn:inkan:problem:activation-used", "409: the TPM activation was used already"),
     ("urn:inkan:problem:activation-expired", "410: the TPM activation expired"),
+    ("urn:inkan:problem:tee-unknown-device", "404: no TEE device has this UID"),
+    ("urn:inkan:problem:tee-unknown-profile", "404: no such TA profile or version"),
+    ("urn:inkan:problem:tee-profile-retired", "403: the TA profile is revoked, or the version's grace period is over"),
+    ("urn:inkan:problem:tee-challenge-unknown", "404: no such TEE challenge"),
+    ("urn:inkan:problem:tee-challenge-other-device", "403: the TEE challenge was issued to another device"),
+    ("urn:inkan:problem:tee-challenge-used", "409: the TEE challenge was used already (a replay)"),
+    ("urn:inkan:problem:tee-challenge-expired", "410: the TEE challenge expired"),
+    ("urn:inkan:problem:tee-mac", "403: the CSR's MAC does not verify under the TA profile's key for this device"),
+    ("urn:inkan:problem:tee-identity", "400: the CSR carries names or a key the TA profile does not ask for"),
+    ("urn:inkan:problem:tee-refused", "403: another TEE refusal; `detail` says why"),
     ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
     ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),
     ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),

@@ -31,6 +31,15 @@ use inkan_authority::Authority;
         crate::tpm_api::activate,
         crate::tpm_api::enroll,
         crate::tpm_api::attestation,
+        crate::tee_api::create_profile,
+        crate::tee_api::list_profiles,
+        crate::tee_api::rotate_profile,
+        crate::tee_api::revoke_profile,
+        crate::tee_api::create_model,
+        crate::tee_api::register_device,
+        crate::tee_api::tam,
+        crate::tee_api::enroll,
+        crate::eat_api::verify,
     ),
     components(schemas(
         crate::problem::ProblemDetails,
@@ -38,7 +47,14 @@ use inkan_authority::Authority;
         crate::registry_api::NewProductBody,
         crate::registry_api::RegisterBody,
         crate::tpm_api::ActivationBody,
-        crate::tpm_api::EnrollmentBody
+        crate::tpm_api::EnrollmentBody,
+        crate::tee_api::NewTaProfileBody,
+        crate::tee_api::RotateBody,
+        crate::tee_api::NewModelBody,
+        crate::tee_api::NewTeeDeviceBody,
+        crate::tee_api::TamMessage,
+        crate::tee_api::TeeEnrollmentBody,
+        crate::eat_api::VerifyBody
     )),
     modifiers(&SecuritySchemes, &ProblemTypes)
 )]

@@ -54,7 +54,7 @@ pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(
         .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
 }
 
-async fn require_admin(
+pub(crate) async fn require_admin(
     authority: &Authority,
     headers: &HeaderMap,
     peer: &PeerCertificates,

@@ -17,6 +17,8 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::registry_api::routes())
         .merge(crate::openapi::routes())
         .merge(crate::tpm_api::routes())
+        .merge(crate::tee_api::routes())
+        .merge(crate::eat_api::routes())
         .fallback(crate::v1_errors::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -182,16 +182,16 @@ pub(crate) async fn enroll(
     ))
 }
 
-/// The TPM evidence behind a certificate: for an admin, or for the holder over mTLS.
+/// The TPM or TEE evidence behind a certificate: for an admin, or for the holder over mTLS.
 #[utoipa::path(get, path = "/v1/certificates/{serial}/attestation", tag = "tpm",
     params(("serial" = String, Path, description = "Certificate serial, hex", pattern = "^[0-9A-Fa-f]{1,40}$")),
     security(("admin" = []), ("admin_cert" = []), ("mtls" = [])),
     responses(
-        (status = 200, description = "EK certificate fingerprint and issuer, AK name, key name, checks, time", body = serde_json::Value),
+        (status = 200, description = "`method: tpm2`: EK certificate fingerprint and issuer, AK name, key name, checks, time; `method: tee`: UID, model, TA profile and version, key storage, identity fields, checks, time", body = serde_json::Value),
         (status = 400, description = "Malformed serial", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Neither admin token nor a client certificate", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "A client certificate may read only its own attestation", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No TPM attestation for this serial", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No TPM or TEE attestation for this serial", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn attestation(
     State(authority): State<Arc<Authority>>,
@@ -224,9 +224,34 @@ pub(crate) async fn attestation(
             "a client certificate may read only its own attestation",
         ));
     }
-    let evidence = authority.tpm_attestation(&serial).await?.ok_or_else(|| {
-        Problem::not_found(format!("no TPM attestation for certificate {serial}"))
-    })?;
+    let Some(evidence) = authority.tpm_attestation(&serial).await? else {
+        let evidence = authority.tee_attestation(&serial).await?.ok_or_else(|| {
+            Problem::not_found(format!(
+                "no TPM or TEE attestation for certificate {serial}"
+            ))
+        })?;
+        let verified_at = OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(evidence.verified_at_ms) * 1_000_000,
+        )
+        .map_err(Problem::internal)?;
+        let identity: serde_json::Map<String, serde_json::Value> = evidence
+            .identity
+            .iter()
+            .map(|(field, value)| (field.clone(), json!(value)))
+            .collect();
+        return Ok(Json(json!({
+            "serial": evidence.serial,
+            "method": "tee",
+            "uid": evidence.uid,
+            "model": evidence.model,
+            "ta_profile": evidence.profile,
+            "ta_version": evidence.version,
+            "key_storage": evidence.key_storage,
+            "identity": identity,
+            "checks": evidence.checks,
+            "verified_at": rfc3339(verified_at)?,
+        })));
+    };
     let verified_at =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(evidence.verified_at_ms) * 1_000_000)
             .map_err(Problem::internal)?;

@@ -167,6 +167,58 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("verified_at", Int),
         ],
     ),
+    (
+        "tee_profiles",
+        &[
+            ("name", Text),
+            ("version", Int),
+            ("sk_csr_sealed", Bytes),
+            ("identity_fields", Text),
+            ("key_algorithm", Text),
+            ("certificate_profile", Text),
+            ("created_at", Int),
+            ("accepted_until", Int),
+            ("revoked_at", Int),
+        ],
+    ),
+    (
+        "tee_models",
+        &[
+            ("name", Text),
+            ("master_sealed", Bytes),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "tee_devices",
+        &[("uid", Text), ("model", Text), ("created_at", Int)],
+    ),
+    (
+        "tee_challenges",
+        &[
+            ("nonce", Text),
+            ("uid", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("used_at", Int),
+            ("serial", Text),
+        ],
+    ),
+    (
+        "tee_attestations",
+        &[
+            ("serial", Text),
+            ("uid", Text),
+            ("model", Text),
+            ("profile", Text),
+            ("version", Int),
+            ("challenge", Text),
+            ("key_storage", Text),
+            ("identity", Text),
+            ("checks", Text),
+            ("verified_at", Int),
+        ],
+    ),
 ];
 
 /// Rows per read page and per multi-row insert (at most 17 binds each: far below the limit).

@@ -2,7 +2,7 @@
 //!
 //! The store is split by aggregate: [`CertificateStore`] (issued certificates, issuers,
 //! revocation, CRLs), [`RegistryStore`] (products, devices, PSK nonces, device certificates),
-//! [`AuditStore`], [`SecretStore`] (EST secrets, admin tokens) and [`TpmStore`]; [`Store`] is
+//! [`AuditStore`], [`SecretStore`] (EST secrets, admin tokens), [`TpmStore`] and [`TeeStore`]; [`Store`] is
 //! all of them, and is what the rest of inkan holds (`Arc<dyn Store>`). Backends hold SQL and
 //! locking only: the rules (the registration cap, which certificates a revocation cascades to)
 //! are passed in by the caller and called inside the backend's transaction. Each backend owns
@@ -29,6 +29,7 @@ mod rows;
 mod secrets;
 mod sqlite;
 mod status;
+mod tee;
 mod tpm;
 
 use std::sync::Arc;
@@ -48,13 +49,20 @@ pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore
 pub use secrets::SecretStore;
 pub use sqlite::SqliteStore;
 pub use status::{CertificateStatus, DeviceStatus, ProductStatus};
+pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore};
 pub use tpm::{TpmActivation, TpmAttestation, TpmStore};
 
 /// Everything the authority persists: every aggregate's store. Implemented for every type that
 /// implements them all.
-pub trait Store: CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore {}
+pub trait Store:
+    CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore
+{
+}
 
-impl<T> Store for T where T: CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore {}
+impl<T> Store for T where
+    T: CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore
+{
+}
 
 /// Opens the store named by `url`: `sqlite:PATH` (created if missing) or
 /// `postgres://USER@HOST:PORT/DATABASE?…` (see [`PgStore::open`]), running pending migrations.

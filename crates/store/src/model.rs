@@ -37,6 +37,9 @@ pub struct NewCertificate {
     /// TPM evidence: its activation is consumed, and the evidence stored, in the same
     /// transaction as the certificate.
     pub tpm: Option<crate::TpmAttestation>,
+    /// TEE evidence: its challenge is consumed, and the evidence stored, in the same
+    /// transaction as the certificate.
+    pub tee: Option<crate::TeeAttestation>,
 }
 
 /// The outcome of recording one certificate of a batch.
@@ -46,7 +49,8 @@ pub enum RecordOutcome {
     Recorded,
     /// Not recorded: the serial exists already; sign again with a new serial.
     DuplicateSerial,
-    /// Not recorded: the TPM activation was used by another enrollment meanwhile, or expired.
+    /// Not recorded: the TPM activation or TEE challenge was used by another enrollment
+    /// meanwhile, or expired.
     ActivationUnavailable,
 }
 

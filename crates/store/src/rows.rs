@@ -7,7 +7,7 @@ use sqlx::Row;
 use crate::{
     AuditEvent, CertificateRecord, CertificateStatus, CrlRecord, DeviceCertificate, DeviceRecord,
     DeviceStatus, IssuerRecord, ProductRecord, ProductStatus, RevocationRecord, StoreError,
-    TpmActivation, TpmAttestation,
+    TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TpmActivation, TpmAttestation,
 };
 
 /// A database row read by column name, with the few column types the schema uses.
@@ -185,6 +185,62 @@ pub(crate) fn tpm_attestation<R: StoredRow>(row: &R) -> Result<TpmAttestation, S
         ek_public_sha256: row.text("ek_public_sha256")?,
         ak_name: row.text("ak_name")?,
         key_name: row.text("key_name")?,
+        checks: row.json("checks")?,
+        verified_at_ms: row.int("verified_at")?,
+    })
+}
+
+pub(crate) fn ta_profile<R: StoredRow>(row: &R) -> Result<TaProfile, StoreError> {
+    Ok(TaProfile {
+        name: row.text("name")?,
+        version: row.int("version")?,
+        sk_csr_sealed: row.bytes("sk_csr_sealed")?,
+        identity_fields: row.json("identity_fields")?,
+        key_algorithm: row.text("key_algorithm")?,
+        certificate_profile: row.text("certificate_profile")?,
+        created_at_ms: row.int("created_at")?,
+        accepted_until_ms: row.opt_int("accepted_until")?,
+        revoked_at_ms: row.opt_int("revoked_at")?,
+    })
+}
+
+pub(crate) fn tee_model<R: StoredRow>(row: &R) -> Result<TeeModel, StoreError> {
+    Ok(TeeModel {
+        name: row.text("name")?,
+        master_sealed: row.bytes("master_sealed")?,
+        created_at_ms: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn tee_device<R: StoredRow>(row: &R) -> Result<TeeDevice, StoreError> {
+    Ok(TeeDevice {
+        uid: row.text("uid")?,
+        model: row.text("model")?,
+        created_at_ms: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn tee_challenge<R: StoredRow>(row: &R) -> Result<TeeChallenge, StoreError> {
+    Ok(TeeChallenge {
+        nonce: row.text("nonce")?,
+        uid: row.text("uid")?,
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        used_at_ms: row.opt_int("used_at")?,
+        serial: row.opt_text("serial")?,
+    })
+}
+
+pub(crate) fn tee_attestation<R: StoredRow>(row: &R) -> Result<TeeAttestation, StoreError> {
+    Ok(TeeAttestation {
+        serial: row.text("serial")?,
+        uid: row.text("uid")?,
+        model: row.text("model")?,
+        profile: row.text("profile")?,
+        version: row.int("version")?,
+        challenge: row.text("challenge")?,
+        key_storage: row.text("key_storage")?,
+        identity: row.json("identity")?,
         checks: row.json("checks")?,
         verified_at_ms: row.int("verified_at")?,
     })

@@ -14,6 +14,7 @@ pub(crate) fn built_in() -> BTreeMap<String, Profile> {
         Profile::server(),
         Profile::product(),
         Profile::tpm(),
+        Profile::tee(),
         Profile::admin(),
     ]
     .into_iter()

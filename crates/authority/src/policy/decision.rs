@@ -172,6 +172,13 @@ pub fn decide(input: &PolicyInput<'_>) -> Result<Grant, Refusal> {
             let prefix = evidence.key_name.get(..32).unwrap_or(&evidence.key_name);
             csr.sans = vec![San::Uri(format!("urn:inkan:tpm:{prefix}"))];
         }
+        EnrollMethod::Tee(evidence) => {
+            // The trusted app built the CSR (its MAC verified): the names are the device's UID
+            // and the identity fields it read, nothing else.
+            let (subject, sans) = super::tee_names::names(evidence);
+            csr.subject = subject;
+            csr.sans = sans;
+        }
         EnrollMethod::Admin { .. } => {
             // The operator chose these names; its deny lists still hold.
             names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly, None)?;

@@ -2,7 +2,7 @@
 //! policy decides from, and the method table (name, maximum level).
 
 use inkan_pki::San;
-use inkan_store::TpmAttestation;
+use inkan_store::{TeeAttestation, TpmAttestation};
 use serde_json::json;
 
 /// How a requester proved it may have a certificate (verified before the policy sees it).
@@ -51,6 +51,9 @@ pub enum EnrollMethod {
     /// TPM 2.0 attestation: a credential activation plus TPM2_Certify of the CSR's key
     /// (its `serial` is filled in when the certificate is signed).
     Tpm(Box<TpmAttestation>),
+    /// TEE-style provisioning: a CSR MAC'd by the trusted app of a TA profile over a
+    /// single-use challenge (its `serial` is filled in when the certificate is signed).
+    Tee(Box<TeeAttestation>),
 }
 
 /// The verified facts of a certificate presented as TLS client certificate.
@@ -90,6 +93,7 @@ impl EnrollMethod {
             Self::Psk { .. } => "psk",
             Self::Admin { .. } | Self::ProductCreation { .. } => "admin",
             Self::Tpm(_) => "tpm2",
+            Self::Tee(_) => "tee",
         }
     }
 
@@ -103,6 +107,10 @@ impl EnrollMethod {
             // what a secret proves) by the decision.
             Self::ClientCert(p) | Self::Renewal(p) => p.level,
             Self::Tpm(_) => TPM_MAX_LEVEL,
+            // Only a key the device's TPM holds is bound to the hardware; a software TA proves
+            // what a shared secret does.
+            Self::Tee(e) if e.key_storage == "tpm" => TPM_MAX_LEVEL,
+            Self::Tee(_) => SHARED_SECRET_MAX_LEVEL,
             Self::Admin { .. } | Self::ProductCreation { .. } => ADMIN_MAX_LEVEL,
         }
     }
@@ -141,6 +149,14 @@ impl EnrollMethod {
                 "ek_public_sha256": e.ek_public_sha256,
                 "ak_name": e.ak_name,
                 "key_name": e.key_name,
+            }),
+            Self::Tee(e) => json!({
+                "uid": e.uid,
+                "model": e.model,
+                "ta_profile": e.profile,
+                "ta_version": e.version,
+                "challenge": e.challenge,
+                "key_storage": e.key_storage,
             }),
         }
     }
@@ -192,6 +208,7 @@ impl EnrollMethod {
             }
             Self::Admin { actor } | Self::ProductCreation { actor, .. } => format!("admin:{actor}"),
             Self::Tpm(e) => format!("tpm-activation:{}", e.activation_id),
+            Self::Tee(e) => format!("tee-device:{}", e.uid),
         }
     }
 }

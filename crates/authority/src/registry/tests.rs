@@ -41,6 +41,7 @@ async fn registry() -> (tempfile::TempDir, Registry) {
         bootstrap_serial: None,
         device_id: None,
         tpm: None,
+        tee: None,
     };
     assert!(store
         .create_product(&product, &cert, None, "t")

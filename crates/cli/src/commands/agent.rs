@@ -23,6 +23,12 @@ pub enum AgentCommand {
     /// Forward plain local HTTP to an https:// upstream, authenticating with the device's
     /// certificate and key (--tpm: the key stays in the TPM).
     Proxy(crate::commands::agent_tpm::AgentProxyArgs),
+    /// The key service: play a TA profile's trusted app (TEE-style provisioning, docs/tee.md).
+    #[command(subcommand)]
+    Keyd(crate::commands::agent_keyd::KeydCommand),
+    /// Signed statements by an application's key in the key service (RFC 9711 EAT).
+    #[command(subcommand)]
+    Attest(crate::commands::agent_attest::AttestCommand),
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +114,8 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Enroll(args) => enroll(*args).await,
         AgentCommand::Renew(args) => renew(args).await,
         AgentCommand::Proxy(args) => super::agent_tpm::proxy(args).await,
+        AgentCommand::Keyd(cmd) => super::agent_keyd::run(cmd).await,
+        AgentCommand::Attest(cmd) => super::agent_attest::run(cmd).await,
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod admin;
 mod agent;
+mod agent_attest;
+mod agent_keyd;
 pub mod agent_tpm;
 mod audit;
 mod bench;
@@ -15,6 +17,7 @@ mod gateway;
 mod product;
 mod quickstart;
 mod serve;
+mod tee;
 
 use std::sync::Arc;
 
@@ -37,6 +40,7 @@ pub use gateway::GatewayArgs;
 pub use product::ProductCommand;
 pub use quickstart::QuickstartArgs;
 pub use serve::ServeArgs;
+pub use tee::TeeCommand;
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(&data_dir, cmd).await,
         Command::Product(cmd) => product::run(&data_dir, cmd).await,
         Command::Device(cmd) => device::run(&data_dir, cmd).await,
+        Command::Tee(cmd) => tee::run(&data_dir, cmd).await,
         Command::Agent(cmd) => agent::run(cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,

@@ -72,16 +72,24 @@ impl Load {
         self.received.lock().unwrap().len()
     }
 
-    async fn stop(self) -> Vec<String> {
+    /// Stops the clients; fails, with the server's account of its errors, if any client got an
+    /// answer other than a certificate or a 503.
+    async fn stop(self, server: &Server) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         for worker in self.workers {
             worker.await.unwrap();
         }
         let received = self.received.lock().unwrap().clone();
         let failures = self.failures.lock().unwrap().clone();
+        let log = server.log();
+        let causes: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("cause"))
+            .collect();
         assert!(
             failures.is_empty(),
-            "clients failed otherwise than 503: {failures:?}"
+            "clients failed otherwise than 503: {failures:?}\nserver errors:\n{}",
+            causes.join("\n")
         );
         received
     }
@@ -159,7 +167,7 @@ async fn a_database_restart_under_load_is_503_then_recovered() {
     })
     .await;
     let unavailable = load.unavailable.load(Ordering::Relaxed);
-    let received = load.stop().await;
+    let received = load.stop(&server).await;
     check(&env, &received, 1);
     eprintln!(
         "{} certificates received, {unavailable} answers 503 during the outage, none lost",

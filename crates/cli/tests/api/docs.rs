@@ -49,6 +49,11 @@ fn revocation_guide_runs_as_written() {
 }
 
 #[test]
+fn tee_guide_runs_as_written() {
+    run_doc("docs/tee.md");
+}
+
+#[test]
 fn gateway_guide_runs_as_written() {
     run_doc("docs/gateway.md");
 }

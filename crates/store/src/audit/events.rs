@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::{
     DeviceCertificate, DeviceRecord, IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord,
-    Revocation, TpmActivation, TpmAttestation,
+    Revocation, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TpmActivation,
+    TpmAttestation,
 };
 
 /// `certificate.issued`.
@@ -143,5 +144,134 @@ pub(crate) fn tpm_activation_used(e: &TpmAttestation, actor: &str, at_ms: i64) -
         actor,
         &e.activation_id,
         json!({"serial": e.serial, "key_name": e.key_name}),
+    )
+}
+
+/// `tee.profile.created`. Never the sealed SK_CSR.
+pub(crate) fn tee_profile_created(p: &TaProfile, actor: &str) -> NewAuditEvent {
+    let data = json!({
+        "version": p.version,
+        "identity_fields": p.identity_fields,
+        "key_algorithm": p.key_algorithm,
+        "certificate_profile": p.certificate_profile,
+    });
+    NewAuditEvent::new(p.created_at_ms, "tee.profile.created", actor, &p.name, data)
+}
+
+/// `tee.profile.rotated`: `next` added, older versions accepted until `grace_until_ms`. Never
+/// the sealed SK_CSR.
+pub(crate) fn tee_profile_rotated(
+    next: &TaProfile,
+    grace_until_ms: i64,
+    actor: &str,
+) -> NewAuditEvent {
+    let data = json!({
+        "version": next.version,
+        "identity_fields": next.identity_fields,
+        "key_algorithm": next.key_algorithm,
+        "certificate_profile": next.certificate_profile,
+        "previous_accepted_until": grace_until_ms,
+    });
+    NewAuditEvent::new(
+        next.created_at_ms,
+        "tee.profile.rotated",
+        actor,
+        &next.name,
+        data,
+    )
+}
+
+/// `tee.profile.revoked`: every version of `name` (`versions` of them).
+pub(crate) fn tee_profile_revoked(
+    name: &str,
+    versions: u64,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tee.profile.revoked",
+        actor,
+        name,
+        json!({"versions": versions}),
+    )
+}
+
+/// `tee.model.created`. Never the sealed master.
+pub(crate) fn tee_model_created(m: &TeeModel, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        m.created_at_ms,
+        "tee.model.created",
+        actor,
+        &m.name,
+        json!({}),
+    )
+}
+
+/// `tee.device.registered`.
+pub(crate) fn tee_device_registered(d: &TeeDevice, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        d.created_at_ms,
+        "tee.device.registered",
+        actor,
+        &d.uid,
+        json!({"model": d.model}),
+    )
+}
+
+/// `tee.ta.delivered`: version `version` of TA profile `profile` handed to device `uid`.
+pub(crate) fn tee_ta_delivered(
+    uid: &str,
+    profile: &str,
+    version: i64,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tee.ta.delivered",
+        actor,
+        uid,
+        json!({"profile": profile, "version": version}),
+    )
+}
+
+/// `tee.challenge.created`.
+pub(crate) fn tee_challenge_created(c: &TeeChallenge, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        c.created_at_ms,
+        "tee.challenge.created",
+        actor,
+        &c.nonce,
+        json!({"uid": c.uid, "expires_at": c.expires_at_ms}),
+    )
+}
+
+/// `tee.challenge.used`: consumed by the certificate `e.serial`.
+pub(crate) fn tee_challenge_used(e: &TeeAttestation, actor: &str, at_ms: i64) -> NewAuditEvent {
+    let data = json!({
+        "serial": e.serial,
+        "uid": e.uid,
+        "model": e.model,
+        "profile": e.profile,
+        "version": e.version,
+        "key_storage": e.key_storage,
+    });
+    NewAuditEvent::new(at_ms, "tee.challenge.used", actor, &e.challenge, data)
+}
+
+/// `tee.challenge.spent`: used by something other than a certificate (a location report).
+pub(crate) fn tee_challenge_spent(
+    nonce: &str,
+    uid: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tee.challenge.spent",
+        actor,
+        nonce,
+        json!({"uid": uid}),
     )
 }

@@ -13,6 +13,7 @@ mod audit;
 mod certificates;
 mod registry;
 mod secrets;
+mod tee;
 mod tpm;
 
 use std::future::Future;
@@ -67,6 +68,12 @@ where
         secrets::admin_tokens_are_found_by_hash_and_unique,
         tpm::a_tpm_activation_is_consumed_once_with_its_certificate,
         tpm::parallel_enrollments_share_no_activation,
+        tee::ta_profiles_are_versioned_rotated_and_revoked,
+        tee::tee_models_and_devices_register_once,
+        tee::a_tee_challenge_is_consumed_once_with_its_certificate,
+        tee::parallel_tee_enrollments_share_no_challenge,
+        tee::a_ta_delivery_is_audited_in_the_chain,
+        tee::a_tee_challenge_is_spent_once_without_a_certificate,
     );
 }
 
@@ -113,6 +120,7 @@ pub(crate) fn cert(serial: &str) -> NewCertificate {
         actor: "test".into(),
         bootstrap_serial: None,
         tpm: None,
+        tee: None,
         device_id: None,
     }
 }

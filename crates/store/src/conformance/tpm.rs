@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::cert;
 use crate::{NewCertificate, RecordOutcome, Store, TpmActivation, TpmAttestation};
 
-fn activation(id: &str, expires_at_ms: i64) -> TpmActivation {
+pub(super) fn activation(id: &str, expires_at_ms: i64) -> TpmActivation {
     TpmActivation {
         id: id.into(),
         ek_cert_sha256: None,
@@ -22,7 +22,7 @@ fn activation(id: &str, expires_at_ms: i64) -> TpmActivation {
     }
 }
 
-fn tpm_cert(serial: &str, activation_id: &str) -> NewCertificate {
+pub(super) fn tpm_cert(serial: &str, activation_id: &str) -> NewCertificate {
     NewCertificate {
         method: "tpm2".into(),
         tpm: Some(TpmAttestation {

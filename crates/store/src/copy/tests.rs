@@ -1,7 +1,10 @@
 use super::*;
 use crate::conformance::{cert, device, issuer, rule, thermo};
 use crate::postgres::tests::{drop_schemas, fresh_store, test_server};
-use crate::{CertificateStore, ChainVerifier, RegistryStore, Revocation, SecretStore, Store};
+use crate::{
+    CertificateStore, ChainVerifier, NewCertificate, RecordOutcome, RegistryStore, Revocation,
+    SecretStore, Store, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore,
+};
 
 async fn chain<S: Store>(store: &S) -> Vec<crate::AuditEvent> {
     store.audit_events(0, 100_000).await.unwrap()
@@ -42,6 +45,7 @@ async fn a_sqlite_authority_moves_to_postgres_whole_and_verified() {
         .consume_psk_nonce("p1", "n1", i64::MAX, 1)
         .await
         .unwrap();
+    tee_provisioning(&source).await;
 
     let (target, schema) = fresh_store(&server).await;
     let mut pages = 0;
@@ -50,7 +54,7 @@ async fn a_sqlite_authority_moves_to_postgres_whole_and_verified() {
         .unwrap();
     assert!(pages >= 3, "certificates come in pages of {PAGE}");
     let rows = |t: &str| report.tables.iter().find(|c| c.table == t).unwrap().rows;
-    assert_eq!(rows("certificates"), 2501);
+    assert_eq!(rows("certificates"), 2502);
     assert_eq!(rows("devices"), 1);
     assert_eq!(rows("revocations"), 1);
 
@@ -92,6 +96,42 @@ async fn a_sqlite_authority_moves_to_postgres_whole_and_verified() {
             .unwrap(),
         "nonces move too"
     );
+    for table in [
+        "tee_profiles",
+        "tee_models",
+        "tee_devices",
+        "tee_challenges",
+        "tee_attestations",
+    ] {
+        assert_eq!(rows(table), 1, "{table}");
+    }
+    let versions = target.ta_profile_versions("ta1").await.unwrap();
+    assert_eq!(versions, source.ta_profile_versions("ta1").await.unwrap());
+    assert_eq!(
+        versions[0].sk_csr_sealed,
+        [0, 1, 255],
+        "sealed bytes as stored"
+    );
+    assert_eq!(
+        target.tee_model("m1").await.unwrap(),
+        source.tee_model("m1").await.unwrap()
+    );
+    assert_eq!(
+        target.tee_device("u1").await.unwrap(),
+        source.tee_device("u1").await.unwrap()
+    );
+    let used = target.tee_challenge("tn1").await.unwrap();
+    assert_eq!(used, source.tee_challenge("tn1").await.unwrap());
+    assert_eq!(used.unwrap().serial.as_deref(), Some("tee1"));
+    assert_eq!(
+        target.tee_attestation("tee1").await.unwrap(),
+        source.tee_attestation("tee1").await.unwrap()
+    );
+    assert_eq!(
+        target.record_issued(&[tee_cert("tee2")], 8).await.unwrap(),
+        [RecordOutcome::ActivationUnavailable],
+        "a used challenge stays used"
+    );
     // The target goes on from where the source stopped.
     target.record_issued(&[cert("after")], 10).await.unwrap();
     let events = chain(&target).await;
@@ -107,6 +147,67 @@ async fn a_sqlite_authority_moves_to_postgres_whole_and_verified() {
     assert_eq!(chain(&target).await.len(), before);
     drop(target);
     drop_schemas(&server, &[schema]).await;
+}
+
+/// A certificate issued on TEE evidence, naming challenge `tn1` of device `u1`.
+fn tee_cert(serial: &str) -> NewCertificate {
+    NewCertificate {
+        tee: Some(TeeAttestation {
+            serial: serial.into(),
+            uid: "u1".into(),
+            model: "m1".into(),
+            profile: "ta1".into(),
+            version: 1,
+            challenge: "tn1".into(),
+            key_storage: "software".into(),
+            identity: vec![("serial".into(), "SN1".into())],
+            checks: vec!["csr-mac".into()],
+            verified_at_ms: 7,
+        }),
+        ..cert(serial)
+    }
+}
+
+/// A TA profile, a model, a device and a challenge consumed by certificate `tee1`.
+async fn tee_provisioning<S: Store>(store: &S) {
+    let profile = TaProfile {
+        name: "ta1".into(),
+        version: 1,
+        sk_csr_sealed: vec![0, 1, 255],
+        identity_fields: vec!["serial".into()],
+        key_algorithm: "p256".into(),
+        certificate_profile: "device".into(),
+        created_at_ms: 1,
+        accepted_until_ms: None,
+        revoked_at_ms: None,
+    };
+    store.create_ta_profile(&profile, "test").await.unwrap();
+    let model = TeeModel {
+        name: "m1".into(),
+        master_sealed: vec![7; 32],
+        created_at_ms: 1,
+    };
+    store.create_tee_model(&model, "test").await.unwrap();
+    let device = TeeDevice {
+        uid: "u1".into(),
+        model: "m1".into(),
+        created_at_ms: 1,
+    };
+    store.register_tee_device(&device, "test").await.unwrap();
+    let challenge = TeeChallenge {
+        nonce: "tn1".into(),
+        uid: "u1".into(),
+        created_at_ms: 1,
+        expires_at_ms: 100,
+        used_at_ms: None,
+        serial: None,
+    };
+    store
+        .create_tee_challenge(&challenge, "test")
+        .await
+        .unwrap();
+    let out = store.record_issued(&[tee_cert("tee1")], 7).await.unwrap();
+    assert_eq!(out, [RecordOutcome::Recorded]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

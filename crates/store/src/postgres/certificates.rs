@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::{audit, insert_events, tpm, AuditHead, PgStore, Tx};
+use super::{audit, insert_events, tee, tpm, AuditHead, PgStore, Tx};
 use crate::audit::events;
 use crate::rows::{self, json_text};
 use crate::{
@@ -320,13 +320,12 @@ pub(super) async fn insert_issued(
             outcomes.push(RecordOutcome::DuplicateSerial);
             continue;
         }
-        // A TPM activation is consumed by exactly one certificate, in this transaction.
-        if let Some(evidence) = &cert.tpm {
-            if !tpm::consume_activation(tx, evidence, at_ms).await? {
-                taken.remove(&cert.serial);
-                outcomes.push(RecordOutcome::ActivationUnavailable);
-                continue;
-            }
+        // A TPM activation or TEE challenge is consumed by exactly one certificate, in this
+        // transaction.
+        if !consume_evidence(tx, cert, at_ms).await? {
+            taken.remove(&cert.serial);
+            outcomes.push(RecordOutcome::ActivationUnavailable);
+            continue;
         }
         outcomes.push(RecordOutcome::Recorded);
         fresh.push(cert);
@@ -388,6 +387,10 @@ pub(super) async fn insert_issued(
         if let Some(evidence) = &cert.tpm {
             tpm::insert_attestation(tx, &mut head, evidence, &cert.actor, at_ms).await?;
         }
+        if let Some(evidence) = &cert.tee {
+            tee::insert_attestation(tx, &mut head, evidence, &cert.serial, &cert.actor, at_ms)
+                .await?;
+        }
         if let Some(device_id) = &cert.device_id {
             sqlx::query(
                 "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
@@ -408,4 +411,36 @@ pub(super) async fn insert_issued(
         }
     }
     Ok(outcomes)
+}
+
+/// Consumes the TPM activation and the TEE challenge `cert`'s evidence names, both or neither
+/// (when it names both, a savepoint takes back the first if the second is unavailable);
+/// returns whether it did.
+async fn consume_evidence(
+    tx: &mut Tx,
+    cert: &NewCertificate,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let both = cert.tpm.is_some() && cert.tee.is_some();
+    if both {
+        sqlx::query("SAVEPOINT evidence").execute(&mut **tx).await?;
+    }
+    let mut available = true;
+    if let Some(evidence) = &cert.tpm {
+        available = tpm::consume_activation(tx, evidence, at_ms).await?;
+    }
+    if let (true, Some(evidence)) = (available, &cert.tee) {
+        available = tee::consume_challenge(tx, evidence, &cert.serial, at_ms).await?;
+    }
+    if both {
+        if !available {
+            sqlx::query("ROLLBACK TO SAVEPOINT evidence")
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT evidence")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(available)
 }

@@ -12,6 +12,7 @@ mod health;
 mod registry;
 mod relay;
 mod secrets;
+mod tee;
 mod tpm;
 
 use std::str::FromStr;

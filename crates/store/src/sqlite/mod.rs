@@ -8,6 +8,7 @@ mod audit;
 mod certificates;
 mod registry;
 mod secrets;
+mod tee;
 mod tpm;
 
 use std::path::Path;

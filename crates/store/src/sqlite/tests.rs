@@ -33,6 +33,7 @@ fn cert(serial: &str) -> NewCertificate {
         actor: "test".into(),
         bootstrap_serial: None,
         tpm: None,
+        tee: None,
         device_id: None,
     }
 }

@@ -174,6 +174,7 @@ fn certificate(serial: &str, device_id: Option<String>) -> NewCertificate {
         actor: "bench".into(),
         bootstrap_serial: None,
         tpm: None,
+        tee: None,
         device_id,
     }
 }

@@ -1,0 +1,233 @@
+//! The device side of TEE provisioning, as the TAM and the CA answer it: a QueryRequest with a
+//! single-use challenge, an Update with the TA bundle sealed to the device, and the issue of a
+//! certificate for a CSR the TA MAC'd over that challenge.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use inkan_attest::{
+    seal_bundle, verify_csr_mac, CsrMacInput, SealedBundle, TaBundle, BUNDLE_FORMAT,
+};
+use inkan_pki::CsrCheck;
+use inkan_store::{TeeAttestation, TeeChallenge};
+use rand::RngCore;
+use time::OffsetDateTime;
+
+use super::{check_uid, key_type, TeeRefusal};
+use crate::{
+    read_identity, unix_ms, Authority, AuthorityError, EnrollMethod, IssueRequest, Issued,
+};
+
+/// How long a challenge stays usable.
+pub const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
+
+/// The checks a TEE enrollment passed, in the order evidence lists them.
+const CHECKS: [&str; 6] = [
+    "device-registered",
+    "challenge-fresh",
+    "profile-version-accepted",
+    "csr-mac",
+    "key-algorithm",
+    "identity-fields",
+];
+
+/// A TEEP QueryRequest: the challenge a following enrollment must MAC.
+#[derive(Clone, Debug)]
+pub struct TeeQuery {
+    /// 32 random bytes.
+    pub challenge: Vec<u8>,
+    /// When it stops being usable.
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/tee/enrollments`, decoded.
+#[derive(Clone, Debug)]
+pub struct TeeEnrollRequest {
+    /// The device UID.
+    pub uid: String,
+    /// The TA profile.
+    pub profile: String,
+    /// The version whose key MAC'd the CSR.
+    pub version: i64,
+    /// The challenge from the QueryRequest.
+    pub challenge: Vec<u8>,
+    /// DER PKCS#10 signed by the TA's new key.
+    pub csr: Vec<u8>,
+    /// MAC_CSR (32 bytes).
+    pub mac: Vec<u8>,
+}
+
+/// A TEE enrollment's result.
+#[derive(Clone, Debug)]
+pub struct TeeEnrolled {
+    /// The recorded certificate.
+    pub issued: Issued,
+    /// Its level.
+    pub level: u8,
+    /// The issuing CA certificate (DER), for the chain.
+    pub issuing_der: Vec<u8>,
+}
+
+impl Authority {
+    /// The TAM's QueryRequest to a registered device: a fresh single-use challenge, stored
+    /// (audited) before it is returned.
+    pub async fn tee_query(&self, uid: &str) -> Result<TeeQuery, AuthorityError> {
+        check_uid(uid)?;
+        let tee = self.tee()?;
+        let (device, _) = tee.device_key(uid).await?;
+        let now = self.now();
+        let mut challenge = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut challenge);
+        let expires_at = now + CHALLENGE_TTL;
+        let record = TeeChallenge {
+            nonce: hex::encode(challenge),
+            uid: device.uid.clone(),
+            created_at_ms: unix_ms(now),
+            expires_at_ms: unix_ms(expires_at),
+            used_at_ms: None,
+            serial: None,
+        };
+        tee.store()
+            .create_tee_challenge(&record, &format!("tee-device:{uid}"))
+            .await?;
+        Ok(TeeQuery {
+            challenge: challenge.to_vec(),
+            expires_at,
+        })
+    }
+
+    /// The TAM's Update: the newest version of `profile` sealed to `uid`'s SK_TEE, or `None`
+    /// when the device reports that version installed already. The delivery is audited.
+    pub async fn tee_update(
+        &self,
+        uid: &str,
+        profile: &str,
+        installed_version: Option<i64>,
+    ) -> Result<Option<SealedBundle>, AuthorityError> {
+        check_uid(uid)?;
+        let tee = self.tee()?;
+        let (_, device_key) = tee.device_key(uid).await?;
+        let current = tee.current(profile).await?;
+        if installed_version == Some(current.version) {
+            return Ok(None);
+        }
+        let bundle = TaBundle {
+            format: BUNDLE_FORMAT.into(),
+            uid: uid.into(),
+            profile: current.name.clone(),
+            version: current.version,
+            csr_key: B64.encode(tee.csr_key(&current, uid)?),
+            identity_fields: current.identity_fields.clone(),
+            key_algorithm: current.key_algorithm.clone(),
+            ca_certificates: vec![
+                B64.encode(self.ca().cert_der()),
+                B64.encode(self.ca().root_der()),
+            ],
+        };
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = seal_bundle(&device_key, &bundle, nonce)
+            .map_err(|e| AuthorityError::Ca(e.to_string()))?;
+        tee.store()
+            .record_ta_delivery(
+                uid,
+                &current.name,
+                current.version,
+                &format!("tee-device:{uid}"),
+            )
+            .await?;
+        Ok(Some(sealed))
+    }
+
+    /// Checks the challenge, the profile version and the CSR's MAC, reads the identity fields,
+    /// and issues under the TA profile's certificate profile (consuming the challenge in the
+    /// same transaction). Nothing is stored unless every check passed.
+    pub async fn tee_enroll(
+        &self,
+        request: &TeeEnrollRequest,
+    ) -> Result<TeeEnrolled, AuthorityError> {
+        check_uid(&request.uid)?;
+        let tee = self.tee()?;
+        let now = self.now();
+        let challenge_hex = hex::encode(&request.challenge);
+        let challenge = tee
+            .store()
+            .tee_challenge(&challenge_hex)
+            .await?
+            .ok_or(TeeRefusal::ChallengeUnknown)?;
+        if challenge.uid != request.uid {
+            return Err(TeeRefusal::ChallengeOtherDevice.into());
+        }
+        if challenge.used_at_ms.is_some() {
+            return Err(TeeRefusal::ChallengeUsed.into());
+        }
+        if challenge.expires_at_ms <= unix_ms(now) {
+            return Err(TeeRefusal::ChallengeExpired.into());
+        }
+        let (device, _) = tee.device_key(&request.uid).await?;
+        let version = tee
+            .accepted_version(&request.profile, request.version)
+            .await?;
+        let csr_key = tee.csr_key(&version, &request.uid)?;
+        verify_csr_mac(
+            &csr_key,
+            &CsrMacInput {
+                uid: &request.uid,
+                profile: &request.profile,
+                version: request.version,
+                challenge: &request.challenge,
+                csr_der: &request.csr,
+            },
+            &request.mac,
+        )
+        .map_err(|_| TeeRefusal::Mac)?;
+        let profile = self
+            .profile(&version.certificate_profile)
+            .ok_or_else(|| AuthorityError::UnknownProfile(version.certificate_profile.clone()))?;
+        let checked = CsrCheck::new(profile).check(&request.csr)?;
+        if key_type(&version.key_algorithm) != Some(checked.key_type) {
+            return Err(TeeRefusal::Identity(format!(
+                "the CSR's key is not a {} key, which the TA profile generates",
+                version.key_algorithm
+            ))
+            .into());
+        }
+        let identity = read_identity(&version.identity_fields, &checked, &request.uid)
+            .map_err(TeeRefusal::Identity)?;
+        let evidence = TeeAttestation {
+            serial: String::new(),
+            uid: device.uid.clone(),
+            model: device.model.clone(),
+            profile: version.name.clone(),
+            version: version.version,
+            challenge: challenge_hex,
+            key_storage: "software".into(),
+            identity,
+            checks: CHECKS.iter().map(ToString::to_string).collect(),
+            verified_at_ms: unix_ms(now),
+        };
+        let method = EnrollMethod::Tee(Box::new(evidence));
+        let level = method.max_level().min(profile.level);
+        let issued = self
+            .issue(IssueRequest {
+                csr_der: request.csr.clone(),
+                profile: version.certificate_profile.clone(),
+                method,
+                validity: None,
+                label: None,
+            })
+            .await?;
+        Ok(TeeEnrolled {
+            issued,
+            level,
+            issuing_der: self.ca().cert_der().to_vec(),
+        })
+    }
+
+    /// The TEE evidence a certificate was issued on.
+    pub async fn tee_attestation(
+        &self,
+        serial: &str,
+    ) -> Result<Option<TeeAttestation>, AuthorityError> {
+        Ok(self.store().tee_attestation(serial).await?)
+    }
+}
