@@ -1,4 +1,4 @@
-//! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway`.
+//! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway|tee`.
 
 mod crl;
 mod enroll;
@@ -7,6 +7,7 @@ mod load;
 mod ocsp;
 mod register;
 mod registry;
+mod tee;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use gateway::BenchGatewayArgs;
 use ocsp::BenchOcspArgs;
 use register::BenchRegisterArgs;
 use registry::BenchRegistryArgs;
+use tee::BenchTeeArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -37,6 +39,9 @@ pub enum BenchCommand {
     Crl(BenchCrlArgs),
     /// GET throughput through a TLS front with a client certificate (inkan gateway, nginx, ...).
     Gateway(BenchGatewayArgs),
+    /// TEE enrollments end to end (TAM exchange, sealed bundle, MAC'd CSR, checked chain),
+    /// compared with this machine's enroll limit; registers its units in --data-dir first.
+    Tee(BenchTeeArgs),
 }
 
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -47,6 +52,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ocsp(args) => ocsp::ocsp(data_dir, args).await,
         BenchCommand::Crl(args) => crl::crl(args).await,
         BenchCommand::Gateway(args) => gateway::gateway(args).await,
+        BenchCommand::Tee(args) => tee::tee(data_dir, args).await,
     }
 }
 
