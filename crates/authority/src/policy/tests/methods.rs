@@ -209,3 +209,82 @@ fn registry_tpm_and_admin_methods_have_their_own_profiles_and_names() {
         ),
     ]);
 }
+
+fn tee(key_storage: &str) -> EnrollMethod {
+    EnrollMethod::Tee(Box::new(inkan_store::TeeAttestation {
+        serial: String::new(),
+        uid: "unit-1".into(),
+        model: "m".into(),
+        profile: "meter".into(),
+        version: 1,
+        challenge: "00".into(),
+        key_storage: key_storage.into(),
+        identity: vec![("mac".into(), "001122334455".into())],
+        checks: vec![],
+        verified_at_ms: 0,
+    }))
+}
+
+#[test]
+fn a_trusted_app_gets_the_names_the_authority_writes_at_level_2() {
+    run(vec![
+        row(
+            "software TA, tee profile: names from the evidence, not the CSR",
+            tee("software"),
+            "tee",
+            None,
+            csr("someone-else", &["urn:dev:mac:ffffffffffff"]),
+            G {
+                subject: "CN=unit-1",
+                sans: &["URI:urn:inkan:tee:unit-1", "URI:urn:dev:mac:001122334455"],
+                level: 2,
+            },
+        ),
+        row(
+            "never the admin profile",
+            tee("software"),
+            "admin",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "never the tpm profile",
+            tee("tpm"),
+            "tpm",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "never ProductCerts",
+            tee("software"),
+            "product",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "a CSR claiming an inkan identity",
+            tee("software"),
+            "tee",
+            None,
+            csr("x", &["urn:inkan:device:d1"]),
+            R("inkan-identifiers-from-authority"),
+        ),
+    ]);
+    assert_eq!(tee("software").max_level(), SHARED_SECRET_MAX_LEVEL);
+    assert_eq!(tee("tpm").max_level(), TPM_MAX_LEVEL);
+}
+
+#[test]
+fn est_cannot_reach_the_tee_profile() {
+    run(vec![row(
+        "device secret asking for tee",
+        secret("device"),
+        "tee",
+        Some("device"),
+        csr("x", &[]),
+        R("reserved-profile"),
+    )]);
+}

@@ -85,12 +85,8 @@ pub async fn tee(data_dir: &DataDir, args: BenchTeeArgs) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
         let (units, next, bar) = (units.clone(), next.clone(), bar.clone());
-        let (url, roots, profile, dir) = (
-            args.url.clone(),
-            roots.clone(),
-            run.clone(),
-            state.clone(),
-        );
+        let (url, roots, profile, dir) =
+            (args.url.clone(), roots.clone(), run.clone(), state.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
