@@ -69,6 +69,7 @@ pub async fn serve(listener: UnixListener, options: KeydOptions) -> Result<(), A
     let options = Arc::new(options);
     // One enrollment at a time: two requests for one key must not both become its owner.
     let enrolling = Arc::new(Mutex::new(()));
+    tokio::spawn(renew_loop(options.clone(), enrolling.clone()));
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -89,6 +90,54 @@ pub async fn serve(listener: UnixListener, options: KeydOptions) -> Result<(), A
             drop(permit);
         });
     }
+}
+
+/// Renews every application's certificate at two thirds of its lifetime (a new key through
+/// the TA, as `enroll` does), for as long as the service runs.
+async fn renew_loop(options: Arc<KeydOptions>, enrolling: Arc<Mutex<()>>) {
+    loop {
+        let wait = renew_due(&options, &enrolling).await;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Renews the certificates that are due; returns how long until the next one is.
+async fn renew_due(options: &KeydOptions, enrolling: &Mutex<()>) -> Duration {
+    let mut next = Duration::from_secs(3600);
+    let Ok(entries) = std::fs::read_dir(options.dir.join("apps")) else {
+        return next;
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for dir in entries.flatten().map(|e| e.path()) {
+        let Some(info) = std::fs::read(dir.join("device.pem"))
+            .ok()
+            .and_then(|pem| inkan_pki::certs_from_pem(&pem).ok())
+            .and_then(|chain| chain.into_iter().next())
+            .and_then(|leaf| inkan_pki::CertificateInfo::parse(&leaf).ok())
+        else {
+            continue;
+        };
+        let due = crate::renewal_due_in(info.not_before, info.not_after, now);
+        if !due.is_zero() {
+            next = next.min(due);
+            continue;
+        }
+        let _one_at_a_time = enrolling.lock().await;
+        let app = KeydOptions {
+            dir: dir.clone(),
+            ..options.clone()
+        };
+        match enroll(&app).await {
+            Ok(done) => {
+                tracing::info!(dir = %dir.display(), serial = %done.serial, "keyd: renewed an application's certificate");
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "keyd: renewal failed; retrying in a minute");
+                next = next.min(Duration::from_secs(60));
+            }
+        }
+    }
+    next
 }
 
 fn peer_owner(stream: &UnixStream) -> Result<Owner, String> {
