@@ -106,11 +106,15 @@ impl RunningAuthority {
         let names = config.server.names.clone();
         let device_issuer = config.device_issuer.clone();
         let authority = Authority::start(config, ca, store).await?;
-        authority.install_sealing_key(
-            data_dir
-                .sealing_key()
-                .context("reading the sealing key (ca/sealing.key)")?,
-        );
+        match data_dir.sealing_key() {
+            Ok(key) => authority.install_sealing_key(key),
+            // An authority whose ca/ it may not write (made before the key existed) still
+            // serves everything else.
+            Err(e) => tracing::warn!(
+                error = %e,
+                "TEE provisioning is off: ca/sealing.key is missing and could not be created; any `inkan tee` command run as the CA's owner (e.g. `inkan tee profile list`) creates it, or copy it from another replica"
+            ),
+        }
         publish_root_crl(data_dir, &authority, passphrase.as_deref())?;
         if let Some(issuer) = &device_issuer {
             let est = inkan_server::EstIssuer::connect(issuer).await.context(
