@@ -438,12 +438,14 @@ impl Authority {
 
     /// Enables TEE provisioning with the key that seals its secrets at rest (the data
     /// directory's `ca/sealing.key`); a second call changes nothing.
+    /// Must run inside a Tokio runtime (it starts the purge of expired challenges).
     pub fn install_sealing_key(&self, key: crate::SealingKey) {
-        let _ = self.tee.set(crate::TeeRegistry::with_clock(
-            self.store.clone(),
-            Arc::new(key),
-            self.clock,
-        ));
+        let tee = crate::TeeRegistry::with_clock(self.store.clone(), Arc::new(key), self.clock);
+        if self.tee.set(tee).is_ok() {
+            if let Some(tee) = self.tee.get() {
+                tee.spawn_purge();
+            }
+        }
     }
 
     /// TA profiles, models and devices; an error until [`Authority::install_sealing_key`].

@@ -69,10 +69,20 @@ pub enum TeeRefusal {
     /// The CSR's MAC does not verify.
     #[error("the CSR's MAC does not verify under the TA profile's key for this device")]
     Mac,
+    /// The device has too many unused challenges outstanding.
+    #[error("device {0:?} has {MAX_OUTSTANDING_CHALLENGES} unused challenges already: use one, or wait until they expire (5 minutes)")]
+    TooManyChallenges(String),
     /// The CSR does not carry what the TA profile asks (identity fields, key algorithm).
     #[error("{0}")]
     Identity(String),
 }
+
+/// The most unused, unexpired challenges one device may hold: the unauthenticated QueryRequest
+/// cannot grow the database without bound.
+pub const MAX_OUTSTANDING_CHALLENGES: i64 = 8;
+
+/// How often expired, unused challenges are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// A TA profile to create.
 #[derive(Clone, Debug)]
@@ -450,6 +460,23 @@ impl TeeRegistry {
         })?;
         self.sealing
             .open(&model_purpose(model), &record.master_sealed)
+    }
+
+    /// Deletes expired, unused challenges now and every ten minutes, for as long as the
+    /// runtime runs.
+    pub(crate) fn spawn_purge(&self) {
+        let tee = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = unix_ms(tee.now());
+                match tee.store.purge_tee_challenges(now, "system").await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "expired TEE challenges purged"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired TEE challenges failed"),
+                }
+                tokio::time::sleep(PURGE_EVERY).await;
+            }
+        });
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn inkan_store::Store> {

@@ -176,6 +176,11 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
                     "urn:inkan:problem:tee-identity",
                     "CSR contents refused",
                 ),
+                TeeRefusal::TooManyChallenges(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "urn:inkan:problem:tee-too-many-challenges",
+                    "Too many challenges",
+                ),
                 _ => (
                     StatusCode::FORBIDDEN,
                     "urn:inkan:problem:tee-refused",
@@ -286,6 +291,7 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:tee-challenge-expired", "410: the TEE challenge expired"),
     ("urn:inkan:problem:tee-mac", "403: the CSR's MAC does not verify under the TA profile's key for this device"),
     ("urn:inkan:problem:tee-identity", "400: the CSR carries names or a key the TA profile does not ask for"),
+    ("urn:inkan:problem:tee-too-many-challenges", "429: the device holds 8 unused challenges already; use one or wait until they expire"),
     ("urn:inkan:problem:tee-refused", "403: another TEE refusal; `detail` says why"),
     ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
     ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),

@@ -104,6 +104,12 @@ impl IntoResponse for Problem {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // A device's challenges expire five minutes after they were made.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
         response
     }
 }

@@ -330,6 +330,7 @@ pub(crate) enum TamMessage {
         (status = 403, description = "The TA profile is revoked", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Unknown device or TA profile", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The device holds 8 unused challenges already", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn tam(

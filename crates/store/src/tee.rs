@@ -184,6 +184,21 @@ pub trait TeeStore: Send + Sync + 'static {
         actor: &str,
     ) -> Result<bool, crate::StoreError>;
 
+    /// How many of `uid`'s challenges are unused and unexpired at `now_ms`.
+    async fn outstanding_tee_challenges(
+        &self,
+        uid: &str,
+        now_ms: i64,
+    ) -> Result<i64, crate::StoreError>;
+
+    /// Deletes the challenges that expired unused before `now_ms` (audited
+    /// `tee.challenges.purged` when there were any); returns how many.
+    async fn purge_tee_challenges(
+        &self,
+        now_ms: i64,
+        actor: &str,
+    ) -> Result<u64, crate::StoreError>;
+
     /// One challenge by nonce.
     async fn tee_challenge(&self, nonce: &str) -> Result<Option<TeeChallenge>, crate::StoreError>;
 

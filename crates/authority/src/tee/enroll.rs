@@ -75,6 +75,13 @@ impl Authority {
         let tee = self.tee()?;
         let (device, _) = tee.device_key(uid).await?;
         let now = self.now();
+        let outstanding = tee
+            .store()
+            .outstanding_tee_challenges(&device.uid, unix_ms(now))
+            .await?;
+        if outstanding >= super::MAX_OUTSTANDING_CHALLENGES {
+            return Err(TeeRefusal::TooManyChallenges(device.uid).into());
+        }
         let mut challenge = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut challenge);
         let expires_at = now + CHALLENGE_TTL;

@@ -409,3 +409,41 @@ fn a_replayed_enrollment_and_a_retired_version_are_refused() {
     let listed = env.ok(&["tee", "profile", "list"]);
     assert!(listed.contains("revoked"), "{listed}");
 }
+
+#[test]
+fn an_unauthenticated_query_cannot_grow_the_database_without_bound() {
+    let (env, _) = Env::with_ca();
+    provisioned(&env, "unit-1");
+    let server = env.serve();
+    // Eight outstanding challenges per device; the ninth is 429 with a Retry-After, and
+    // nothing is stored for it.
+    for _ in 0..8 {
+        challenge(&env, &server, "unit-1");
+    }
+    let events = |env: &Env| -> i64 {
+        let verified: Value =
+            serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
+        assert_eq!(verified["ok"], true);
+        verified["events_verified"].as_i64().unwrap()
+    };
+    let before = events(&env);
+    let (status, problem) = post(
+        &env,
+        &server,
+        "/v1/tee/tam",
+        &json!({"type": "hello", "uid": "unit-1"}),
+    );
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (429, Some("urn:inkan:problem:tee-too-many-challenges")),
+        "{problem}"
+    );
+    assert_eq!(
+        events(&env),
+        before,
+        "the refused QueryRequest wrote nothing"
+    );
+    // Another unit is not affected.
+    register(&env, "unit-2");
+    challenge(&env, &server, "unit-2");
+}

@@ -41,6 +41,8 @@ CREATE TABLE tee_challenges (
     serial TEXT                          -- the certificate that enrollment issued
 );
 CREATE INDEX tee_challenges_expires ON tee_challenges(expires_at);
+-- A device's outstanding challenges are counted at each QueryRequest (a per-device cap).
+CREATE INDEX tee_challenges_uid ON tee_challenges(uid, expires_at);
 
 -- The evidence behind each certificate issued by TEE enrollment.
 CREATE TABLE tee_attestations (

@@ -275,3 +275,14 @@ pub(crate) fn tee_challenge_spent(
         json!({"uid": uid}),
     )
 }
+
+/// `tee.challenges.purged`: expired, unused challenges deleted.
+pub(crate) fn tee_challenges_purged(count: u64, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tee.challenges.purged",
+        actor,
+        "tee_challenges",
+        json!({"deleted": count, "expired_before": at_ms}),
+    )
+}

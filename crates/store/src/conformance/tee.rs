@@ -544,3 +544,40 @@ pub(super) async fn a_tee_challenge_is_spent_once_without_a_certificate<S: Store
         1
     );
 }
+
+pub(super) async fn outstanding_challenges_are_counted_and_expired_ones_purged<S: Store>(
+    store: Arc<S>,
+) {
+    devices(&*store).await;
+    for c in [
+        challenge("o1", "u1", 1_000),
+        challenge("o2", "u1", 90),
+        challenge("o3", "u2", 1_000),
+        challenge("o4", "u1", 1_000),
+    ] {
+        store.create_tee_challenge(&c, "test").await.unwrap();
+    }
+    assert!(store
+        .consume_tee_challenge("o4", "u1", 80, "t")
+        .await
+        .unwrap());
+    // o1 counts; o2 expired; o3 is another device's; o4 is used.
+    assert_eq!(
+        store.outstanding_tee_challenges("u1", 100).await.unwrap(),
+        1
+    );
+    assert_eq!(store.outstanding_tee_challenges("u1", 50).await.unwrap(), 2);
+    // Only o2 expired unused by 100; a used one stays (its evidence may name it).
+    assert_eq!(store.purge_tee_challenges(100, "system").await.unwrap(), 1);
+    assert!(store.tee_challenge("o2").await.unwrap().is_none());
+    assert!(store.tee_challenge("o4").await.unwrap().is_some());
+    assert_eq!(store.purge_tee_challenges(100, "system").await.unwrap(), 0);
+    let events = store.audit_events(0, 1000).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "tee.challenges.purged")
+            .count(),
+        1
+    );
+}

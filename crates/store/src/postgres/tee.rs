@@ -270,6 +270,34 @@ impl TeeStore for PgStore {
         Ok(true)
     }
 
+    async fn outstanding_tee_challenges(&self, uid: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tee_challenges WHERE uid = $1 AND used_at IS NULL AND expires_at > $2")
+            .bind(uid)
+            .bind(now_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    async fn purge_tee_challenges(&self, now_ms: i64, actor: &str) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let deleted =
+            sqlx::query("DELETE FROM tee_challenges WHERE used_at IS NULL AND expires_at <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if deleted > 0 {
+            audit(
+                &mut tx,
+                events::tee_challenges_purged(deleted, actor, now_ms),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn tee_challenge(&self, nonce: &str) -> Result<Option<TeeChallenge>, StoreError> {
         let row = sqlx::query("SELECT * FROM tee_challenges WHERE nonce = $1")
             .bind(nonce)
