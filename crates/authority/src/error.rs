@@ -49,6 +49,9 @@ pub enum AuthorityError {
     /// The TPM activation was used by an earlier enrollment.
     #[error("activation {0:?} was used already: each activation allows one enrollment")]
     ActivationUsed(String),
+    /// The EK holds too many unused activations.
+    #[error("this EK has {0} unused activations already: use one, or wait until they expire")]
+    TooManyActivations(i64),
     /// The TPM activation expired.
     #[error("activation {0:?} expired: ask for a new one at /v1/tpm/activations")]
     ActivationExpired(String),

@@ -65,6 +65,26 @@ pub struct Authority {
     tee: std::sync::OnceLock<crate::TeeRegistry>,
 }
 
+/// Deletes expired, unused TPM activations now and every ten minutes, while the authority lives.
+async fn purge_tpm_activations(authority: std::sync::Weak<Authority>) {
+    loop {
+        let Some(a) = authority.upgrade() else {
+            return;
+        };
+        match a
+            .store
+            .purge_tpm_activations(crate::unix_ms(a.now()), "system")
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired TPM activations purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired TPM activations failed"),
+        }
+        drop(a);
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
+}
+
 fn system_clock() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -139,6 +159,7 @@ impl Authority {
         authority.crl.publish(authority.clone()).await?;
         tokio::spawn(authority.crl.clone().run(Arc::downgrade(&authority)));
         tokio::spawn(authority.feed.clone().run(Arc::downgrade(&authority)));
+        tokio::spawn(purge_tpm_activations(Arc::downgrade(&authority)));
         Ok(authority)
     }
 

@@ -20,6 +20,10 @@ use time::OffsetDateTime;
 
 use crate::{unix_ms, Authority, AuthorityError, EnrollMethod, IssueRequest, Issued, TpmConfig};
 
+/// The most unused, unexpired activations one EK may hold: the request needs only a public EK
+/// certificate, so it must not grow the database without bound.
+pub const MAX_OUTSTANDING_ACTIVATIONS: i64 = 8;
+
 /// HKDF info of the delivery key.
 const DELIVERY_INFO: &[u8] = b"inkan tpm delivery v1";
 
@@ -148,6 +152,13 @@ impl Authority {
             }
         };
         check_ak(&ak)?;
+        let outstanding = self
+            .store()
+            .outstanding_tpm_activations(&ek_public_sha256, unix_ms(now))
+            .await?;
+        if outstanding >= MAX_OUTSTANDING_ACTIVATIONS {
+            return Err(AuthorityError::TooManyActivations(outstanding));
+        }
 
         let mut secret = [0u8; 32];
         let mut nonce = [0u8; 32];

@@ -123,6 +123,12 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
             "Activation used",
             MalformedRequest,
         ),
+        AuthorityError::TooManyActivations(_) => public(
+            StatusCode::TOO_MANY_REQUESTS,
+            "urn:inkan:problem:activation-limit",
+            "Too many activations",
+            TryLater,
+        ),
         AuthorityError::ActivationExpired(_) => public(
             StatusCode::GONE,
             "urn:inkan:problem:activation-expired",
@@ -281,6 +287,7 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:unknown-profile", "404: no such profile or EST label"),
     ("urn:inkan:problem:activation-unknown", "404: no such TPM activation"),
     ("urn:inkan:problem:activation-used", "409: the TPM activation was used already"),
+    ("urn:inkan:problem:activation-limit", "429: the EK holds 8 unused TPM activations already; use one or wait until they expire"),
     ("urn:inkan:problem:activation-expired", "410: the TPM activation expired"),
     ("urn:inkan:problem:tee-unknown-device", "404: no TEE device has this UID"),
     ("urn:inkan:problem:tee-unknown-profile", "404: no such TA profile or version"),

@@ -105,6 +105,7 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
         (status = 403, description = "Evidence refused; `detail` names the failed check", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 64 KiB or the server's limit", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The EK holds 8 unused activations already", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn activate(
     State(authority): State<Arc<Authority>>,

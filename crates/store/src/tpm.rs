@@ -65,6 +65,22 @@ pub trait TpmStore: Send + Sync + 'static {
         actor: &str,
     ) -> Result<(), crate::StoreError>;
 
+    /// How many activations for the EK with this public hash are unused and unexpired at
+    /// `now_ms`.
+    async fn outstanding_tpm_activations(
+        &self,
+        ek_public_sha256: &str,
+        now_ms: i64,
+    ) -> Result<i64, crate::StoreError>;
+
+    /// Deletes the activations that expired unused before `now_ms` (audited
+    /// `tpm.activations.purged` when there were any); returns how many.
+    async fn purge_tpm_activations(
+        &self,
+        now_ms: i64,
+        actor: &str,
+    ) -> Result<u64, crate::StoreError>;
+
     /// One TPM activation by id.
     async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, crate::StoreError>;
 

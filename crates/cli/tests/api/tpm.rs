@@ -382,6 +382,25 @@ async fn an_expired_activation_is_gone() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ek_cannot_hold_more_than_eight_unused_activations() {
+    let (env, _) = Env::with_ca();
+    let fixtures = inkan_pki_fixture_dir();
+    let ek = std::fs::read(fixtures.join("ecc_ek_public.bin")).unwrap();
+    let ak = std::fs::read(fixtures.join("ak_public.bin")).unwrap();
+    let server = start_server(&env, &format!("ek_allow = [{:?}]\n", sha256_hex(&ek)));
+    let body = json!({"ek_public": b64(&ek), "ak_public": b64(&ak)});
+    for _ in 0..8 {
+        let (code, activation) = post(&env, &server, "/v1/tpm/activations", &body);
+        assert_eq!(code, 201, "{activation}");
+    }
+    // The request needs only an EK the authority trusts, whose certificate is public: it must
+    // not grow the database without bound.
+    let (code, problem) = post(&env, &server, "/v1/tpm/activations", &body);
+    assert_eq!(code, 429, "{problem}");
+    assert_eq!(problem["type"], "urn:inkan:problem:activation-limit");
+}
+
 fn inkan_pki_fixture_dir() -> PathBuf {
     super::support::repo_root().join("crates/attest/tests/fixtures")
 }

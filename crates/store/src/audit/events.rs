@@ -286,3 +286,14 @@ pub(crate) fn tee_challenges_purged(count: u64, actor: &str, at_ms: i64) -> NewA
         json!({"deleted": count, "expired_before": at_ms}),
     )
 }
+
+/// `tpm.activations.purged`: expired, unused activations deleted.
+pub(crate) fn tpm_activations_purged(count: u64, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "tpm.activations.purged",
+        actor,
+        "tpm_activations",
+        json!({"deleted": count, "expired_before": at_ms}),
+    )
+}

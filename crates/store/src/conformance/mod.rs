@@ -68,6 +68,7 @@ where
         secrets::admin_tokens_are_found_by_hash_and_unique,
         tpm::a_tpm_activation_is_consumed_once_with_its_certificate,
         tpm::parallel_enrollments_share_no_activation,
+        tpm::outstanding_activations_are_counted_and_expired_ones_purged,
         tee::ta_profiles_are_versioned_rotated_and_revoked,
         tee::tee_models_and_devices_register_once,
         tee::a_tee_challenge_is_consumed_once_with_its_certificate,

@@ -133,3 +133,45 @@ pub(super) async fn parallel_enrollments_share_no_activation<S: Store>(store: Ar
     }
     assert_eq!(recorded, 1);
 }
+
+pub(super) async fn outstanding_activations_are_counted_and_expired_ones_purged<S: Store>(
+    store: Arc<S>,
+) {
+    store
+        .create_tpm_activation(&activation("p1", 1_000), "test")
+        .await
+        .unwrap();
+    store
+        .create_tpm_activation(&activation("p2", 90), "test")
+        .await
+        .unwrap();
+    store
+        .create_tpm_activation(&activation("p3", 1_000), "test")
+        .await
+        .unwrap();
+    store
+        .record_issued(&[tpm_cert("q1", "p3")], 50)
+        .await
+        .unwrap();
+    // p1 counts; p2 expired; p3 is used.
+    assert_eq!(
+        store.outstanding_tpm_activations("ee", 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.outstanding_tpm_activations("ff", 100).await.unwrap(),
+        0
+    );
+    assert_eq!(store.purge_tpm_activations(100, "system").await.unwrap(), 1);
+    assert!(store.tpm_activation("p2").await.unwrap().is_none());
+    assert!(store.tpm_activation("p3").await.unwrap().is_some());
+    assert_eq!(store.purge_tpm_activations(100, "system").await.unwrap(), 0);
+    let events = store.audit_events(0, 1000).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "tpm.activations.purged")
+            .count(),
+        1
+    );
+}

@@ -20,6 +20,38 @@ impl TpmStore for SqliteStore {
         Ok(())
     }
 
+    async fn outstanding_tpm_activations(
+        &self,
+        ek_public_sha256: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tpm_activations WHERE ek_public_sha256 = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(ek_public_sha256)
+            .bind(now_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    async fn purge_tpm_activations(&self, now_ms: i64, actor: &str) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let deleted =
+            sqlx::query("DELETE FROM tpm_activations WHERE used_at IS NULL AND expires_at <= ?")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if deleted > 0 {
+            audit(
+                &mut tx,
+                events::tpm_activations_purged(deleted, actor, now_ms),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn tpm_activation(&self, id: &str) -> Result<Option<TpmActivation>, StoreError> {
         let row = sqlx::query("SELECT * FROM tpm_activations WHERE id = ?")
             .bind(id)
