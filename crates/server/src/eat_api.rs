@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::problem::{Problem, ProblemDetails};
-use crate::registry_api::json_body;
+use crate::registry_api::{base64_field, bounded_json};
 
 /// A report is at most 16 KiB; its JSON envelope a little more.
 const MAX_BODY: usize = 24 * 1024;
@@ -50,15 +50,8 @@ pub(crate) async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    if body.len() > MAX_BODY {
-        return Err(Problem::payload_too_large(format!(
-            "a verification request is at most {MAX_BODY} bytes"
-        )));
-    }
-    let request: VerifyBody = json_body(&headers, &body)?;
-    let token = B64
-        .decode(request.eat.trim())
-        .map_err(|_| Problem::bad_request("eat is not standard base64 (with padding)"))?;
+    let request: VerifyBody = bounded_json(&headers, &body, MAX_BODY, "verification requests")?;
+    let token = base64_field("eat", &request.eat)?;
     let verdict = authority.verify_location(&token).await?;
     let claims = &verdict.claims;
     let mut location = json!({"latitude": claims.latitude, "longitude": claims.longitude});

@@ -54,6 +54,29 @@ pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(
         .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// [`json_body`] for a route with a smaller body limit than the server's: `what` names the
+/// requests in the 413's detail ("TPM requests are at most 65536 bytes").
+pub(crate) fn bounded_json<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: &[u8],
+    limit: usize,
+    what: &str,
+) -> Result<T, Problem> {
+    if body.len() > limit {
+        return Err(Problem::payload_too_large(format!(
+            "{what} are at most {limit} bytes"
+        )));
+    }
+    json_body(headers, body)
+}
+
+/// A binary field sent as standard base64 (with padding).
+pub(crate) fn base64_field(field: &str, value: &str) -> Result<Vec<u8>, Problem> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| Problem::bad_request(format!("{field} is not standard base64 (with padding)")))
+}
+
 pub(crate) async fn require_admin(
     authority: &Authority,
     headers: &HeaderMap,

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::problem::{Problem, ProblemDetails};
 use crate::query;
-use crate::registry_api::{json_body, require_admin};
+use crate::registry_api::{base64_field, bounded_json, json_body, require_admin};
 use crate::PeerCertificates;
 
 /// Device requests (TAM messages, enrollments) are at most 64 KiB.
@@ -38,23 +38,6 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/v1/tee/devices", post(register_device))
         .route("/v1/tee/tam", post(tam))
         .route("/v1/tee/enrollments", post(enroll))
-}
-
-fn bounded_json<T: for<'de> Deserialize<'de>>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, Problem> {
-    if body.len() > MAX_TEE_BODY {
-        return Err(Problem::payload_too_large(format!(
-            "TEE requests are at most {MAX_TEE_BODY} bytes"
-        )));
-    }
-    json_body(headers, body)
-}
-
-fn b64(field: &str, value: &str) -> Result<Vec<u8>, Problem> {
-    B64.decode(value.trim())
-        .map_err(|_| Problem::bad_request(format!("{field} is not standard base64 (with padding)")))
 }
 
 fn rfc3339_ms(ms: i64) -> Result<String, Problem> {
@@ -338,7 +321,7 @@ pub(crate) async fn tam(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let message: TamMessage = bounded_json(&headers, &body)?;
+    let message: TamMessage = bounded_json(&headers, &body, MAX_TEE_BODY, "TEE requests")?;
     match message {
         TamMessage::Hello { uid } => {
             let query = authority.tee_query(&uid).await?;
@@ -428,14 +411,14 @@ pub(crate) async fn enroll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    let request: TeeEnrollmentBody = bounded_json(&headers, &body)?;
+    let request: TeeEnrollmentBody = bounded_json(&headers, &body, MAX_TEE_BODY, "TEE requests")?;
     let request = TeeEnrollRequest {
         uid: request.uid,
         profile: request.profile,
         version: request.version,
-        challenge: b64("challenge", &request.challenge)?,
-        csr: b64("csr", &request.csr)?,
-        mac: b64("mac", &request.mac)?,
+        challenge: base64_field("challenge", &request.challenge)?,
+        csr: base64_field("csr", &request.csr)?,
+        mac: base64_field("mac", &request.mac)?,
     };
     let enrolled = authority.tee_enroll(&request).await?;
     let certificate = der_to_pem("CERTIFICATE", &enrolled.issued.der);

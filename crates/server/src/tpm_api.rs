@@ -23,7 +23,7 @@ use crate::admin_auth::{admin_actor, AdminCheck};
 use crate::client_cert::VerifyPeer;
 use crate::problem::{Problem, ProblemDetails};
 use crate::query;
-use crate::registry_api::json_body;
+use crate::registry_api::{base64_field, bounded_json};
 use crate::PeerCertificates;
 
 /// The contract bounds TPM request bodies to 64 KiB whatever the server-wide limit is.
@@ -76,23 +76,6 @@ pub(crate) struct EnrollmentBody {
     csr: String,
 }
 
-fn bounded_json<T: for<'de> Deserialize<'de>>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<T, Problem> {
-    if body.len() > MAX_TPM_BODY {
-        return Err(Problem::payload_too_large(format!(
-            "TPM requests are at most {MAX_TPM_BODY} bytes"
-        )));
-    }
-    json_body(headers, body)
-}
-
-fn b64(field: &str, value: &str) -> Result<Vec<u8>, Problem> {
-    B64.decode(value.trim())
-        .map_err(|_| Problem::bad_request(format!("{field} is not standard base64 (with padding)")))
-}
-
 fn rfc3339(t: OffsetDateTime) -> Result<String, Problem> {
     t.format(&Rfc3339).map_err(Problem::internal)
 }
@@ -112,15 +95,15 @@ pub(crate) async fn activate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    let request: ActivationBody = bounded_json(&headers, &body)?;
+    let request: ActivationBody = bounded_json(&headers, &body, MAX_TPM_BODY, "TPM requests")?;
     let request = TpmActivationRequest {
         ek_certificate: request
             .ek_certificate
             .as_deref()
-            .map(|c| b64("ek_certificate", c))
+            .map(|c| base64_field("ek_certificate", c))
             .transpose()?,
-        ek_public: b64("ek_public", &request.ek_public)?,
-        ak_public: b64("ak_public", &request.ak_public)?,
+        ek_public: base64_field("ek_public", &request.ek_public)?,
+        ak_public: base64_field("ak_public", &request.ak_public)?,
     };
     let activation = authority.tpm_activate(&request).await?;
     Ok((
@@ -153,7 +136,7 @@ pub(crate) async fn enroll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    let request: EnrollmentBody = bounded_json(&headers, &body)?;
+    let request: EnrollmentBody = bounded_json(&headers, &body, MAX_TPM_BODY, "TPM requests")?;
     let id = request.activation_id.trim();
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Problem::bad_request(
@@ -162,11 +145,11 @@ pub(crate) async fn enroll(
     }
     let request = TpmEnrollRequest {
         activation_id: id.to_ascii_lowercase(),
-        secret: b64("secret", &request.secret)?,
-        attest: b64("attest", &request.attest)?,
-        signature: b64("signature", &request.signature)?,
-        key_public: b64("key_public", &request.key_public)?,
-        csr: b64("csr", &request.csr)?,
+        secret: base64_field("secret", &request.secret)?,
+        attest: base64_field("attest", &request.attest)?,
+        signature: base64_field("signature", &request.signature)?,
+        key_public: base64_field("key_public", &request.key_public)?,
+        csr: base64_field("csr", &request.csr)?,
     };
     let enrolled = authority.tpm_enroll(&request).await?;
     Ok((
