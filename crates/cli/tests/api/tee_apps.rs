@@ -152,6 +152,31 @@ fn only_the_application_that_asked_can_use_its_key() {
         true,
     );
     assert!(read["error"].is_string(), "{read}");
+    // An oversized request line and a client that leaves mid-request are answered or dropped,
+    // and the service goes on serving.
+    let huge = "x".repeat(70 * 1024);
+    let oversized = ask(
+        PYTHON,
+        &keyd.socket,
+        &json!({"op": "sign", "key": "reporter", "data": huge}),
+        false,
+    );
+    assert!(
+        oversized["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("at most 64 KiB"),
+        "{oversized}"
+    );
+    let leaver = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"op\": \"si')\ns.close()",
+        ])
+        .arg(&keyd.socket)
+        .status()
+        .unwrap();
+    assert!(leaver.success());
     // Garbage is answered, not fatal.
     let garbage = ask(PYTHON, &keyd.socket, &json!({"op": "format-disk"}), false);
     assert!(
