@@ -1,9 +1,15 @@
 //! The key service's enrollment: it plays the trusted app of a TA profile (docs/tee.md). It
 //! asks the TAM for its TA (TEEP QueryRequest → QueryResponse → Update → Success/Error), opens
-//! the bundle with the device's unique key, generates the certificate key (a 0600 file: this is
-//! a software TA, not a TEE), builds the CSR with the identity fields the profile asks for,
-//! MACs it over the TAM's challenge, enrolls, and installs the certificate only if it chains to
-//! the CA key the bundle carries and certifies its own key.
+//! the bundle, generates the certificate key, builds the CSR with the identity fields the
+//! profile asks for, MACs it over the TAM's challenge, enrolls, and installs the certificate
+//! only if it chains to the CA key the bundle carries and certifies its own key.
+//!
+//! Two kinds of unit ([`UnitSecret`]):
+//! - with an SK_TEE from the factory, the bundle opens with it and the key is a 0600 file: a
+//!   software TA, not a TEE;
+//! - with a TPM (registered by its EK), the key is created in the TPM first, the Update is
+//!   sealed to that TPM and bound to that key, and only TPM2_ActivateCredential recovers the
+//!   bundle's key; the enrollment proves it with an activation proof.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use inkan_attest::{csr_mac, open_bundle, CsrMacInput, SealedBundle, TaBundle};
+use inkan_attest::{activation_proof, csr_mac, open_bundle, CsrMacInput, SealedBundle, TaBundle};
 use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_pki::{
     build_csr_with_serial, certs_from_pem, der_to_pem, verify_chain, ChainUsage, GeneratedKey,
@@ -24,9 +30,20 @@ use crate::AgentError;
 
 mod client;
 mod service;
+mod tpm_unit;
 
 pub use client::call;
 pub use service::{bind, serve, Owner};
+pub use tpm_unit::{StoredTpmKey, TpmUnit, TPM_KEY_FILE};
+
+/// What makes this unit itself: the secret its TA is sealed to.
+#[derive(Clone)]
+pub enum UnitSecret {
+    /// SK_TEE, provisioned at the factory.
+    DeviceKey([u8; 32]),
+    /// The unit's TPM, registered by its EK.
+    Tpm(TpmUnit),
+}
 
 /// What to enroll, and where.
 #[derive(Clone)]
@@ -37,8 +54,8 @@ pub struct KeydOptions {
     pub roots: Vec<Vec<u8>>,
     /// This device's UID.
     pub uid: String,
-    /// SK_TEE, provisioned at the factory.
-    pub device_key: [u8; 32],
+    /// The secret the unit's TA is sealed to.
+    pub unit: UnitSecret,
     /// The TA profile to run.
     pub profile: String,
     /// The identity the device reports, as (field, value): `serial`, `mac`, `imei`.
@@ -73,6 +90,8 @@ pub struct KeydEnrollment {
     pub certificate: PathBuf,
     /// Where the key was written.
     pub key: PathBuf,
+    /// Where the key lives: `software` or `tpm`.
+    pub key_storage: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +107,12 @@ struct BundleWire {
     alg: String,
     nonce: String,
     ciphertext: String,
+}
+
+#[derive(Deserialize)]
+struct CredentialWire {
+    credential_blob: String,
+    encrypted_secret: String,
 }
 
 #[derive(Deserialize)]
@@ -112,12 +137,27 @@ pub async fn enroll(options: &KeydOptions) -> Result<KeydEnrollment, AgentError>
     .await?
     .ok_or_else(|| AgentError::Protocol("the TAM sent no QueryRequest".into()))?;
     let challenge = decode("challenge", &query.challenge)?;
+    match &options.unit {
+        UnitSecret::DeviceKey(device_key) => {
+            enroll_software(&mut connection, options, device_key, &challenge).await
+        }
+        UnitSecret::Tpm(tpm) => enroll_tpm(&mut connection, options, tpm, &challenge).await,
+    }
+}
 
+/// A unit with an SK_TEE: the bundle may be cached (TEEP's installed version), the key is a
+/// 0600 file.
+async fn enroll_software(
+    connection: &mut HttpConnection,
+    options: &KeydOptions,
+    device_key: &[u8; 32],
+    challenge: &[u8],
+) -> Result<KeydEnrollment, AgentError> {
     let bundle_path = options.dir.join("ta-bundle.json");
     let installed =
         read_sealed(&bundle_path).filter(|b| b.profile == options.profile && b.uid == options.uid);
     let update: Option<Value> = post(
-        &mut connection,
+        connection,
         "/v1/tee/tam",
         &json!({
             "type": "query-response",
@@ -134,16 +174,16 @@ pub async fn enroll(options: &KeydOptions) -> Result<KeydEnrollment, AgentError>
             AgentError::Protocol("the TAM sent no TA and none is installed".into())
         })?,
     };
-    let bundle = match open_wire(&options.device_key, &wire) {
+    let bundle = match open_wire(device_key, &wire) {
         Ok(bundle) => bundle,
         Err(e) => {
-            report(&mut connection, options, Some(&e.to_string())).await;
+            report(connection, options, Some(&e.to_string())).await;
             return Err(e);
         }
     };
     let json = serde_json::to_vec_pretty(&wire).map_err(|e| AgentError::Protocol(e.to_string()))?;
     write_file(&bundle_path, &json, 0o600)?;
-    report(&mut connection, options, None).await;
+    report(connection, options, None).await;
 
     let algorithm = match bundle.key_algorithm.as_str() {
         "p256" => KeyAlgorithm::P256,
@@ -155,44 +195,136 @@ pub async fn enroll(options: &KeydOptions) -> Result<KeydEnrollment, AgentError>
         }
     };
     let key = GeneratedKey::generate(algorithm)?;
-    let csr = build_identity_csr(&key, &options.uid, &bundle, &options.identity)?;
-    let csr_key = bundle
-        .csr_key()
-        .map_err(|e| AgentError::Protocol(e.to_string()))?;
-    let mac = csr_mac(
-        &csr_key,
-        &CsrMacInput {
-            uid: &options.uid,
-            profile: &bundle.profile,
-            version: bundle.version,
-            challenge: &challenge,
-            csr_der: &csr,
-        },
-    );
-    let enrolled: Enrolled = post(
-        &mut connection,
-        "/v1/tee/enrollments",
+    let (serial, sans) = identity_names(&bundle, &options.identity)?;
+    let csr = build_csr_with_serial(&key, &options.uid, serial.as_deref(), &sans)?;
+    let (enrolled, chain, ca) =
+        submit(connection, options, &bundle, challenge, &csr, None).await?;
+    check_returned(&chain, &ca, &key.public_key_der())?;
+    let key_path = options.dir.join("device.key");
+    write_file(&key_path, key.to_pem(None)?.as_bytes(), 0o600)?;
+    let _ = std::fs::remove_file(options.dir.join(TPM_KEY_FILE));
+    install(options, enrolled, &bundle, &chain, &ca, key_path, "software")
+}
+
+/// A unit with a TPM: a new key in the TPM, an Update sealed to the TPM and bound to that key,
+/// and the CSR signed in the TPM with an activation proof beside its MAC.
+async fn enroll_tpm(
+    connection: &mut HttpConnection,
+    options: &KeydOptions,
+    tpm: &TpmUnit,
+    challenge: &[u8],
+) -> Result<KeydEnrollment, AgentError> {
+    let (key_public, key) = tpm.create_key()?;
+    let update: Value = post(
+        connection,
+        "/v1/tee/tam",
         &json!({
+            "type": "query-response",
             "uid": options.uid,
-            "profile": bundle.profile,
-            "version": bundle.version,
-            "challenge": B64.encode(&challenge),
-            "csr": B64.encode(&csr),
-            "mac": B64.encode(mac),
+            "requested_tc": options.profile,
+            "challenge": B64.encode(challenge),
+            "tpm_key": B64.encode(&key_public),
         }),
     )
     .await?
-    .ok_or_else(|| AgentError::Protocol("the enrollment answered no certificate".into()))?;
+    .ok_or_else(|| AgentError::Protocol("the TAM sent no Update to this TPM unit".into()))?;
+    let wire = serde_json::from_value::<BundleWire>(update["bundle"].clone())
+        .map_err(|e| AgentError::Protocol(format!("the TAM's Update: {e}")))?;
+    let credential = serde_json::from_value::<CredentialWire>(update["credential"].clone())
+        .map_err(|e| {
+            AgentError::Protocol(format!(
+                "the TAM's Update carries no credential for this TPM ({e}): is the unit registered with its EK?"
+            ))
+        })?;
+    let opened = tpm
+        .activate(
+            &key,
+            &decode("credential_blob", &credential.credential_blob)?,
+            &decode("encrypted_secret", &credential.encrypted_secret)?,
+        )
+        .and_then(|secret| {
+            let secret: [u8; 32] = secret.try_into().map_err(|_| {
+                AgentError::Protocol("the activated secret is not 32 bytes".into())
+            })?;
+            Ok((open_wire(&secret, &wire)?, secret))
+        });
+    let (bundle, secret) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            report(connection, options, Some(&e.to_string())).await;
+            return Err(e);
+        }
+    };
+    report(connection, options, None).await;
+    if bundle.key_algorithm != "p256" {
+        return Err(AgentError::Protocol(format!(
+            "the TA asks for key algorithm {:?}; this unit's TPM keys are p256",
+            bundle.key_algorithm
+        )));
+    }
+    let (serial, sans) = identity_names(&bundle, &options.identity)?;
+    let (csr, spki) = tpm.csr(&key, &options.uid, serial.as_deref(), &sans)?;
+    let (enrolled, chain, ca) =
+        submit(connection, options, &bundle, challenge, &csr, Some(&secret)).await?;
+    check_returned(&chain, &ca, &spki)?;
+    key.write(&options.dir)?;
+    let _ = std::fs::remove_file(options.dir.join("device.key"));
+    let key_path = options.dir.join(TPM_KEY_FILE);
+    install(options, enrolled, &bundle, &chain, &ca, key_path, "tpm")
+}
 
+/// Sends the MAC'd CSR (with the activation proof of a TPM unit); returns the answer, the
+/// returned chain and the bundle's CA certificates.
+async fn submit(
+    connection: &mut HttpConnection,
+    options: &KeydOptions,
+    bundle: &TaBundle,
+    challenge: &[u8],
+    csr: &[u8],
+    activation_secret: Option<&[u8; 32]>,
+) -> Result<(Enrolled, Vec<Vec<u8>>, Vec<Vec<u8>>), AgentError> {
+    let csr_key = bundle
+        .csr_key()
+        .map_err(|e| AgentError::Protocol(e.to_string()))?;
+    let input = CsrMacInput {
+        uid: &options.uid,
+        profile: &bundle.profile,
+        version: bundle.version,
+        challenge,
+        csr_der: csr,
+    };
+    let mut request = json!({
+        "uid": options.uid,
+        "profile": bundle.profile,
+        "version": bundle.version,
+        "challenge": B64.encode(challenge),
+        "csr": B64.encode(csr),
+        "mac": B64.encode(csr_mac(&csr_key, &input)),
+    });
+    if let Some(secret) = activation_secret {
+        request["activation"] = json!(B64.encode(activation_proof(secret, &input)));
+    }
+    let enrolled: Enrolled = post(connection, "/v1/tee/enrollments", &request)
+        .await?
+        .ok_or_else(|| AgentError::Protocol("the enrollment answered no certificate".into()))?;
     let chain = certs_from_pem(enrolled.chain.as_bytes())?;
     let ca = bundle
         .ca_certificates_der()
         .map_err(|e| AgentError::Protocol(e.to_string()))?;
-    check_returned(&chain, &ca, &key.public_key_der())?;
+    Ok((enrolled, chain, ca))
+}
 
-    let key_path = options.dir.join("device.key");
+/// Writes the checked chain and the CA roots beside the key.
+fn install(
+    options: &KeydOptions,
+    enrolled: Enrolled,
+    bundle: &TaBundle,
+    chain: &[Vec<u8>],
+    ca: &[Vec<u8>],
+    key_path: PathBuf,
+    key_storage: &'static str,
+) -> Result<KeydEnrollment, AgentError> {
     let cert_path = options.dir.join("device.pem");
-    write_file(&key_path, key.to_pem(None)?.as_bytes(), 0o600)?;
     let chain_pem: String = chain.iter().map(|c| der_to_pem("CERTIFICATE", c)).collect();
     write_file(&cert_path, chain_pem.as_bytes(), 0o644)?;
     let roots_pem: String = ca
@@ -204,21 +336,20 @@ pub async fn enroll(options: &KeydOptions) -> Result<KeydEnrollment, AgentError>
     Ok(KeydEnrollment {
         serial: enrolled.serial,
         level: enrolled.level,
-        profile: bundle.profile,
+        profile: bundle.profile.clone(),
         version: bundle.version,
         certificate: cert_path,
         key: key_path,
+        key_storage,
     })
 }
 
-/// The CSR a trusted app writes: CN = UID, the serial as serialNumber, the MAC and IMEI as
-/// URNs; exactly the fields the TA profile asks for.
-fn build_identity_csr(
-    key: &GeneratedKey,
-    uid: &str,
+/// The names a trusted app writes besides CN = UID: the serial as serialNumber, the MAC and
+/// IMEI as URNs; exactly the fields the TA profile asks for.
+fn identity_names(
     bundle: &TaBundle,
     identity: &[(String, String)],
-) -> Result<Vec<u8>, AgentError> {
+) -> Result<(Option<String>, Vec<String>), AgentError> {
     let value = |field: &str| {
         identity
             .iter()
@@ -247,7 +378,7 @@ fn build_identity_csr(
             }
         }
     }
-    Ok(build_csr_with_serial(key, uid, serial.as_deref(), &sans)?)
+    Ok((serial, sans))
 }
 
 /// Installs nothing unless the leaf chains to the bundle's CA key and certifies our own key.

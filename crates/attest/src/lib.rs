@@ -32,8 +32,9 @@ pub use eat::{ueid_of, EatError, LocationClaims, ParsedEat, UnsignedEat};
 pub use error::{AttestError, Check};
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use tee::{
-    csr_mac, derive_csr_key, derive_device_unique_key, open_bundle, seal_bundle, verify_csr_mac,
-    CsrMacInput, SealedBundle, TaBundle, TeeError, BUNDLE_FORMAT,
+    activation_proof, csr_mac, derive_csr_key, derive_device_unique_key, open_bundle, seal_bundle,
+    verify_activation_proof, verify_csr_mac, CsrMacInput, SealedBundle, TaBundle, TeeError,
+    BUNDLE_FORMAT,
 };
 pub use tpm::{
     check_ak, check_device_key, check_ek, kdf_a, kdf_e, make_credential, spki_matches,

@@ -11,6 +11,9 @@
 //! - [`csr_mac`] covers the UID, profile, version, the authority's single-use challenge and the
 //!   CSR, so a captured enrollment cannot be replayed; [`verify_csr_mac`] compares in constant
 //!   time.
+//! - On a device with a TPM the bundle is sealed under a fresh secret the authority delivers by
+//!   TPM2_MakeCredential, bound to the EK and to a device key resident in that TPM; the TA proves
+//!   it recovered that secret with [`activation_proof`] over the same message as the MAC.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -22,6 +25,8 @@ use thiserror::Error;
 pub const BUNDLE_FORMAT: &str = "inkan-ta-bundle-v1";
 /// The domain of the CSR MAC.
 const CSR_MAC_DOMAIN: &[u8] = b"inkan-tee-csr-v1";
+/// The domain of the TPM activation proof.
+const ACTIVATION_DOMAIN: &[u8] = b"inkan-tee-tpm-activation-v1";
 /// HKDF info prefix of the per-device CSR key.
 const CSR_KEY_INFO: &[u8] = b"inkan tee csr key v1";
 /// The largest sealed bundle accepted (a TA profile and a two-certificate chain fit in 8 KiB).
@@ -42,6 +47,9 @@ pub enum TeeError {
     /// The CSR's MAC is not the one the TA profile's key gives.
     #[error("the CSR's MAC does not verify under the TA profile's key for this device")]
     CsrMac,
+    /// The activation proof is not the one the TPM-delivered secret gives.
+    #[error("the activation proof does not verify: the TA did not recover the secret sealed to this TPM and device key")]
+    ActivationProof,
 }
 
 /// SK_TEE of a device whose key derives from its model's master: HMAC-SHA256(master, UID).
@@ -258,6 +266,29 @@ pub fn verify_csr_mac(
         mac,
     )
     .map_err(|_| TeeError::CsrMac)
+}
+
+/// The proof that the TA recovered the secret the authority sealed to its TPM for this
+/// enrollment: HMAC-SHA256(secret, activation domain ‖ the CSR MAC's message).
+pub fn activation_proof(secret: &[u8; 32], input: &CsrMacInput<'_>) -> [u8; 32] {
+    let mut message = ACTIVATION_DOMAIN.to_vec();
+    message.extend_from_slice(&mac_message(input));
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Checks an activation proof in constant time.
+pub fn verify_activation_proof(
+    secret: &[u8; 32],
+    input: &CsrMacInput<'_>,
+    proof: &[u8],
+) -> Result<(), TeeError> {
+    let mut message = ACTIVATION_DOMAIN.to_vec();
+    message.extend_from_slice(&mac_message(input));
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message, proof)
+        .map_err(|_| TeeError::ActivationProof)
 }
 
 #[cfg(test)]

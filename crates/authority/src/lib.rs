@@ -61,8 +61,8 @@ pub use rules::{admit_device, cascade_to};
 pub use sealing::SealingKey;
 pub use server_identity::ServerIdentity;
 pub use tee::{
-    LocationVerdict, NewTaProfile, RegisteredTeeDevice, TeeEnrollRequest, TeeEnrolled, TeeQuery,
-    TeeRefusal, TeeRegistry,
+    parse_ek_public, LocationVerdict, NewTaProfile, RegisteredTeeDevice, TaUpdate,
+    TeeEnrollRequest, TeeEnrolled, TeeQuery, TeeRefusal, TeeRegistry, TpmKeyOffer,
 };
 pub use tpm::{
     open_delivery, Delivery, TpmActivationRequest, TpmActivationResponse, TpmEnrollRequest,

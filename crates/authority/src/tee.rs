@@ -15,12 +15,12 @@ use rand::RngCore;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::{unix_ms, AuthorityError, SealingKey, IDENTITY_FIELDS, SHARED_SECRET_MAX_LEVEL};
+use crate::{unix_ms, AuthorityError, SealingKey, IDENTITY_FIELDS, TPM_MAX_LEVEL};
 
 mod enroll;
 mod location;
 
-pub use enroll::{TeeEnrollRequest, TeeEnrolled, TeeQuery};
+pub use enroll::{TaUpdate, TeeEnrollRequest, TeeEnrolled, TeeQuery, TpmKeyOffer};
 pub use location::LocationVerdict;
 
 /// Why TEE provisioning refused a request. Nothing was written.
@@ -72,6 +72,19 @@ pub enum TeeRefusal {
     /// The device has too many unused challenges outstanding.
     #[error("device {0:?} has {MAX_OUTSTANDING_CHALLENGES} unused challenges already: use one, or wait until they expire (5 minutes)")]
     TooManyChallenges(String),
+    /// A TPM device's QueryResponse lacks its device key or the challenge it answers.
+    #[error("device {0:?} has a TPM: its QueryResponse names the challenge and carries the TPM device key (tpm_key) the TA is sealed to")]
+    TpmKeyMissing(String),
+    /// The TPM device key is not one a certificate may certify (not fixedTPM, not a signing
+    /// key, another algorithm).
+    #[error("the TPM device key: {0}")]
+    TpmKey(String),
+    /// The TA was not delivered to this TPM for this challenge, or the CSR is for another key.
+    #[error("{0}")]
+    TpmBinding(String),
+    /// The activation proof does not verify.
+    #[error("the activation proof does not verify: the TA did not recover the secret sealed to this device's TPM")]
+    ActivationProof,
     /// The CSR does not carry what the TA profile asks (identity fields, key algorithm).
     #[error("{0}")]
     Identity(String),
@@ -102,8 +115,24 @@ pub struct NewTaProfile {
 pub struct RegisteredTeeDevice {
     /// The device record.
     pub device: TeeDevice,
-    /// SK_TEE = HMAC-SHA256(model master, UID).
-    pub device_key: [u8; 32],
+    /// SK_TEE = HMAC-SHA256(model master, UID); `None` for a device registered with its TPM's
+    /// EK, whose TA is sealed to that TPM instead.
+    pub device_key: Option<[u8; 32]>,
+}
+
+/// Reads an EK public area as the manufacturer hands it over: a TPMT_PUBLIC, or a TPM2B_PUBLIC
+/// (its two-byte size first, as `tpm2_createek -u` and `tpm2_readpublic -o` write it), and
+/// checks credential activation can use it. Returns the TPMT_PUBLIC bytes.
+pub fn parse_ek_public(bytes: &[u8]) -> Result<Vec<u8>, AuthorityError> {
+    let tpmt = match bytes {
+        [hi, lo, rest @ ..] if usize::from(u16::from_be_bytes([*hi, *lo])) == rest.len() => rest,
+        _ => bytes,
+    };
+    let public = inkan_attest::Public::parse(tpmt)
+        .map_err(|e| AuthorityError::Invalid(format!("the EK public area: {e}")))?;
+    inkan_attest::check_ek(&public)
+        .map_err(|e| AuthorityError::Invalid(format!("the EK public area: {e}")))?;
+    Ok(tpmt.to_vec())
 }
 
 /// TA profiles, device models and device UIDs. Cheap to clone; needs the store and the
@@ -164,6 +193,10 @@ fn random_key() -> [u8; 32] {
 
 fn profile_purpose(name: &str, version: i64) -> String {
     format!("tee-profile:{name}:{version}")
+}
+
+fn challenge_purpose(nonce_hex: &str) -> String {
+    format!("tee-challenge:{nonce_hex}")
 }
 
 fn model_purpose(name: &str) -> String {
@@ -239,9 +272,9 @@ impl TeeRegistry {
                 new.key_algorithm
             )));
         }
-        if profile.level > SHARED_SECRET_MAX_LEVEL {
+        if profile.level > TPM_MAX_LEVEL {
             return Err(AuthorityError::Invalid(format!(
-                "certificate profile {name:?} has level {}, and a software trusted app proves at most level {SHARED_SECRET_MAX_LEVEL}: lower profiles.{name}.level",
+                "certificate profile {name:?} has level {}, and a trusted app proves at most level {TPM_MAX_LEVEL} (with its key in a TPM): lower profiles.{name}.level",
                 profile.level
             )));
         }
@@ -408,18 +441,23 @@ impl TeeRegistry {
 
     /// Registers a device UID under a model and returns its SK_TEE, for the manufacturer to
     /// provision into the unit.
+    /// With `ek_public` (the unit's TPM EK, TPMT_PUBLIC or TPM2B_PUBLIC) there is no SK_TEE: the
+    /// unit's TA is sealed to its TPM and its certificate key lives there.
     pub async fn register_device(
         &self,
         uid: &str,
         model: &str,
+        ek_public: Option<&[u8]>,
         actor: &str,
     ) -> Result<RegisteredTeeDevice, AuthorityError> {
         check_uid(uid)?;
+        let ek_public = ek_public.map(parse_ek_public).transpose()?;
         let master = self.model_master(model).await?;
         let device = TeeDevice {
             uid: uid.into(),
             model: model.into(),
             created_at_ms: unix_ms(self.now()),
+            ek_public,
         };
         self.store
             .register_tee_device(&device, actor)
@@ -432,9 +470,42 @@ impl TeeRegistry {
                 other => other.into(),
             })?;
         Ok(RegisteredTeeDevice {
-            device_key: derive_device_unique_key(&master, uid),
+            device_key: device
+                .ek_public
+                .is_none()
+                .then(|| derive_device_unique_key(&master, uid)),
             device,
         })
+    }
+
+    /// Seals a TPM device's activation secret for storage with its challenge.
+    pub(crate) fn seal_activation_secret(
+        &self,
+        nonce_hex: &str,
+        secret: &[u8; 32],
+    ) -> Result<Vec<u8>, AuthorityError> {
+        self.sealing.seal(&challenge_purpose(nonce_hex), secret)
+    }
+
+    /// Opens a TPM device's activation secret stored with its challenge.
+    pub(crate) fn open_activation_secret(
+        &self,
+        nonce_hex: &str,
+        sealed: &[u8],
+    ) -> Result<[u8; 32], AuthorityError> {
+        let secret = self.sealing.open(&challenge_purpose(nonce_hex), sealed)?;
+        secret
+            .try_into()
+            .map_err(|_| AuthorityError::Ca("a stored activation secret is not 32 bytes".into()))
+    }
+
+    /// A registered device.
+    pub(crate) async fn device(&self, uid: &str) -> Result<TeeDevice, AuthorityError> {
+        Ok(self
+            .store
+            .tee_device(uid)
+            .await?
+            .ok_or_else(|| TeeRefusal::UnknownDevice(uid.into()))?)
     }
 
     /// A registered device and its SK_TEE.
@@ -442,11 +513,7 @@ impl TeeRegistry {
         &self,
         uid: &str,
     ) -> Result<(TeeDevice, [u8; 32]), AuthorityError> {
-        let device = self
-            .store
-            .tee_device(uid)
-            .await?
-            .ok_or_else(|| TeeRefusal::UnknownDevice(uid.into()))?;
+        let device = self.device(uid).await?;
         let master = self.model_master(&device.model).await?;
         let key = derive_device_unique_key(&master, uid);
         Ok((device, key))

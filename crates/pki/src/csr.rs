@@ -249,6 +249,16 @@ pub fn build_csr_with_serial(
     serial_number: Option<&str>,
     sans: &[String],
 ) -> Result<Vec<u8>, PkiError> {
+    build_csr_signed_by(key.signer(), common_name, serial_number, sans)
+}
+
+/// [`build_csr_with_serial`] signed by any key rcgen can sign with (a TPM-resident key, say).
+pub fn build_csr_signed_by<K: rcgen::SigningKey>(
+    signer: &K,
+    common_name: &str,
+    serial_number: Option<&str>,
+    sans: &[String],
+) -> Result<Vec<u8>, PkiError> {
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
@@ -264,7 +274,7 @@ pub fn build_csr_with_serial(
         .map(|s| San::guess(s).to_rcgen())
         .collect::<Result<_, _>>()?;
     let csr = params
-        .serialize_request(key.signer())
+        .serialize_request(signer)
         .map_err(|e| PkiError::Build(e.to_string()))?;
     Ok(csr.der().to_vec())
 }

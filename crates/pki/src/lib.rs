@@ -43,7 +43,9 @@ mod verify;
 pub use ca::{CaSet, IssuingCa};
 pub use certificate::{spki_der, subject_der, CertificateInfo, IssueParams};
 pub use crl::{crl_entry_count, crl_summary, CrlEntry, CrlParams, CrlSummary};
-pub use csr::{build_csr, build_csr_with_serial, CheckedCsr, CsrCheck, KeyType};
+pub use csr::{
+    build_csr, build_csr_signed_by, build_csr_with_serial, CheckedCsr, CsrCheck, KeyType,
+};
 pub use error::{CsrError, PkiError};
 pub use key_pair::{GeneratedKey, KeyAlgorithm, PRIVATE_KEY_MODE};
 pub use name::{San, Subject};

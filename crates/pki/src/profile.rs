@@ -177,6 +177,17 @@ impl Profile {
         }
     }
 
+    /// Certificates for a trusted app whose key lives in the device's TPM (TEE provisioning on
+    /// a TPM): as [`Profile::tee`], P-256 only, level 3.
+    pub fn tee_tpm() -> Self {
+        Self {
+            name: "tee-tpm".into(),
+            key_types: vec![KeyType::P256],
+            level: 3,
+            ..Self::tee()
+        }
+    }
+
     /// Whether this is a TLS server profile (its EKU has serverAuth): such profiles allow no
     /// DNS name, IP address or common name until the operator lists them.
     pub fn is_server(&self) -> bool {

@@ -182,6 +182,21 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
                     "urn:inkan:problem:tee-identity",
                     "CSR contents refused",
                 ),
+                TeeRefusal::TpmKeyMissing(_) | TeeRefusal::TpmKey(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "urn:inkan:problem:tee-tpm-key",
+                    "TPM device key missing or refused",
+                ),
+                TeeRefusal::TpmBinding(_) => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-tpm-binding",
+                    "Not the key the TA was sealed to",
+                ),
+                TeeRefusal::ActivationProof => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:tee-activation",
+                    "Activation proof refused",
+                ),
                 TeeRefusal::TooManyChallenges(_) => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "urn:inkan:problem:tee-too-many-challenges",

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use inkan_authority::{Authority, NewTaProfile, TeeEnrollRequest};
+use inkan_authority::{Authority, NewTaProfile, TeeEnrollRequest, TpmKeyOffer};
 use inkan_pki::der_to_pem;
 use inkan_store::TaProfile;
 use serde::Deserialize;
@@ -236,13 +236,19 @@ pub(crate) struct NewTeeDeviceBody {
     uid: String,
     /// Its model.
     model: String,
+    /// For a unit with a TPM: its endorsement key's public area (TPMT_PUBLIC or TPM2B_PUBLIC,
+    /// base64). Its TA is then sealed to that TPM and no SK_TEE is made.
+    #[serde(default)]
+    #[schema(format = Byte)]
+    ek_public: Option<String>,
 }
 
-/// Registers a device UID; answers its SK_TEE once, for the manufacturer to provision.
+/// Registers a device UID; answers its SK_TEE once, for the manufacturer to provision (none for
+/// a unit registered with its TPM's EK).
 #[utoipa::path(post, path = "/v1/tee/devices", tag = "tee", request_body = NewTeeDeviceBody,
     security(("admin" = []), ("admin_cert" = [])),
     responses(
-        (status = 201, description = "`{uid, model, device_key}` (device_key: SK_TEE, hex)", body = serde_json::Value),
+        (status = 201, description = "`{uid, model, device_key, tpm}` (device_key: SK_TEE, hex; null for a TPM unit)", body = serde_json::Value),
         (status = 400, description = "Malformed body or UID, unknown model, or a UID registered already", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No valid admin token", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
@@ -255,16 +261,22 @@ pub(crate) async fn register_device(
 ) -> Result<impl IntoResponse, Problem> {
     let actor = require_admin(&authority, &headers, &peer).await?;
     let request: NewTeeDeviceBody = json_body(&headers, &body)?;
+    let ek_public = request
+        .ek_public
+        .as_deref()
+        .map(|ek| base64_field("ek_public", ek))
+        .transpose()?;
     let registered = authority
         .tee()?
-        .register_device(&request.uid, &request.model, &actor)
+        .register_device(&request.uid, &request.model, ek_public.as_deref(), &actor)
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "uid": registered.device.uid,
             "model": registered.device.model,
-            "device_key": hex::encode(registered.device_key),
+            "device_key": registered.device_key.map(hex::encode),
+            "tpm": registered.device.ek_public.is_some(),
         })),
     ))
 }
@@ -287,6 +299,15 @@ pub(crate) enum TamMessage {
         /// The version it has installed, if any (TEEP `tc-list`).
         #[serde(default)]
         installed_version: Option<i64>,
+        /// A TPM unit: the challenge of the QueryRequest it answers (TEEP `challenge`), base64.
+        #[serde(default)]
+        #[schema(format = Byte)]
+        challenge: Option<String>,
+        /// A TPM unit: its device key's TPMT_PUBLIC (created in the TPM), base64; the Update is
+        /// sealed to the TPM bound to this key.
+        #[serde(default)]
+        #[schema(format = Byte)]
+        tpm_key: Option<String>,
     },
     /// The device installed the Update.
     Success {
@@ -307,10 +328,10 @@ pub(crate) enum TamMessage {
 /// current; `success`/`error` → 204.
 #[utoipa::path(post, path = "/v1/tee/tam", tag = "tee", request_body = TamMessage,
     responses(
-        (status = 200, description = "`{type: query-request, challenge, expires_at, supported_freshness_mechanisms}` or `{type: update, bundle: {uid, profile, version, alg: A256GCM, nonce, ciphertext}}`", body = serde_json::Value),
+        (status = 200, description = "`{type: query-request, challenge, expires_at, supported_freshness_mechanisms}` or `{type: update, bundle: {uid, profile, version, alg: A256GCM, nonce, ciphertext}, credential?: {credential_blob, encrypted_secret}}` (credential: for a TPM unit)", body = serde_json::Value),
         (status = 204, description = "Nothing to update, or the device's report was recorded"),
         (status = 400, description = "Malformed message or UID", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 403, description = "The TA profile is revoked", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The TA profile is revoked, or a TPM unit's challenge is not open", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Unknown device or TA profile", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "The device holds 8 unused challenges already", body = ProblemDetails, content_type = "application/problem+json"),
@@ -342,11 +363,29 @@ pub(crate) async fn tam(
             uid,
             requested_tc,
             installed_version,
-        } => match authority
-            .tee_update(&uid, &requested_tc, installed_version)
-            .await?
-        {
-            Some(sealed) => Ok(Json(json!({
+            challenge,
+            tpm_key,
+        } => {
+            let offer = match (challenge, tpm_key) {
+                (Some(challenge), Some(key)) => Some(TpmKeyOffer {
+                    challenge: base64_field("challenge", &challenge)?,
+                    key_public: base64_field("tpm_key", &key)?,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(Problem::bad_request(
+                        "a TPM unit's query-response carries both challenge and tpm_key",
+                    ))
+                }
+            };
+            let update = authority
+                .tee_update(&uid, &requested_tc, installed_version, offer.as_ref())
+                .await?;
+            let Some(update) = update else {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            };
+            let sealed = update.bundle;
+            let mut answer = json!({
                 "type": "update",
                 "bundle": {
                     "uid": sealed.uid,
@@ -356,10 +395,15 @@ pub(crate) async fn tam(
                     "nonce": B64.encode(&sealed.nonce),
                     "ciphertext": B64.encode(&sealed.ciphertext),
                 },
-            }))
-            .into_response()),
-            None => Ok(StatusCode::NO_CONTENT.into_response()),
-        },
+            });
+            if let Some(credential) = update.credential {
+                answer["credential"] = json!({
+                    "credential_blob": B64.encode(&credential.credential_blob),
+                    "encrypted_secret": B64.encode(&credential.encrypted_secret),
+                });
+            }
+            Ok(Json(answer).into_response())
+        }
         TamMessage::Success { uid } => {
             tracing::info!(uid = %uid.escape_debug(), "TEE device reports its TA installed");
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -391,6 +435,10 @@ pub(crate) struct TeeEnrollmentBody {
     /// HMAC-SHA256 under the bundle's CSR key (see docs/tee.md).
     #[schema(format = Byte)]
     mac: String,
+    /// A TPM unit: HMAC-SHA256 under the secret its TPM released (see docs/tee.md).
+    #[serde(default)]
+    #[schema(format = Byte)]
+    activation: Option<String>,
 }
 
 /// Issues a certificate to a key a TA profile's trusted app generated, with no human in the loop.
@@ -419,6 +467,11 @@ pub(crate) async fn enroll(
         challenge: base64_field("challenge", &request.challenge)?,
         csr: base64_field("csr", &request.csr)?,
         mac: base64_field("mac", &request.mac)?,
+        activation: request
+            .activation
+            .as_deref()
+            .map(|a| base64_field("activation", a))
+            .transpose()?,
     };
     let enrolled = authority.tee_enroll(&request).await?;
     let certificate = der_to_pem("CERTIFICATE", &enrolled.issued.der);

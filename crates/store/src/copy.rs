@@ -191,7 +191,12 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "tee_devices",
-        &[("uid", Text), ("model", Text), ("created_at", Int)],
+        &[
+            ("uid", Text),
+            ("model", Text),
+            ("created_at", Int),
+            ("ek_public", Bytes),
+        ],
     ),
     (
         "tee_challenges",
@@ -202,6 +207,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("expires_at", Int),
             ("used_at", Int),
             ("serial", Text),
+            ("tpm_key", Bytes),
+            ("tpm_secret", Bytes),
         ],
     ),
     (

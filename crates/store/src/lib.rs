@@ -49,7 +49,7 @@ pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore
 pub use secrets::SecretStore;
 pub use sqlite::SqliteStore;
 pub use status::{CertificateStatus, DeviceStatus, ProductStatus};
-pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore};
+pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore, TpmBinding};
 pub use tpm::{TpmActivation, TpmAttestation, TpmStore};
 
 /// Everything the authority persists: every aggregate's store. Implemented for every type that

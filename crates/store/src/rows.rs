@@ -17,6 +17,7 @@ pub(crate) trait StoredRow {
     fn int(&self, column: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
     fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// A JSON text column, decoded.
     fn json<T: DeserializeOwned>(&self, column: &str) -> Result<T, StoreError> {
@@ -41,6 +42,9 @@ macro_rules! stored_row {
                 Ok(self.try_get(column)?)
             }
             fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+            fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(self.try_get(column)?)
             }
         }
@@ -217,6 +221,7 @@ pub(crate) fn tee_device<R: StoredRow>(row: &R) -> Result<TeeDevice, StoreError>
         uid: row.text("uid")?,
         model: row.text("model")?,
         created_at_ms: row.int("created_at")?,
+        ek_public: row.opt_bytes("ek_public")?,
     })
 }
 
@@ -228,6 +233,8 @@ pub(crate) fn tee_challenge<R: StoredRow>(row: &R) -> Result<TeeChallenge, Store
         expires_at_ms: row.int("expires_at")?,
         used_at_ms: row.opt_int("used_at")?,
         serial: row.opt_text("serial")?,
+        tpm_key: row.opt_bytes("tpm_key")?,
+        tpm_secret_sealed: row.opt_bytes("tpm_secret")?,
     })
 }
 

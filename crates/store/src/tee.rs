@@ -53,6 +53,10 @@ pub struct TeeDevice {
     pub model: String,
     /// Unix ms.
     pub created_at_ms: i64,
+    /// Its TPM's endorsement key (TPMT_PUBLIC), for a device with a TPM: its TA is then sealed
+    /// to that TPM instead of to an SK_TEE.
+    #[serde(skip)]
+    pub ek_public: Option<Vec<u8>>,
 }
 
 /// A single-use enrollment challenge handed to one device.
@@ -70,6 +74,21 @@ pub struct TeeChallenge {
     pub used_at_ms: Option<i64>,
     /// The certificate that enrollment issued.
     pub serial: Option<String>,
+    /// For a TPM device: the device key (TPMT_PUBLIC) the Update was bound to.
+    pub tpm_key: Option<Vec<u8>>,
+    /// For a TPM device: the credential-activation secret, sealed by the authority (opaque).
+    pub tpm_secret_sealed: Option<Vec<u8>>,
+}
+
+/// What binds a challenge to a TPM device key: set when the TA is delivered to a TPM device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpmBinding {
+    /// The challenge (hex) the Update answers.
+    pub nonce: String,
+    /// The device key's TPMT_PUBLIC.
+    pub key_public: Vec<u8>,
+    /// The activation secret, sealed by the authority.
+    pub secret_sealed: Vec<u8>,
 }
 
 /// The evidence a certificate was issued on by TEE enrollment.
@@ -157,14 +176,19 @@ pub trait TeeStore: Send + Sync + 'static {
     /// One device by UID.
     async fn tee_device(&self, uid: &str) -> Result<Option<TeeDevice>, crate::StoreError>;
 
-    /// Records that a TA bundle was delivered (audited `tee.ta.delivered`, no other row).
+    /// Records that a TA bundle was delivered (audited `tee.ta.delivered`). With `binding`
+    /// (a TPM device), also binds the challenge to the device key and its activation secret, in
+    /// the same transaction; false, and nothing written, if that challenge is unknown, another
+    /// device's, used or expired at `now_ms`.
     async fn record_ta_delivery(
         &self,
         uid: &str,
         profile: &str,
         version: i64,
+        binding: Option<&TpmBinding>,
+        now_ms: i64,
         actor: &str,
-    ) -> Result<(), crate::StoreError>;
+    ) -> Result<bool, crate::StoreError>;
 
     /// Stores a challenge (audited `tee.challenge.created`).
     async fn create_tee_challenge(
@@ -207,12 +231,4 @@ pub trait TeeStore: Send + Sync + 'static {
         &self,
         serial: &str,
     ) -> Result<Option<TeeAttestation>, crate::StoreError>;
-}
-
-/// Now, in Unix ms: the time of the one TEE write whose caller passes none
-/// ([`TeeStore::record_ta_delivery`]).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::{enroll, write_file, KeydOptions};
+use super::{enroll, write_file, KeydOptions, StoredTpmKey, UnitSecret};
 use crate::AgentError;
 
 /// The longest request line.
@@ -252,7 +252,12 @@ async fn answer(
             tracing::info!(key = %key, uid = peer.uid, exe = %peer.exe.display(), serial = %done.serial, "keyd: enrolled a key for an application");
             let certificate =
                 std::fs::read_to_string(&done.certificate).map_err(|e| e.to_string())?;
-            Ok(json!({"serial": done.serial, "level": done.level, "certificate": certificate}))
+            Ok(json!({
+                "serial": done.serial,
+                "level": done.level,
+                "key_storage": done.key_storage,
+                "certificate": certificate,
+            }))
         }
         Request::Certificate { key } => {
             let dir = owned(options, &key, peer)?;
@@ -265,10 +270,23 @@ async fn answer(
             let data = B64
                 .decode(data)
                 .map_err(|_| "data is not standard base64".to_string())?;
-            let pem = std::fs::read_to_string(dir.join("device.key")).map_err(|e| e.to_string())?;
-            let signature = GeneratedKey::from_pem(&pem, None)
-                .and_then(|k| k.sign(&data))
-                .map_err(|e| e.to_string())?;
+            let signature = match (&options.unit, StoredTpmKey::read(&dir)) {
+                (UnitSecret::Tpm(tpm), Some(key)) => {
+                    tpm.sign(&key, &data).map_err(|e| e.to_string())?
+                }
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "key {key:?} lives in a TPM and this key service was started without --tpm"
+                    ))
+                }
+                (_, None) => {
+                    let pem = std::fs::read_to_string(dir.join("device.key"))
+                        .map_err(|e| e.to_string())?;
+                    GeneratedKey::from_pem(&pem, None)
+                        .and_then(|k| k.sign(&data))
+                        .map_err(|e| e.to_string())?
+                }
+            };
             Ok(json!({"signature": B64.encode(signature)}))
         }
     }

@@ -176,7 +176,7 @@ pub async fn enroll(
     .await?;
     let secret = tpm.activate_credential(
         &ek,
-        &ak,
+        ak.handle,
         &decode("credential_blob", &activation.credential_blob)?,
         &decode("encrypted_secret", &activation.encrypted_secret)?,
     )?;

@@ -132,6 +132,30 @@ impl Tpm {
         Ok(key)
     }
 
+    /// Loads a device key from its public area (TPMT_PUBLIC) and its private blob (the
+    /// TPM2B_PRIVATE's buffer), both as [`Tpm::create_device_key`] made them, under the SRK.
+    /// Flush it when done.
+    pub fn load_key(&self, public: &[u8], private: &[u8]) -> Result<DeviceKey, AgentError> {
+        use tss_esapi::traits::UnMarshall;
+        let public = Public::unmarshall(public)
+            .map_err(|e| AgentError::Tpm(format!("the stored key's public area: {e}")))?;
+        let private = Private::try_from(private.to_vec())
+            .map_err(|e| AgentError::Tpm(format!("the stored key's private blob: {e}")))?;
+        let srk = self.storage_root_key()?;
+        let handle = self.with("loading the device key", |ctx| {
+            ctx.execute_with_session(Some(AuthSession::Password), |c| {
+                c.load(srk, private.clone(), public.clone())
+            })
+        })?;
+        let key = DeviceKey {
+            handle,
+            public,
+            private: Some(private),
+        };
+        key.ec_point()?;
+        Ok(key)
+    }
+
     /// ECDSA P-256 over SHA-256(`message`) with `key`; the signature DER-encoded (X9.62).
     pub fn sign_sha256(&self, key: KeyHandle, message: &[u8]) -> Result<Vec<u8>, AgentError> {
         let digest = ring::digest::digest(&ring::digest::SHA256, message);

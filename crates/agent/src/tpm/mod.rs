@@ -223,13 +223,14 @@ impl Tpm {
         })
     }
 
-    /// TPM2_ActivateCredential: recovers the secret the authority sealed to this EK for this AK.
-    /// `credential_blob` and `encrypted_secret` are the wire forms of the contract (TPM2B
-    /// buffers without their outer size).
+    /// TPM2_ActivateCredential: recovers the secret the authority sealed to this EK for the
+    /// loaded object `activated` (the AK, or a TEE unit's device key). `credential_blob` and
+    /// `encrypted_secret` are the wire forms of the contract (TPM2B buffers without their outer
+    /// size).
     pub fn activate_credential(
         &self,
         ek: &Endorsement,
-        ak: &AttestationKey,
+        activated: KeyHandle,
         credential_blob: &[u8],
         encrypted_secret: &[u8],
     ) -> Result<Vec<u8>, AgentError> {
@@ -265,7 +266,7 @@ impl Tpm {
                     )
                 })?;
                 ctx.execute_with_sessions((Some(AuthSession::Password), Some(session), None), |c| {
-                    c.activate_credential(ak.handle, ek.handle, blob, secret)
+                    c.activate_credential(activated, ek.handle, blob, secret)
                 })
             })
         })

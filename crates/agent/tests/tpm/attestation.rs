@@ -140,7 +140,7 @@ fn ecc_p256_ek_certificate_selects_the_ecc_ek() {
         .make_credential(&ek.public, &secret, &name_of(&ak.public).unwrap())
         .unwrap();
     assert_eq!(
-        tpm.activate_credential(&ek, &ak, &blob, &encrypted)
+        tpm.activate_credential(&ek, ak.handle, &blob, &encrypted)
             .unwrap(),
         secret
     );
@@ -156,7 +156,7 @@ fn credential_activation_round_trip() {
     let ak_name = name_of(&ak.public).unwrap();
     let (blob, encrypted) = tpm.make_credential(&ek.public, &secret, &ak_name).unwrap();
     assert_eq!(
-        tpm.activate_credential(&ek, &ak, &blob, &encrypted)
+        tpm.activate_credential(&ek, ak.handle, &blob, &encrypted)
             .unwrap(),
         secret
     );
@@ -187,7 +187,7 @@ fn credential_activation_round_trip() {
     let (blob, rest) = tpm2b_split(&file[8..]);
     let (encrypted, _) = tpm2b_split(rest);
     assert_eq!(
-        tpm.activate_credential(&ek, &ak, blob, encrypted).unwrap(),
+        tpm.activate_credential(&ek, ak.handle, blob, encrypted).unwrap(),
         secret2
     );
 
@@ -196,7 +196,7 @@ fn credential_activation_round_trip() {
     other[5] ^= 1;
     let (blob, encrypted) = tpm.make_credential(&ek.public, &secret, &other).unwrap();
     assert!(tpm
-        .activate_credential(&ek, &ak, &blob, &encrypted)
+        .activate_credential(&ek, ak.handle, &blob, &encrypted)
         .is_err());
 }
 

@@ -158,3 +158,31 @@ fn keys_are_deterministic_and_distinct_per_uid() {
     );
     assert_ne!(derive_csr_key(b"k", "a"), derive_csr_key(b"k", "b"));
 }
+
+#[test]
+fn an_activation_proof_binds_the_secret_and_the_enrollment() {
+    let secret = [7u8; 32];
+    let input = CsrMacInput {
+        uid: "unit-1",
+        profile: "p",
+        version: 1,
+        challenge: b"challenge",
+        csr_der: b"csr",
+    };
+    let proof = activation_proof(&secret, &input);
+    assert_eq!(verify_activation_proof(&secret, &input, &proof), Ok(()));
+    // Not the CSR MAC under the same key: the two tags are domain-separated.
+    assert_ne!(proof, csr_mac(&secret, &input));
+    assert_eq!(
+        verify_activation_proof(&[8u8; 32], &input, &proof),
+        Err(TeeError::ActivationProof)
+    );
+    let other_csr = CsrMacInput {
+        csr_der: b"another csr",
+        ..input
+    };
+    assert_eq!(
+        verify_activation_proof(&secret, &other_csr, &proof),
+        Err(TeeError::ActivationProof)
+    );
+}

@@ -15,6 +15,7 @@ pub(crate) fn built_in() -> BTreeMap<String, Profile> {
         Profile::product(),
         Profile::tpm(),
         Profile::tee(),
+        Profile::tee_tpm(),
         Profile::admin(),
     ]
     .into_iter()

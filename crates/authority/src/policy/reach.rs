@@ -13,7 +13,7 @@ pub fn reserved_profile(name: &str) -> Option<&'static str> {
         ),
         "admin" => Some("admin certificates are made by `inkan admin cert create` only"),
         "tpm" => Some("tpm certificates are issued only on TPM 2.0 attestation (/v1/tpm/enrollments)"),
-        "tee" => Some("tee certificates are issued only to a TA profile's trusted app (/v1/tee/enrollments)"),
+        "tee" | "tee-tpm" => Some("tee certificates are issued only to a TA profile's trusted app (/v1/tee/enrollments)"),
         _ => None,
     }
 }
@@ -111,7 +111,7 @@ pub(crate) fn check_config(config: &Config) -> Result<(), String> {
     }
     for (name, profile) in &profiles {
         let max = match name.as_str() {
-            "tpm" | "tee" => TPM_MAX_LEVEL,
+            "tpm" | "tee" | "tee-tpm" => TPM_MAX_LEVEL,
             "admin" | "product" => ADMIN_MAX_LEVEL,
             // Reachable by an EST secret of its own name (unless a label of that name says
             // otherwise, checked above).
@@ -126,7 +126,7 @@ pub(crate) fn check_config(config: &Config) -> Result<(), String> {
                 profile.level,
                 match name.as_str() {
                     "tpm" => "TPM 2.0 attestation".to_string(),
-                    "tee" => "a TPM-backed trusted app".to_string(),
+                    "tee" | "tee-tpm" => "a TPM-backed trusted app".to_string(),
                     "admin" | "product" => "an administrator".to_string(),
                     _ => format!("the EST secret of label {name:?}"),
                 }

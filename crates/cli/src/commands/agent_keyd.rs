@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use inkan_agent::keyd::{enroll, KeydOptions};
+use inkan_agent::keyd::{enroll, KeydOptions, TpmUnit, UnitSecret};
 use inkan_pki::certs_from_pem;
 
 #[derive(Debug, Subcommand)]
@@ -30,6 +30,16 @@ pub enum KeydCommand {
     /// As an application: ask the key service for a key and certificate of this program's own
     /// (again: renew), and print the certificate chain (PEM).
     Request(RequestArgs),
+    /// Write this unit's TPM endorsement key public area (TPMT_PUBLIC), for the manufacturer
+    /// to register the unit with: `inkan tee device add UID --model M --tpm-ek FILE`.
+    Ek {
+        /// The TPM (TCTI); empty: $TPM2TOOLS_TCTI, $TCTI, else device:/dev/tpmrm0.
+        #[arg(long, value_name = "TCTI", default_value = "")]
+        tpm: String,
+        /// Where to write it.
+        #[arg(long, default_value = "ek.pub")]
+        out: PathBuf,
+    },
 }
 
 /// An application's request to the key service.
@@ -60,8 +70,13 @@ pub struct TaArgs {
     pub uid: String,
     /// File with this device's unique key SK_TEE (64 hex characters, from `inkan tee device
     /// add`); it must not be readable by others.
-    #[arg(long)]
-    pub device_key_file: PathBuf,
+    #[arg(long, required_unless_present = "tpm", conflicts_with = "tpm")]
+    pub device_key_file: Option<PathBuf>,
+    /// This unit has a TPM (registered by its EK): its TA is sealed to the TPM and every key is
+    /// created in it. The value is the TCTI; empty: $TPM2TOOLS_TCTI, $TCTI, else
+    /// device:/dev/tpmrm0.
+    #[arg(long, value_name = "TCTI", num_args = 0..=1, default_missing_value = "")]
+    pub tpm: Option<String>,
     /// The TA profile to run.
     #[arg(long)]
     pub profile: String,
@@ -69,8 +84,9 @@ pub struct TaArgs {
     /// the first line of a file (e.g. mac=@/sys/class/net/eth0/address).
     #[arg(long = "identity", value_name = "FIELD=VALUE")]
     pub identity: Vec<String>,
-    /// State directory: ta-bundle.json (sealed, 0600), device.key (0600), device.pem, ca.pem
-    /// (`serve`: one such directory per application under apps/).
+    /// State directory: ta-bundle.json (sealed, 0600), device.key (0600; with --tpm
+    /// device.tpm.json, the TPM-wrapped key), device.pem, ca.pem (`serve`: one such directory
+    /// per application under apps/).
     #[arg(long, default_value = "inkan-keyd")]
     pub out: PathBuf,
 }
@@ -88,6 +104,16 @@ pub async fn run(cmd: KeydCommand) -> anyhow::Result<()> {
             print!("{}", answer["certificate"].as_str().unwrap_or_default());
             Ok(())
         }
+        KeydCommand::Ek { tpm, out } => {
+            let ek = TpmUnit::open(&tcti(&tpm))?.ek_public()?;
+            std::fs::write(&out, &ek).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote the EK public area to {}: register the unit with `inkan tee device add UID --model M --tpm-ek {}`",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
         KeydCommand::Serve { ta, socket } => {
             let options = options(ta)?;
             let listener = inkan_agent::keyd::bind(&socket)?;
@@ -100,6 +126,17 @@ pub async fn run(cmd: KeydCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `value`, or when empty the TCTI tpm2-tools would use.
+fn tcti(value: &str) -> String {
+    if !value.is_empty() {
+        return value.to_string();
+    }
+    ["TPM2TOOLS_TCTI", "TCTI"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "device:/dev/tpmrm0".to_string())
 }
 
 fn device_key(path: &PathBuf) -> anyhow::Result<[u8; 32]> {
@@ -153,7 +190,11 @@ fn options(args: TaArgs) -> anyhow::Result<KeydOptions> {
         authority: args.authority,
         roots: certs_from_pem(&pem)?,
         uid: args.uid,
-        device_key: device_key(&args.device_key_file)?,
+        unit: match (&args.tpm, &args.device_key_file) {
+            (Some(tpm), _) => UnitSecret::Tpm(TpmUnit::open(&tcti(tpm))?),
+            (None, Some(file)) => UnitSecret::DeviceKey(device_key(file)?),
+            (None, None) => anyhow::bail!("pass --device-key-file, or --tpm on a unit with a TPM"),
+        },
         profile: args.profile,
         identity: identity(&args.identity)?,
         dir: args.out,
@@ -166,9 +207,10 @@ async fn enroll_command(args: TaArgs, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {
         println!(
-            "enrolled: serial {} (level {}, TA profile {} version {}); certificate {}, key {}",
+            "enrolled: serial {} (level {}, key in {}, TA profile {} version {}); certificate {}, key {}",
             done.serial,
             done.level,
+            done.key_storage,
             done.profile,
             done.version,
             done.certificate.display(),

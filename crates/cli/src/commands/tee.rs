@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Subcommand;
 use inkan_authority::{DataDir, NewTaProfile, TeeRegistry};
 
@@ -80,6 +81,11 @@ pub enum TeeDeviceCommand {
         /// Its model.
         #[arg(long)]
         model: String,
+        /// For a unit with a TPM: its EK public area (a file from `inkan agent keyd ek`,
+        /// `tpm2_createek -u` or `tpm2_readpublic -o`). Its TA is then sealed to that TPM, its
+        /// certificate key lives there (level 3 under the tee-tpm profile), and no SK_TEE is made.
+        #[arg(long, value_name = "FILE")]
+        tpm_ek: Option<std::path::PathBuf>,
     },
 }
 
@@ -178,13 +184,30 @@ pub async fn run(data_dir: &DataDir, cmd: TeeCommand) -> anyhow::Result<()> {
             let model = tee.create_model(&name, &actor).await?;
             println!("created model {}", model.name);
         }
-        TeeCommand::Device(TeeDeviceCommand::Add { uid, model }) => {
-            let registered = tee.register_device(&uid, &model, &actor).await?;
-            eprintln!(
-                "registered {} (model {}); its device key follows: write it into the unit (0600), it is not shown again",
-                registered.device.uid, registered.device.model
-            );
-            println!("{}", hex::encode(registered.device_key));
+        TeeCommand::Device(TeeDeviceCommand::Add { uid, model, tpm_ek }) => {
+            let ek = tpm_ek
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path)
+                        .with_context(|| format!("cannot read the EK public area {}", path.display()))
+                })
+                .transpose()?;
+            let registered = tee
+                .register_device(&uid, &model, ek.as_deref(), &actor)
+                .await?;
+            match registered.device_key {
+                Some(key) => {
+                    eprintln!(
+                        "registered {} (model {}); its device key follows: write it into the unit (0600), it is not shown again",
+                        registered.device.uid, registered.device.model
+                    );
+                    println!("{}", hex::encode(key));
+                }
+                None => println!(
+                    "registered {} (model {}) with its TPM's EK: its TA is sealed to that TPM; run `inkan agent keyd enroll --tpm` on the unit",
+                    registered.device.uid, registered.device.model
+                ),
+            }
         }
     }
     Ok(())

@@ -2,11 +2,12 @@
 //! (a backend writes the event in its transaction but never composes it).
 
 use serde_json::json;
+use sha2::Digest;
 
 use crate::{
     DeviceCertificate, DeviceRecord, IssuerRecord, NewAuditEvent, NewCertificate, ProductRecord,
     Revocation, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TpmActivation,
-    TpmAttestation,
+    TpmAttestation, TpmBinding,
 };
 
 /// `certificate.issued`.
@@ -224,16 +225,16 @@ pub(crate) fn tee_ta_delivered(
     uid: &str,
     profile: &str,
     version: i64,
+    binding: Option<&TpmBinding>,
     actor: &str,
     at_ms: i64,
 ) -> NewAuditEvent {
-    NewAuditEvent::new(
-        at_ms,
-        "tee.ta.delivered",
-        actor,
-        uid,
-        json!({"profile": profile, "version": version}),
-    )
+    let mut data = json!({"profile": profile, "version": version});
+    if let Some(b) = binding {
+        data["challenge"] = json!(b.nonce);
+        data["tpm_key_sha256"] = json!(hex::encode(sha2::Sha256::digest(&b.key_public)));
+    }
+    NewAuditEvent::new(at_ms, "tee.ta.delivered", actor, uid, data)
 }
 
 /// `tee.challenge.created`.

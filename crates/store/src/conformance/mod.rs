@@ -74,6 +74,7 @@ where
         tee::a_tee_challenge_is_consumed_once_with_its_certificate,
         tee::parallel_tee_enrollments_share_no_challenge,
         tee::a_ta_delivery_is_audited_in_the_chain,
+        tee::a_tpm_binding_needs_an_open_challenge_of_that_device,
         tee::a_tee_challenge_is_spent_once_without_a_certificate,
         tee::outstanding_challenges_are_counted_and_expired_ones_purged,
     );

@@ -6,7 +6,7 @@ use super::tpm::{activation, tpm_cert};
 use super::{cert, verify_chain};
 use crate::{
     AuditEvent, NewCertificate, RecordOutcome, Store, StoreError, TaProfile, TeeAttestation,
-    TeeChallenge, TeeDevice, TeeModel,
+    TeeChallenge, TeeDevice, TeeModel, TpmBinding,
 };
 
 /// Sealed bytes no audit event may carry (hex `5ea1ed00ff`).
@@ -41,6 +41,7 @@ fn tee_device(uid: &str, model: &str) -> TeeDevice {
         uid: uid.into(),
         model: model.into(),
         created_at_ms: 20,
+        ek_public: None,
     }
 }
 
@@ -52,6 +53,8 @@ fn challenge(nonce: &str, uid: &str, expires_at_ms: i64) -> TeeChallenge {
         expires_at_ms,
         used_at_ms: None,
         serial: None,
+        tpm_key: None,
+        tpm_secret_sealed: None,
     }
 }
 
@@ -470,6 +473,58 @@ pub(super) async fn parallel_tee_enrollments_share_no_challenge<S: Store>(store:
     assert_eq!(used.serial.as_ref(), recorded.first());
 }
 
+pub(super) async fn a_tpm_binding_needs_an_open_challenge_of_that_device<S: Store>(
+    store: Arc<S>,
+) {
+    devices(&*store).await;
+    for (nonce, expires) in [("open", 10_000), ("expired", 500), ("used", 10_000)] {
+        store
+            .create_tee_challenge(&challenge(nonce, "u1", expires), "test")
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .consume_tee_challenge("used", "u1", 600, "test")
+        .await
+        .unwrap());
+    let binding = |nonce: &str| TpmBinding {
+        nonce: nonce.into(),
+        key_public: vec![0x23; 90],
+        secret_sealed: SEALED.to_vec(),
+    };
+    let before = store.audit_events(0, 1000).await.unwrap().len();
+    for (nonce, uid) in [
+        ("open", "u2"),
+        ("expired", "u1"),
+        ("used", "u1"),
+        ("missing", "u1"),
+    ] {
+        let bound = store
+            .record_ta_delivery(uid, "ta1", 1, Some(&binding(nonce)), 1_000, "test")
+            .await
+            .unwrap();
+        assert!(!bound, "{nonce} for {uid} must not bind");
+    }
+    assert_eq!(store.audit_events(0, 1000).await.unwrap().len(), before);
+    let untouched = store.tee_challenge("open").await.unwrap().unwrap();
+    assert_eq!((untouched.tpm_key, untouched.tpm_secret_sealed), (None, None));
+
+    assert!(store
+        .record_ta_delivery("u1", "ta1", 1, Some(&binding("open")), 1_000, "device:u1")
+        .await
+        .unwrap());
+    let bound = store.tee_challenge("open").await.unwrap().unwrap();
+    assert_eq!(bound.tpm_key, Some(vec![0x23; 90]));
+    assert_eq!(bound.tpm_secret_sealed, Some(SEALED.to_vec()));
+    let events = store.audit_events(0, 1000).await.unwrap();
+    let delivered = events.last().unwrap();
+    assert_eq!(delivered.kind, "tee.ta.delivered");
+    assert!(delivered.data.contains(r#""challenge":"open""#), "{}", delivered.data);
+    assert!(delivered.data.contains("tpm_key_sha256"), "{}", delivered.data);
+    verify_chain(&*store, "a_tpm_binding_needs_an_open_challenge_of_that_device").await;
+    assert_no_sealed_bytes(&events);
+}
+
 pub(super) async fn a_ta_delivery_is_audited_in_the_chain<S: Store>(store: Arc<S>) {
     devices(&*store).await;
     store
@@ -478,7 +533,7 @@ pub(super) async fn a_ta_delivery_is_audited_in_the_chain<S: Store>(store: Arc<S
         .unwrap();
     let before = store.audit_events(0, 1000).await.unwrap().len();
     store
-        .record_ta_delivery("u1", "ta1", 1, "device:u1")
+        .record_ta_delivery("u1", "ta1", 1, None, 1_000, "device:u1")
         .await
         .unwrap();
     let events = store.audit_events(0, 1000).await.unwrap();

@@ -4,6 +4,7 @@ use crate::postgres::tests::{drop_schemas, fresh_store, test_server};
 use crate::{
     CertificateStore, ChainVerifier, NewCertificate, RecordOutcome, RegistryStore, Revocation,
     SecretStore, Store, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore,
+    TpmBinding,
 };
 
 async fn chain<S: Store>(store: &S) -> Vec<crate::AuditEvent> {
@@ -192,6 +193,7 @@ async fn tee_provisioning<S: Store>(store: &S) {
         uid: "u1".into(),
         model: "m1".into(),
         created_at_ms: 1,
+        ek_public: Some(vec![3; 90]),
     };
     store.register_tee_device(&device, "test").await.unwrap();
     let challenge = TeeChallenge {
@@ -201,11 +203,23 @@ async fn tee_provisioning<S: Store>(store: &S) {
         expires_at_ms: 100,
         used_at_ms: None,
         serial: None,
+        tpm_key: None,
+        tpm_secret_sealed: None,
     };
     store
         .create_tee_challenge(&challenge, "test")
         .await
         .unwrap();
+    let binding = TpmBinding {
+        nonce: "tn1".into(),
+        key_public: vec![4; 88],
+        secret_sealed: vec![5; 60],
+    };
+    let bound = store
+        .record_ta_delivery("u1", "p1", 1, Some(&binding), 50, "test")
+        .await
+        .unwrap();
+    assert!(bound);
     let out = store.record_issued(&[tee_cert("tee1")], 7).await.unwrap();
     assert_eq!(out, [RecordOutcome::Recorded]);
 }

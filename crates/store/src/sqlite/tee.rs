@@ -7,8 +7,9 @@ use sqlx::Row;
 use super::{audit, AuditHead, SqliteStore, Tx};
 use crate::audit::events;
 use crate::rows::{self, json_text};
-use crate::tee::now_ms;
-use crate::{StoreError, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore};
+use crate::{
+    StoreError, TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore, TpmBinding,
+};
 
 #[async_trait]
 impl TeeStore for SqliteStore {
@@ -175,10 +176,13 @@ impl TeeStore for SqliteStore {
                 device.model
             )));
         }
-        sqlx::query("INSERT INTO tee_devices (uid, model, created_at) VALUES (?, ?, ?)")
-            .bind(&device.uid)
-            .bind(&device.model)
-            .bind(device.created_at_ms)
+        sqlx::query(
+            "INSERT INTO tee_devices (uid, model, created_at, ek_public) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&device.uid)
+        .bind(&device.model)
+        .bind(device.created_at_ms)
+        .bind(&device.ek_public)
             .execute(&mut *tx)
             .await?;
         let event = events::tee_device_registered(device, actor);
@@ -200,13 +204,31 @@ impl TeeStore for SqliteStore {
         uid: &str,
         profile: &str,
         version: i64,
+        binding: Option<&TpmBinding>,
+        now_ms: i64,
         actor: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
-        let event = events::tee_ta_delivered(uid, profile, version, actor, now_ms());
+        if let Some(binding) = binding {
+            let bound = sqlx::query(
+                "UPDATE tee_challenges SET tpm_key = ?, tpm_secret = ? WHERE nonce = ? AND uid = ? AND used_at IS NULL AND expires_at > ?",
+            )
+            .bind(&binding.key_public)
+            .bind(&binding.secret_sealed)
+            .bind(&binding.nonce)
+            .bind(uid)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if bound != 1 {
+                return Ok(false);
+            }
+        }
+        let event = events::tee_ta_delivered(uid, profile, version, binding, actor, now_ms);
         audit(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn create_tee_challenge(

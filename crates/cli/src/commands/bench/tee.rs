@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Args;
-use inkan_agent::keyd::{enroll, KeydOptions};
+use inkan_agent::keyd::{enroll, KeydOptions, UnitSecret};
 use inkan_authority::{DataDir, NewTaProfile, TeeRegistry};
 use inkan_pki::certs_from_pem;
 use serde_json::json;
@@ -68,8 +69,13 @@ pub async fn tee(data_dir: &DataDir, args: BenchTeeArgs) -> anyhow::Result<()> {
     let mut units = Vec::with_capacity(args.count);
     for i in 0..args.count {
         let uid = format!("{run}-{i}");
-        let registered = registry.register_device(&uid, &run, "bench").await?;
-        units.push((uid, registered.device_key));
+        let registered = registry
+            .register_device(&uid, &run, None, "bench")
+            .await?;
+        let key = registered
+            .device_key
+            .context("a unit registered without a TPM has an SK_TEE")?;
+        units.push((uid, key));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -99,7 +105,7 @@ pub async fn tee(data_dir: &DataDir, args: BenchTeeArgs) -> anyhow::Result<()> {
                     authority: url.clone(),
                     roots: roots.clone(),
                     uid: uid.clone(),
-                    device_key: *device_key,
+                    unit: UnitSecret::DeviceKey(*device_key),
                     profile: profile.clone(),
                     identity: vec![("serial".into(), format!("SN-{i}"))],
                     dir: dir.join(uid),
