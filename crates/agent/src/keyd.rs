@@ -197,13 +197,14 @@ async fn enroll_software(
     let key = GeneratedKey::generate(algorithm)?;
     let (serial, sans) = identity_names(&bundle, &options.identity)?;
     let csr = build_csr_with_serial(&key, &options.uid, serial.as_deref(), &sans)?;
-    let (enrolled, chain, ca) =
-        submit(connection, options, &bundle, challenge, &csr, None).await?;
+    let (enrolled, chain, ca) = submit(connection, options, &bundle, challenge, &csr, None).await?;
     check_returned(&chain, &ca, &key.public_key_der())?;
     let key_path = options.dir.join("device.key");
     write_file(&key_path, key.to_pem(None)?.as_bytes(), 0o600)?;
     let _ = std::fs::remove_file(options.dir.join(TPM_KEY_FILE));
-    install(options, enrolled, &bundle, &chain, &ca, key_path, "software")
+    install(
+        options, enrolled, &bundle, &chain, &ca, key_path, "software",
+    )
 }
 
 /// A unit with a TPM: a new key in the TPM, an Update sealed to the TPM and bound to that key,
@@ -243,9 +244,9 @@ async fn enroll_tpm(
             &decode("encrypted_secret", &credential.encrypted_secret)?,
         )
         .and_then(|secret| {
-            let secret: [u8; 32] = secret.try_into().map_err(|_| {
-                AgentError::Protocol("the activated secret is not 32 bytes".into())
-            })?;
+            let secret: [u8; 32] = secret
+                .try_into()
+                .map_err(|_| AgentError::Protocol("the activated secret is not 32 bytes".into()))?;
             Ok((open_wire(&secret, &wire)?, secret))
         });
     let (bundle, secret) = match opened {

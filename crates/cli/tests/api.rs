@@ -30,6 +30,8 @@ mod api {
     mod robustness;
     mod tee;
     mod tee_apps;
+    #[cfg(feature = "tpm")]
+    mod tee_tpm;
     mod tpm;
     #[cfg(feature = "tpm")]
     mod tpm_agent;

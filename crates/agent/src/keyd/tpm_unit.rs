@@ -32,16 +32,21 @@ impl StoredTpmKey {
 
     /// Writes it into `dir` (0600).
     pub fn write(&self, dir: &Path) -> Result<(), AgentError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| AgentError::Protocol(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| AgentError::Protocol(e.to_string()))?;
         super::write_file(&dir.join(TPM_KEY_FILE), &json, 0o600)
     }
 
     fn parts(&self) -> Result<(Vec<u8>, Vec<u8>), AgentError> {
         let decode = |what: &str, text: &str| {
-            B64.decode(text)
-                .map_err(|_| AgentError::Protocol(format!("the stored TPM key's {what} is not base64")))
+            B64.decode(text).map_err(|_| {
+                AgentError::Protocol(format!("the stored TPM key's {what} is not base64"))
+            })
         };
-        Ok((decode("public", &self.public)?, decode("private", &self.private)?))
+        Ok((
+            decode("public", &self.public)?,
+            decode("private", &self.private)?,
+        ))
     }
 }
 
@@ -79,7 +84,13 @@ impl TpmUnit {
         encrypted_secret: &[u8],
     ) -> Result<Vec<u8>, AgentError> {
         let (public, private) = key.parts()?;
-        imp::activate(&self.0, &public, &private, credential_blob, encrypted_secret)
+        imp::activate(
+            &self.0,
+            &public,
+            &private,
+            credential_blob,
+            encrypted_secret,
+        )
     }
 
     /// The CSR for `key` (CN, serialNumber, SANs as [`inkan_pki::build_csr_with_serial`]),
@@ -156,7 +167,8 @@ mod imp {
     ) -> Result<Vec<u8>, AgentError> {
         with_key(tpm, public, private, |key| {
             let ek = tpm.endorsement()?;
-            let secret = tpm.activate_credential(&ek, key.handle, credential_blob, encrypted_secret);
+            let secret =
+                tpm.activate_credential(&ek, key.handle, credential_blob, encrypted_secret);
             tpm.flush(ek.handle)?;
             secret
         })
@@ -183,7 +195,9 @@ mod imp {
         private: &[u8],
         message: &[u8],
     ) -> Result<Vec<u8>, AgentError> {
-        with_key(tpm, public, private, |key| tpm.sign_sha256(key.handle, message))
+        with_key(tpm, public, private, |key| {
+            tpm.sign_sha256(key.handle, message)
+        })
     }
 }
 

@@ -187,7 +187,8 @@ fn credential_activation_round_trip() {
     let (blob, rest) = tpm2b_split(&file[8..]);
     let (encrypted, _) = tpm2b_split(rest);
     assert_eq!(
-        tpm.activate_credential(&ek, ak.handle, blob, encrypted).unwrap(),
+        tpm.activate_credential(&ek, ak.handle, blob, encrypted)
+            .unwrap(),
         secret2
     );
 

@@ -33,7 +33,11 @@ const CHECKS: [&str; 6] = [
 ];
 
 /// The checks a TPM device's enrollment passed besides [`CHECKS`].
-const TPM_CHECKS: [&str; 3] = ["tpm-key-bound", "credential-activated", "csr-key-is-tpm-key"];
+const TPM_CHECKS: [&str; 3] = [
+    "tpm-key-bound",
+    "credential-activated",
+    "csr-key-is-tpm-key",
+];
 
 /// What a TPM device's QueryResponse adds: the key its TA is to be bound to.
 #[derive(Clone, Debug)]
@@ -211,8 +215,8 @@ impl Authority {
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let credential = make_credential(&ek, &key.name(), &secret, &mut rand::rngs::OsRng)
             .map_err(|e| AuthorityError::Ca(format!("sealing to the TPM of {uid}: {e}")))?;
-        let sealed = seal_bundle(&secret, &bundle, nonce)
-            .map_err(|e| AuthorityError::Ca(e.to_string()))?;
+        let sealed =
+            seal_bundle(&secret, &bundle, nonce).map_err(|e| AuthorityError::Ca(e.to_string()))?;
         let nonce_hex = hex::encode(&offer.challenge);
         let binding = TpmBinding {
             secret_sealed: tee.seal_activation_secret(&nonce_hex, &secret)?,

@@ -188,8 +188,9 @@ pub async fn run(data_dir: &DataDir, cmd: TeeCommand) -> anyhow::Result<()> {
             let ek = tpm_ek
                 .as_ref()
                 .map(|path| {
-                    std::fs::read(path)
-                        .with_context(|| format!("cannot read the EK public area {}", path.display()))
+                    std::fs::read(path).with_context(|| {
+                        format!("cannot read the EK public area {}", path.display())
+                    })
                 })
                 .transpose()?;
             let registered = tee

@@ -59,7 +59,7 @@ impl Drop for Keyd {
 
 /// A client application: `program` (/usr/bin/python3 or perl) sends one request line, prints the
 /// answer; `as_nobody` runs it as uid 65534.
-fn ask(program: &str, socket: &Path, request: &Value, as_nobody: bool) -> Value {
+pub(super) fn ask(program: &str, socket: &Path, request: &Value, as_nobody: bool) -> Value {
     let code = match program {
         "/usr/bin/python3" => "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(sys.argv[2].encode()+b'\\n')\nprint(s.makefile().readline(),end='')",
         _ => "use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die $!; print $s \"$ARGV[1]\\n\"; print scalar <$s>;",

@@ -473,9 +473,7 @@ pub(super) async fn parallel_tee_enrollments_share_no_challenge<S: Store>(store:
     assert_eq!(used.serial.as_ref(), recorded.first());
 }
 
-pub(super) async fn a_tpm_binding_needs_an_open_challenge_of_that_device<S: Store>(
-    store: Arc<S>,
-) {
+pub(super) async fn a_tpm_binding_needs_an_open_challenge_of_that_device<S: Store>(store: Arc<S>) {
     devices(&*store).await;
     for (nonce, expires) in [("open", 10_000), ("expired", 500), ("used", 10_000)] {
         store
@@ -507,7 +505,10 @@ pub(super) async fn a_tpm_binding_needs_an_open_challenge_of_that_device<S: Stor
     }
     assert_eq!(store.audit_events(0, 1000).await.unwrap().len(), before);
     let untouched = store.tee_challenge("open").await.unwrap().unwrap();
-    assert_eq!((untouched.tpm_key, untouched.tpm_secret_sealed), (None, None));
+    assert_eq!(
+        (untouched.tpm_key, untouched.tpm_secret_sealed),
+        (None, None)
+    );
 
     assert!(store
         .record_ta_delivery("u1", "ta1", 1, Some(&binding("open")), 1_000, "device:u1")
@@ -519,9 +520,21 @@ pub(super) async fn a_tpm_binding_needs_an_open_challenge_of_that_device<S: Stor
     let events = store.audit_events(0, 1000).await.unwrap();
     let delivered = events.last().unwrap();
     assert_eq!(delivered.kind, "tee.ta.delivered");
-    assert!(delivered.data.contains(r#""challenge":"open""#), "{}", delivered.data);
-    assert!(delivered.data.contains("tpm_key_sha256"), "{}", delivered.data);
-    verify_chain(&*store, "a_tpm_binding_needs_an_open_challenge_of_that_device").await;
+    assert!(
+        delivered.data.contains(r#""challenge":"open""#),
+        "{}",
+        delivered.data
+    );
+    assert!(
+        delivered.data.contains("tpm_key_sha256"),
+        "{}",
+        delivered.data
+    );
+    verify_chain(
+        &*store,
+        "a_tpm_binding_needs_an_open_challenge_of_that_device",
+    )
+    .await;
     assert_no_sealed_bytes(&events);
 }
 

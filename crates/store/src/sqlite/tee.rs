@@ -183,8 +183,8 @@ impl TeeStore for SqliteStore {
         .bind(&device.model)
         .bind(device.created_at_ms)
         .bind(&device.ek_public)
-            .execute(&mut *tx)
-            .await?;
+        .execute(&mut *tx)
+        .await?;
         let event = events::tee_device_registered(device, actor);
         audit(&mut tx, event).await?;
         tx.commit().await?;

@@ -69,9 +69,7 @@ pub async fn tee(data_dir: &DataDir, args: BenchTeeArgs) -> anyhow::Result<()> {
     let mut units = Vec::with_capacity(args.count);
     for i in 0..args.count {
         let uid = format!("{run}-{i}");
-        let registered = registry
-            .register_device(&uid, &run, None, "bench")
-            .await?;
+        let registered = registry.register_device(&uid, &run, None, "bench").await?;
         let key = registered
             .device_key
             .context("a unit registered without a TPM has an SK_TEE")?;
