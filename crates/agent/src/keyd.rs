@@ -30,10 +30,12 @@ use crate::AgentError;
 
 mod client;
 mod service;
+mod signer;
 mod tpm_unit;
 
 pub use client::call;
 pub use service::{bind, serve, Owner};
+pub use signer::KeydSigningKey;
 pub use tpm_unit::{StoredTpmKey, TpmUnit, TPM_KEY_FILE};
 
 /// What makes this unit itself: the secret its TA is sealed to.

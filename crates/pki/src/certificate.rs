@@ -185,5 +185,12 @@ pub fn spki_der(der: &[u8]) -> Result<Vec<u8>, PkiError> {
     Ok(cert.public_key().raw.to_vec())
 }
 
+/// The key type of a certificate's public key.
+pub fn certificate_key_type(der: &[u8]) -> Result<crate::KeyType, PkiError> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    crate::KeyType::of_spki(cert.public_key()).map_err(PkiError::Certificate)
+}
+
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,7 @@ mod validation;
 mod verify;
 
 pub use ca::{CaSet, IssuingCa};
-pub use certificate::{spki_der, subject_der, CertificateInfo, IssueParams};
+pub use certificate::{certificate_key_type, spki_der, subject_der, CertificateInfo, IssueParams};
 pub use crl::{crl_entry_count, crl_summary, CrlEntry, CrlParams, CrlSummary};
 pub use csr::{
     build_csr, build_csr_signed_by, build_csr_with_serial, CheckedCsr, CsrCheck, KeyType,

@@ -45,15 +45,24 @@ pub struct AgentProxyArgs {
     /// Trust anchor (PEM) for the upstream's TLS certificate.
     #[arg(long)]
     pub ca_file: PathBuf,
-    /// The client certificate chain (PEM, leaf first), e.g. the chain.pem `agent enroll` wrote.
-    #[arg(long)]
-    pub cert: PathBuf,
+    /// The client certificate chain (PEM, leaf first), e.g. the chain.pem `agent enroll` wrote
+    /// (not with --keyd, which supplies it).
+    #[arg(long, required_unless_present = "keyd", conflicts_with = "keyd")]
+    pub cert: Option<PathBuf>,
     /// Sign with the TPM key (handle from --handle, else from tpm-key.json beside --cert).
-    #[arg(long, conflicts_with = "key")]
+    #[arg(long, conflicts_with_all = ["key", "keyd"])]
     pub tpm: bool,
     /// Sign with a software key instead (PKCS#8 PEM file).
-    #[arg(long, required_unless_present = "tpm")]
+    #[arg(long, required_unless_present_any = ["tpm", "keyd"], conflicts_with = "keyd")]
     pub key: Option<PathBuf>,
+    /// Sign through the key service at this socket (`inkan agent keyd serve`) with the key
+    /// named by --keyd-key, which this program must own (it asked for it with `inkan agent
+    /// keyd request`): the private key stays in the key service (in the TPM on a TPM unit).
+    #[arg(long, value_name = "SOCKET", requires = "keyd_key")]
+    pub keyd: Option<PathBuf>,
+    /// The key service key to sign with.
+    #[arg(long, value_name = "NAME", requires = "keyd")]
+    pub keyd_key: Option<String>,
     /// TPM to use (TCTI); default: tpm-key.json beside --cert, $TPM2TOOLS_TCTI, $TCTI,
     /// device:/dev/tpmrm0.
     #[arg(long, requires = "tpm")]
@@ -124,28 +133,44 @@ async fn enroll_tpm(_args: TpmEnrollArgs, _roots: Vec<Vec<u8>>) -> anyhow::Resul
 /// Runs `inkan agent proxy`.
 pub async fn proxy(args: AgentProxyArgs) -> anyhow::Result<()> {
     let roots = read_roots(&args.ca_file)?;
-    let pem = std::fs::read(&args.cert)
-        .with_context(|| format!("cannot read the certificate chain {}", args.cert.display()))?;
-    let chain = inkan_pki::certs_from_pem(&pem)
-        .with_context(|| format!("{} holds no PEM certificate", args.cert.display()))?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "{} holds no certificate: pass the chain.pem that `inkan agent enroll` wrote",
-        args.cert.display()
-    );
     HttpTarget::parse(&args.upstream)?;
-    let tls = if args.tpm {
-        tpm_tls(&args, &roots, chain)?
-    } else {
-        let path = args
-            .key
-            .as_ref()
-            .context("pass --tpm, or --key with the certificate's PKCS#8 key")?;
-        let key_pem = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the key {}", path.display()))?;
-        let key = inkan_pki::GeneratedKey::from_pem(&key_pem, None)
-            .with_context(|| format!("{} is not a PKCS#8 PEM key", path.display()))?;
-        inkan_client::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?
+    let tls = match (&args.keyd, &args.keyd_key, &args.cert) {
+        (Some(socket), Some(key), _) => {
+            let (signer, chain) = inkan_agent::keyd::KeydSigningKey::open(socket, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "key {key:?} of the key service at {}: ask for it first with `inkan agent keyd request --key {key}`",
+                        socket.display()
+                    )
+                })?;
+            signer.client_tls_config(&roots, chain)?
+        }
+        (_, _, Some(cert)) => {
+            let pem = std::fs::read(cert)
+                .with_context(|| format!("cannot read the certificate chain {}", cert.display()))?;
+            let chain = inkan_pki::certs_from_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+            anyhow::ensure!(
+                !chain.is_empty(),
+                "{} holds no certificate: pass the chain.pem that `inkan agent enroll` wrote",
+                cert.display()
+            );
+            if args.tpm {
+                tpm_tls(&args, cert, &roots, chain)?
+            } else {
+                let path = args
+                    .key
+                    .as_ref()
+                    .context("pass --tpm, or --key with the certificate's PKCS#8 key")?;
+                let key_pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the key {}", path.display()))?;
+                let key = inkan_pki::GeneratedKey::from_pem(&key_pem, None)
+                    .with_context(|| format!("{} is not a PKCS#8 PEM key", path.display()))?;
+                inkan_client::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?
+            }
+        }
+        _ => anyhow::bail!("pass --cert with --key or --tpm, or --keyd with --keyd-key"),
     };
     let proxy = Arc::new(ForwardProxy::new(&args.upstream, tls)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -159,15 +184,13 @@ pub async fn proxy(args: AgentProxyArgs) -> anyhow::Result<()> {
 #[cfg(feature = "tpm")]
 fn tpm_tls(
     args: &AgentProxyArgs,
+    cert: &std::path::Path,
     roots: &[Vec<u8>],
     chain: Vec<Vec<u8>>,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use inkan_agent::tpm::{self, Tpm, TpmKeyInfo, TpmSigningKey};
 
-    let info = args
-        .cert
-        .parent()
-        .and_then(|dir| TpmKeyInfo::read(dir).ok());
+    let info = cert.parent().and_then(|dir| TpmKeyInfo::read(dir).ok());
     let handle = match (&args.handle, &info) {
         (Some(h), _) => tpm::parse_handle(h).map_err(anyhow::Error::msg)?,
         (None, Some(info)) => info.handle_value()?,
@@ -187,6 +210,7 @@ fn tpm_tls(
 #[cfg(not(feature = "tpm"))]
 fn tpm_tls(
     _args: &AgentProxyArgs,
+    _cert: &std::path::Path,
     _roots: &[Vec<u8>],
     _chain: Vec<Vec<u8>>,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {

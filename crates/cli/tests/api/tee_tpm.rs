@@ -17,9 +17,12 @@ use inkan_pki::{build_csr_with_serial, GeneratedKey, KeyAlgorithm};
 use inkan_test_support::swtpm::Swtpm;
 use serde_json::{json, Value};
 
-use super::support::{Env, Server};
+use inkan_test_support::upstream::{header, Upstream};
+
+use super::support::{binary, Env, Server};
 use super::tee::post;
 use super::tee_apps::ask;
+use super::tpm_agent::Proxy;
 
 const UID: &str = "unit-t";
 const PROFILE: &str = "meter-tpm";
@@ -96,8 +99,7 @@ fn admin_get(env: &Env, server: &Server, path: &str) -> Value {
 }
 
 fn issued_count(env: &Env) -> usize {
-    let listed: Value = serde_json::from_str(&env.ok(&["cert", "list", "--json"])).unwrap();
-    listed.as_array().map_or(0, Vec::len)
+    env.certificate_count()
 }
 
 #[test]
@@ -431,4 +433,101 @@ fn a_tpm_profile_refuses_a_software_unit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("level"), "{stderr}");
     assert_eq!(issued_count(&env), before);
+}
+
+/// A gateway with route `/l3` (level 3) in front of `upstream`, its TLS certificate from
+/// `authority`.
+fn gateway(env: &Env, authority: &Server, upstream: &Upstream) -> Server {
+    let secret_file = env.tmp.path().join("server.secret");
+    std::fs::write(&secret_file, env.secret("server")).unwrap();
+    let config = env.tmp.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+client_ca = ["{chain}"]
+
+[tls_from_authority]
+url = "{authority}"
+ca = "{root}"
+secret_file = "{secret_file}"
+names = ["localhost", "127.0.0.1"]
+
+[[route]]
+path = "/l3"
+upstreams = ["http://127.0.0.1:{up}"]
+min_level = 3
+"#,
+            chain = env.data.join("ca/chain.pem").display(),
+            authority = authority.url(),
+            root = env.root_pem().display(),
+            secret_file = secret_file.display(),
+            up = upstream.port,
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(binary());
+    cmd.args(["gateway", "--config"])
+        .arg(&config)
+        .env("INKAN_LOG", "warn");
+    Server::start(cmd)
+}
+
+#[test]
+fn the_proxy_reaches_a_level_3_route_with_a_keyd_key_it_owns() {
+    let (env, _) = Env::with_ca();
+    let swtpm = Swtpm::start();
+    provisioned(&env, &swtpm);
+    // The gateway asks the authority for a localhost server certificate.
+    let config = env.tmp.path().join("inkan.toml");
+    std::fs::write(&config, super::support::LOCAL_SERVER_NAMES).unwrap();
+    let authority = Server::start(env.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let keyd = KeydTpm::start(&env, &authority, &swtpm);
+    // The proxy is this inkan binary: it asks for its own key, so it owns it.
+    let socket = keyd.socket.to_str().unwrap();
+    let chain = env.ok(&[
+        "agent", "keyd", "request", "--socket", socket, "--key", "proxy",
+    ]);
+    assert!(chain.contains("BEGIN CERTIFICATE"), "{chain}");
+
+    let upstream = Upstream::start();
+    let gateway = gateway(&env, &authority, &upstream);
+    let port = gateway.addr.rsplit(':').next().unwrap().to_string();
+    let proxy = Proxy::start(&[
+        "--keyd",
+        socket,
+        "--keyd-key",
+        "proxy",
+        "--upstream",
+        &format!("https://localhost:{port}"),
+        "--ca-file",
+        env.root_pem().to_str().unwrap(),
+    ]);
+    for _ in 0..2 {
+        let (code, body) = proxy.get("/l3/reading");
+        assert_eq!(code, 200, "{body}");
+        let echo: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(header(&echo, "x-inkan-level"), ["3"]);
+    }
+    // Another program may not sign with the proxy's key.
+    let refused = ask(
+        "/usr/bin/python3",
+        &keyd.socket,
+        &json!({"op": "sign", "key": "proxy", "data": B64.encode(b"x")}),
+        false,
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("belongs to another application"),
+        "{refused}"
+    );
 }

@@ -19,13 +19,13 @@ use super::support::{binary, repo_root, Env, Server};
 const LEVEL_3_OID: &str = "1.3.6.1.4.1.32473.1.3";
 
 /// A running `inkan agent proxy`; killed when dropped.
-struct Proxy {
+pub(super) struct Proxy {
     child: Child,
     addr: String,
 }
 
 impl Proxy {
-    fn start(args: &[&str]) -> Self {
+    pub(super) fn start(args: &[&str]) -> Self {
         let mut child = Command::new(binary())
             .args(["agent", "proxy", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -46,7 +46,7 @@ impl Proxy {
         Self { child, addr }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(super) fn get(&self, path: &str) -> (u16, String) {
         let out = Command::new("curl")
             .args(["-sS", "-w", "\n%{http_code}"])
             .arg(format!("http://{}{path}", self.addr))
