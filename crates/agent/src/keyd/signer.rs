@@ -45,9 +45,11 @@ impl KeydSigningKey {
         let scheme = match inkan_pki::certificate_key_type(leaf)? {
             KeyType::P256 => SignatureScheme::ECDSA_NISTP256_SHA256,
             KeyType::P384 => SignatureScheme::ECDSA_NISTP384_SHA384,
-            other => return Err(AgentError::Protocol(format!(
+            other => {
+                return Err(AgentError::Protocol(format!(
                 "key {key:?} is a {other:?} key; the key service signs with P-256 and P-384 keys"
-            ))),
+            )))
+            }
         };
         let signer = Self {
             socket: socket.to_path_buf(),

@@ -303,7 +303,7 @@ impl Authority {
             .map_err(TeeRefusal::Identity)?;
         let mut checks: Vec<String> = CHECKS.iter().map(ToString::to_string).collect();
         let key_storage = if device.ek_public.is_some() {
-            check_tpm_binding(&tee, &challenge, request, &checked.spki_der)?;
+            check_tpm_binding(tee, &challenge, request, &checked.spki_der)?;
             checks.extend(TPM_CHECKS.iter().map(ToString::to_string));
             "tpm"
         } else {
