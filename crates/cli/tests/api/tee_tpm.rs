@@ -214,8 +214,11 @@ struct KeydTpm {
 
 impl KeydTpm {
     fn start(env: &Env, server: &Server, swtpm: &Swtpm) -> Self {
+        // One socket per service: tests run in parallel in one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = PathBuf::from(format!(
-            "/tmp/inkan-keyd-tpm-test-{}.sock",
+            "/tmp/inkan-keyd-tpm-test-{}-{n}.sock",
             std::process::id()
         ));
         let state = env.tmp.path().join("keyd");
