@@ -324,6 +324,7 @@ impl Authority {
                 }),
                 _ => None,
             },
+            approval: None,
         };
         Ok((
             record,

@@ -226,6 +226,70 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("verified_at", Int),
         ],
     ),
+    (
+        "accounts",
+        &[
+            ("id", Text),
+            ("name", Text),
+            ("max_devices", Int),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "account_anchors",
+        &[
+            ("account_id", Text),
+            ("spki_sha256", Text),
+            ("serial", Text),
+            ("added_at", Int),
+            ("removed_at", Int),
+        ],
+    ),
+    (
+        "link_requests",
+        &[
+            ("token_sha256", Text),
+            ("registration", Text),
+            ("name", Text),
+            ("spki_der", Bytes),
+            ("spki_sha256", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("used_at", Int),
+        ],
+    ),
+    (
+        "linked_devices",
+        &[
+            ("registration", Text),
+            ("account_id", Text),
+            ("name", Text),
+            ("spki_der", Bytes),
+            ("spki_sha256", Text),
+            ("anchor_serial", Text),
+            ("list_signature", Bytes),
+            ("linked_at", Int),
+            ("unlinked_at", Int),
+        ],
+    ),
+    (
+        "logins",
+        &[
+            ("id", Text),
+            ("registration", Text),
+            ("account_id", Text),
+            ("request_sha256", Text),
+            ("nonce", Bytes),
+            ("csr", Bytes),
+            ("poll_sha256", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("approved_at", Int),
+            ("anchor_serial", Text),
+            ("signature", Bytes),
+            ("serial", Text),
+        ],
+    ),
 ];
 
 /// Rows per read page and per multi-row insert (at most 17 binds each: far below the limit).

@@ -21,6 +21,7 @@ mod certificates;
 pub mod conformance;
 mod copy;
 mod error;
+mod link;
 mod model;
 mod options;
 mod postgres;
@@ -38,6 +39,9 @@ pub use audit::{AuditBreak, AuditEvent, AuditStore, ChainVerifier, NewAuditEvent
 pub use certificates::{CascadeRule, CertificateStore, Enrolled, Revocation};
 pub use copy::{copy_to_postgres, CopiedTable, CopyReport};
 pub use error::StoreError;
+pub use link::{
+    Account, Anchor, ApprovalUse, LinkOutcome, LinkRequest, LinkStore, LinkedDevice, Login,
+};
 pub use model::{
     CertificateQuery, CertificateRecord, CrlRecord, DeviceCertificate, DeviceCursor, DeviceRecord,
     IssuedRef, IssuerRecord, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
@@ -55,12 +59,18 @@ pub use tpm::{TpmActivation, TpmAttestation, TpmStore};
 /// Everything the authority persists: every aggregate's store. Implemented for every type that
 /// implements them all.
 pub trait Store:
-    CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore
+    CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore + LinkStore
 {
 }
 
 impl<T> Store for T where
-    T: CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore
+    T: CertificateStore
+        + RegistryStore
+        + AuditStore
+        + SecretStore
+        + TpmStore
+        + TeeStore
+        + LinkStore
 {
 }
 

@@ -40,6 +40,8 @@ pub struct NewCertificate {
     /// TEE evidence: its challenge is consumed, and the evidence stored, in the same
     /// transaction as the certificate.
     pub tee: Option<crate::TeeAttestation>,
+    /// A linked device's login approval: consumed in the same transaction as the certificate.
+    pub approval: Option<crate::ApprovalUse>,
 }
 
 /// The outcome of recording one certificate of a batch.
@@ -49,8 +51,8 @@ pub enum RecordOutcome {
     Recorded,
     /// Not recorded: the serial exists already; sign again with a new serial.
     DuplicateSerial,
-    /// Not recorded: the TPM activation or TEE challenge was used by another enrollment
-    /// meanwhile, or expired.
+    /// Not recorded: the TPM activation, TEE challenge or login approval was used by another
+    /// enrollment meanwhile, expired, or (an approval) its device was unlinked.
     ActivationUnavailable,
 }
 

@@ -252,3 +252,67 @@ pub(crate) fn tee_attestation<R: StoredRow>(row: &R) -> Result<TeeAttestation, S
         verified_at_ms: row.int("verified_at")?,
     })
 }
+
+pub(crate) fn account<R: StoredRow>(row: &R) -> Result<crate::Account, StoreError> {
+    Ok(crate::Account {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        max_devices: row.int("max_devices")?,
+        created_at_ms: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn anchor<R: StoredRow>(row: &R) -> Result<crate::Anchor, StoreError> {
+    Ok(crate::Anchor {
+        account_id: row.text("account_id")?,
+        spki_sha256: row.text("spki_sha256")?,
+        serial: row.text("serial")?,
+        added_at_ms: row.int("added_at")?,
+        removed_at_ms: row.opt_int("removed_at")?,
+    })
+}
+
+pub(crate) fn link_request<R: StoredRow>(row: &R) -> Result<crate::LinkRequest, StoreError> {
+    Ok(crate::LinkRequest {
+        token_sha256: row.text("token_sha256")?,
+        registration: row.text("registration")?,
+        name: row.text("name")?,
+        spki_der: row.bytes("spki_der")?,
+        spki_sha256: row.text("spki_sha256")?,
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        used_at_ms: row.opt_int("used_at")?,
+    })
+}
+
+pub(crate) fn linked_device<R: StoredRow>(row: &R) -> Result<crate::LinkedDevice, StoreError> {
+    Ok(crate::LinkedDevice {
+        registration: row.text("registration")?,
+        account_id: row.text("account_id")?,
+        name: row.text("name")?,
+        spki_der: row.bytes("spki_der")?,
+        spki_sha256: row.text("spki_sha256")?,
+        anchor_serial: row.text("anchor_serial")?,
+        list_signature: row.bytes("list_signature")?,
+        linked_at_ms: row.int("linked_at")?,
+        unlinked_at_ms: row.opt_int("unlinked_at")?,
+    })
+}
+
+pub(crate) fn login<R: StoredRow>(row: &R) -> Result<crate::Login, StoreError> {
+    Ok(crate::Login {
+        id: row.text("id")?,
+        registration: row.text("registration")?,
+        account_id: row.text("account_id")?,
+        request_sha256: row.text("request_sha256")?,
+        nonce: row.bytes("nonce")?,
+        csr: row.bytes("csr")?,
+        poll_sha256: row.text("poll_sha256")?,
+        created_at_ms: row.int("created_at")?,
+        expires_at_ms: row.int("expires_at")?,
+        approved_at_ms: row.opt_int("approved_at")?,
+        anchor_serial: row.opt_text("anchor_serial")?,
+        signature: row.opt_bytes("signature")?,
+        serial: row.opt_text("serial")?,
+    })
+}

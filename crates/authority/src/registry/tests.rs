@@ -39,6 +39,7 @@ async fn registry() -> (tempfile::TempDir, Registry) {
         der: vec![1],
         actor: "t".into(),
         bootstrap_serial: None,
+        approval: None,
         device_id: None,
         tpm: None,
         tee: None,

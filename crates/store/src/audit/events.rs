@@ -298,3 +298,121 @@ pub(crate) fn tpm_activations_purged(count: u64, actor: &str, at_ms: i64) -> New
         json!({"deleted": count, "expired_before": at_ms}),
     )
 }
+
+/// `account.created`, with its first anchor.
+pub(crate) fn account_created(
+    a: &crate::Account,
+    anchor: &crate::Anchor,
+    actor: &str,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        a.created_at_ms,
+        "account.created",
+        actor,
+        &a.id,
+        json!({"name": a.name, "max_devices": a.max_devices, "anchor_spki_sha256": anchor.spki_sha256, "anchor_serial": anchor.serial}),
+    )
+}
+
+/// `account.anchor.added`.
+pub(crate) fn anchor_added(anchor: &crate::Anchor, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        anchor.added_at_ms,
+        "account.anchor.added",
+        actor,
+        &anchor.account_id,
+        json!({"spki_sha256": anchor.spki_sha256, "serial": anchor.serial}),
+    )
+}
+
+/// `account.anchor.removed`.
+pub(crate) fn anchor_removed(
+    account_id: &str,
+    spki_sha256: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "account.anchor.removed",
+        actor,
+        account_id,
+        json!({"spki_sha256": spki_sha256}),
+    )
+}
+
+/// `link.requested`: a new device asked to be linked.
+pub(crate) fn link_requested(r: &crate::LinkRequest, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        r.created_at_ms,
+        "link.requested",
+        actor,
+        &r.registration,
+        json!({"name": r.name, "spki_sha256": r.spki_sha256, "expires_at": r.expires_at_ms}),
+    )
+}
+
+/// `link.device.linked`.
+pub(crate) fn device_linked(d: &crate::LinkedDevice, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        d.linked_at_ms,
+        "link.device.linked",
+        actor,
+        &d.registration,
+        json!({"account": d.account_id, "name": d.name, "spki_sha256": d.spki_sha256, "anchor_serial": d.anchor_serial}),
+    )
+}
+
+/// `link.device.unlinked`.
+pub(crate) fn device_unlinked(
+    account_id: &str,
+    registration: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "link.device.unlinked",
+        actor,
+        registration,
+        json!({"account": account_id}),
+    )
+}
+
+/// `login.requested`.
+pub(crate) fn login_requested(l: &crate::Login, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        l.created_at_ms,
+        "login.requested",
+        actor,
+        &l.id,
+        json!({"registration": l.registration, "account": l.account_id, "request_sha256": l.request_sha256}),
+    )
+}
+
+/// `login.approved`: consumed by certificate `serial`.
+pub(crate) fn login_approved(
+    a: &crate::ApprovalUse,
+    serial: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "login.approved",
+        actor,
+        &a.login_id,
+        json!({"registration": a.registration, "anchor_serial": a.anchor_serial, "serial": serial}),
+    )
+}
+
+/// `link.purged`: expired link requests and logins deleted.
+pub(crate) fn links_purged(requests: u64, logins: u64, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "link.purged",
+        actor,
+        "links",
+        json!({"link_requests": requests, "logins": logins}),
+    )
+}

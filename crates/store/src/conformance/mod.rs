@@ -11,6 +11,7 @@
 
 mod audit;
 mod certificates;
+mod link;
 mod registry;
 mod secrets;
 mod tee;
@@ -77,6 +78,10 @@ where
         tee::a_tpm_binding_needs_an_open_challenge_of_that_device,
         tee::a_tee_challenge_is_spent_once_without_a_certificate,
         tee::outstanding_challenges_are_counted_and_expired_ones_purged,
+        link::accounts_are_bound_to_one_anchor_key_at_a_time,
+        link::a_link_request_links_once_within_the_caps,
+        link::an_approval_is_consumed_once_and_never_for_an_unlinked_device,
+        link::expired_link_requests_and_logins_are_purged,
     );
 }
 
@@ -122,6 +127,7 @@ pub(crate) fn cert(serial: &str) -> NewCertificate {
         der: vec![1, 2, 3],
         actor: "test".into(),
         bootstrap_serial: None,
+        approval: None,
         tpm: None,
         tee: None,
         device_id: None,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::{audit, insert_events, tee, tpm, AuditHead, PgStore, Tx};
+use super::{audit, insert_events, link, tee, tpm, AuditHead, PgStore, Tx};
 use crate::audit::events;
 use crate::rows::{self, json_text};
 use crate::{
@@ -391,6 +391,9 @@ pub(super) async fn insert_issued(
             tee::insert_attestation(tx, &mut head, evidence, &cert.serial, &cert.actor, at_ms)
                 .await?;
         }
+        if let Some(approval) = &cert.approval {
+            link::approval_used(tx, &mut head, approval, &cert.serial, &cert.actor, at_ms).await?;
+        }
         if let Some(device_id) = &cert.device_id {
             sqlx::query(
                 "INSERT INTO device_certificates (serial, device_id, issuer, not_after, der, created_at)
@@ -413,15 +416,18 @@ pub(super) async fn insert_issued(
     Ok(outcomes)
 }
 
-/// Consumes the TPM activation and the TEE challenge `cert`'s evidence names, both or neither
-/// (when it names both, a savepoint takes back the first if the second is unavailable);
-/// returns whether it did.
+/// Consumes the TPM activation, the TEE challenge and the login approval `cert`'s evidence
+/// names, all or none (when it names more than one, a savepoint takes back the first if a later
+/// one is unavailable); returns whether it did.
 async fn consume_evidence(
     tx: &mut Tx,
     cert: &NewCertificate,
     at_ms: i64,
 ) -> Result<bool, StoreError> {
-    let both = cert.tpm.is_some() && cert.tee.is_some();
+    let kinds = usize::from(cert.tpm.is_some())
+        + usize::from(cert.tee.is_some())
+        + usize::from(cert.approval.is_some());
+    let both = kinds > 1;
     if both {
         sqlx::query("SAVEPOINT evidence").execute(&mut **tx).await?;
     }
@@ -431,6 +437,9 @@ async fn consume_evidence(
     }
     if let (true, Some(evidence)) = (available, &cert.tee) {
         available = tee::consume_challenge(tx, evidence, &cert.serial, at_ms).await?;
+    }
+    if let (true, Some(approval)) = (available, &cert.approval) {
+        available = link::consume_approval(tx, approval, &cert.serial, at_ms).await?;
     }
     if both {
         if !available {

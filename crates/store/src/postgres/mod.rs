@@ -9,6 +9,7 @@
 mod audit;
 mod certificates;
 mod health;
+mod link;
 mod registry;
 mod relay;
 mod secrets;

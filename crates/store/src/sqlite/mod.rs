@@ -6,6 +6,7 @@
 
 mod audit;
 mod certificates;
+mod link;
 mod registry;
 mod secrets;
 mod tee;

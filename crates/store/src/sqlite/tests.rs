@@ -32,6 +32,7 @@ fn cert(serial: &str) -> NewCertificate {
         der: vec![1],
         actor: "test".into(),
         bootstrap_serial: None,
+        approval: None,
         tpm: None,
         tee: None,
         device_id: None,

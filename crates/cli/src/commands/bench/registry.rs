@@ -173,6 +173,7 @@ fn certificate(serial: &str, device_id: Option<String>) -> NewCertificate {
         der: vec![0; 500],
         actor: "bench".into(),
         bootstrap_serial: None,
+        approval: None,
         tpm: None,
         tee: None,
         device_id,

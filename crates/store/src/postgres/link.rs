@@ -1,0 +1,430 @@
+//! PostgreSQL statements for accounts, anchors, link requests, linked devices and logins.
+
+use async_trait::async_trait;
+
+use super::{audit, AuditHead, PgStore, Tx};
+use crate::audit::events;
+use crate::rows;
+use crate::{
+    Account, Anchor, ApprovalUse, LinkOutcome, LinkRequest, LinkStore, LinkedDevice, Login,
+    StoreError,
+};
+
+#[async_trait]
+impl LinkStore for PgStore {
+    async fn create_account(
+        &self,
+        account: &Account,
+        anchor: &Anchor,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let taken = sqlx::query(
+            "SELECT 1 FROM account_anchors WHERE spki_sha256 = $1 AND removed_at IS NULL",
+        )
+        .bind(&anchor.spki_sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(
+                "the key anchors an account already".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO accounts (id, name, max_devices, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&account.id)
+        .bind(&account.name)
+        .bind(account.max_devices)
+        .bind(account.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        insert_anchor(&mut tx, anchor).await?;
+        audit(&mut tx, events::account_created(account, anchor, actor)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let found = sqlx::query("SELECT * FROM accounts ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::account).collect()
+    }
+
+    async fn anchors(&self, account_id: &str) -> Result<Vec<Anchor>, StoreError> {
+        let found = sqlx::query(
+            "SELECT * FROM account_anchors WHERE account_id = $1 ORDER BY added_at, spki_sha256",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::anchor).collect()
+    }
+
+    async fn account_of_anchor(&self, spki_sha256: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(
+            "SELECT accounts.* FROM accounts JOIN account_anchors ON account_anchors.account_id = accounts.id \
+             WHERE account_anchors.spki_sha256 = $1 AND account_anchors.removed_at IS NULL",
+        )
+        .bind(spki_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn add_anchor(&self, anchor: &Anchor, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let account = sqlx::query("SELECT 1 FROM accounts WHERE id = $1")
+            .bind(&anchor.account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if account.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no account {}",
+                anchor.account_id
+            )));
+        }
+        let taken = sqlx::query(
+            "SELECT 1 FROM account_anchors WHERE spki_sha256 = $1 AND removed_at IS NULL",
+        )
+        .bind(&anchor.spki_sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(
+                "the key anchors an account already".into(),
+            ));
+        }
+        insert_anchor(&mut tx, anchor).await?;
+        audit(&mut tx, events::anchor_added(anchor, actor)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_anchor(
+        &self,
+        account_id: &str,
+        spki_sha256: &str,
+        at_ms: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query(
+            "UPDATE account_anchors SET removed_at = $1 WHERE account_id = $2 AND spki_sha256 = $3 AND removed_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(account_id)
+        .bind(spki_sha256)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Ok(false);
+        }
+        let event = events::anchor_removed(account_id, spki_sha256, actor, at_ms);
+        audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_link_request(
+        &self,
+        request: &LinkRequest,
+        max_open: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM link_requests WHERE used_at IS NULL AND expires_at > $1",
+        )
+        .bind(request.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= max_open {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO link_requests (token_sha256, registration, name, spki_der, spki_sha256, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        )
+        .bind(&request.token_sha256)
+        .bind(&request.registration)
+        .bind(&request.name)
+        .bind(&request.spki_der)
+        .bind(&request.spki_sha256)
+        .bind(request.created_at_ms)
+        .bind(request.expires_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, events::link_requested(request, actor)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn link_request(&self, token_sha256: &str) -> Result<Option<LinkRequest>, StoreError> {
+        let row = sqlx::query("SELECT * FROM link_requests WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::link_request).transpose()
+    }
+
+    async fn link_device(
+        &self,
+        token_sha256: &str,
+        device: &LinkedDevice,
+        now_ms: i64,
+        actor: &str,
+    ) -> Result<LinkOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let max: Option<i64> = sqlx::query_scalar("SELECT max_devices FROM accounts WHERE id = $1")
+            .bind(&device.account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(max) = max else {
+            return Ok(LinkOutcome::UnknownAccount);
+        };
+        let used = sqlx::query(
+            "UPDATE link_requests SET used_at = $1 WHERE token_sha256 = $2 AND registration = $3 AND spki_sha256 = $4 AND used_at IS NULL AND expires_at > $5",
+        )
+        .bind(now_ms)
+        .bind(token_sha256)
+        .bind(&device.registration)
+        .bind(&device.spki_sha256)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if used != 1 {
+            return Ok(LinkOutcome::RequestUnusable);
+        }
+        let linked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM linked_devices WHERE account_id = $1 AND unlinked_at IS NULL",
+        )
+        .bind(&device.account_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if linked >= max {
+            return Ok(LinkOutcome::CapReached(max));
+        }
+        let key_taken = sqlx::query(
+            "SELECT 1 FROM linked_devices WHERE spki_sha256 = $1 AND unlinked_at IS NULL",
+        )
+        .bind(&device.spki_sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if key_taken.is_some() {
+            return Ok(LinkOutcome::KeyInUse);
+        }
+        sqlx::query(
+            "INSERT INTO linked_devices (registration, account_id, name, spki_der, spki_sha256, anchor_serial, list_signature, linked_at, unlinked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(&device.registration)
+        .bind(&device.account_id)
+        .bind(&device.name)
+        .bind(&device.spki_der)
+        .bind(&device.spki_sha256)
+        .bind(&device.anchor_serial)
+        .bind(&device.list_signature)
+        .bind(device.linked_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, events::device_linked(device, actor)).await?;
+        tx.commit().await?;
+        Ok(LinkOutcome::Linked)
+    }
+
+    async fn linked_devices(&self, account_id: &str) -> Result<Vec<LinkedDevice>, StoreError> {
+        let found = sqlx::query(
+            "SELECT * FROM linked_devices WHERE account_id = $1 ORDER BY linked_at, registration",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::linked_device).collect()
+    }
+
+    async fn linked_device(&self, registration: &str) -> Result<Option<LinkedDevice>, StoreError> {
+        let row = sqlx::query("SELECT * FROM linked_devices WHERE registration = $1")
+            .bind(registration)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::linked_device).transpose()
+    }
+
+    async fn unlink_device(
+        &self,
+        account_id: &str,
+        registration: &str,
+        at_ms: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let changed = sqlx::query(
+            "UPDATE linked_devices SET unlinked_at = $1 WHERE account_id = $2 AND registration = $3 AND unlinked_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(account_id)
+        .bind(registration)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Ok(false);
+        }
+        let event = events::device_unlinked(account_id, registration, actor, at_ms);
+        audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_login(
+        &self,
+        login: &Login,
+        max_open: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM logins WHERE registration = $1 AND approved_at IS NULL AND expires_at > $2",
+        )
+        .bind(&login.registration)
+        .bind(login.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= max_open {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO logins (id, registration, account_id, request_sha256, nonce, csr, poll_sha256, created_at, expires_at, approved_at, anchor_serial, signature, serial) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, NULL, NULL)",
+        )
+        .bind(&login.id)
+        .bind(&login.registration)
+        .bind(&login.account_id)
+        .bind(&login.request_sha256)
+        .bind(&login.nonce)
+        .bind(&login.csr)
+        .bind(&login.poll_sha256)
+        .bind(login.created_at_ms)
+        .bind(login.expires_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, events::login_requested(login, actor)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn login(&self, id: &str) -> Result<Option<Login>, StoreError> {
+        let row = sqlx::query("SELECT * FROM logins WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::login).transpose()
+    }
+
+    async fn pending_logins(
+        &self,
+        account_id: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Login>, StoreError> {
+        let found = sqlx::query(
+            "SELECT * FROM logins WHERE account_id = $1 AND approved_at IS NULL AND expires_at > $2 ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::login).collect()
+    }
+
+    async fn purge_links(&self, now_ms: i64, actor: &str) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let requests =
+            sqlx::query("DELETE FROM link_requests WHERE used_at IS NULL AND expires_at <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let logins =
+            sqlx::query("DELETE FROM logins WHERE approved_at IS NULL AND expires_at <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let deleted = requests + logins;
+        if deleted > 0 {
+            audit(
+                &mut tx,
+                events::links_purged(requests, logins, actor, now_ms),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+async fn insert_anchor(tx: &mut Tx, anchor: &Anchor) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO account_anchors (account_id, spki_sha256, serial, added_at, removed_at) VALUES ($1, $2, $3, $4, NULL)",
+    )
+    .bind(&anchor.account_id)
+    .bind(&anchor.spki_sha256)
+    .bind(&anchor.serial)
+    .bind(anchor.added_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks the login approved by certificate `serial` if its device is still linked and it is
+/// unapproved and unexpired at `at_ms`; returns whether it was.
+pub(super) async fn consume_approval(
+    tx: &mut Tx,
+    approval: &ApprovalUse,
+    serial: &str,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE logins SET approved_at = $1, anchor_serial = $2, signature = $3, serial = $4 \
+         WHERE id = $5 AND registration = $6 AND approved_at IS NULL AND expires_at > $7 \
+         AND EXISTS (SELECT 1 FROM linked_devices WHERE registration = $8 AND unlinked_at IS NULL)",
+    )
+    .bind(at_ms)
+    .bind(&approval.anchor_serial)
+    .bind(&approval.signature)
+    .bind(serial)
+    .bind(&approval.login_id)
+    .bind(&approval.registration)
+    .bind(at_ms)
+    .bind(&approval.registration)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Audits `login.approved` for a certificate recorded with an approval.
+pub(super) async fn approval_used(
+    tx: &mut Tx,
+    head: &mut AuditHead,
+    approval: &ApprovalUse,
+    serial: &str,
+    actor: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let event = events::login_approved(approval, serial, actor, at_ms);
+    head.append(tx, &event).await?;
+    Ok(())
+}
