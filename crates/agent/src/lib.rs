@@ -7,6 +7,7 @@
 mod device_state;
 mod error;
 pub mod keyd;
+pub mod linking;
 mod proxy;
 mod registration;
 #[cfg(feature = "tpm")]

@@ -24,12 +24,17 @@
 
 pub mod eat;
 mod error;
+pub mod link;
 mod psk_token;
 pub mod tee;
 pub mod tpm;
 
 pub use eat::{ueid_of, EatError, LocationClaims, ParsedEat, UnsignedEat};
 pub use error::{AttestError, Check};
+pub use link::{
+    approval_message, confirmation_code, device_list_message, login_request_sha256,
+    verify_signature, LinkError,
+};
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use tee::{
     activation_proof, csr_mac, derive_csr_key, derive_device_unique_key, open_bundle, seal_bundle,

@@ -58,6 +58,9 @@ pub enum AuthorityError {
     /// TEE provisioning refused the request; the refusal says why.
     #[error(transparent)]
     Tee(#[from] crate::TeeRefusal),
+    /// Linking or a linked device's login refused the request; the refusal says why.
+    #[error(transparent)]
+    Link(#[from] crate::LinkRefusal),
     /// The authority is shutting down.
     #[error("the authority is shutting down")]
     ShuttingDown,

@@ -16,6 +16,7 @@ mod device_page;
 mod error;
 mod est_secret;
 mod issuer;
+mod linking;
 mod metrics;
 mod ocsp_service;
 mod pipeline;
@@ -45,13 +46,17 @@ pub use device_page::{BadCursor, DevicePage, PageCursor};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
+pub use linking::{
+    LinkPreview, LinkRefusal, LinkStart, LoginStarted, LoginStatus, PresentedKey, LINK_TTL,
+    LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS, SIGNATURE_SKEW_SECS,
+};
 pub use metrics::Metrics;
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, IssueRequest, Issued};
 pub use policy::{
-    decide, is_inkan_identifier, read_identity, reserved_profile, EnrollMethod, Grant, PolicyInput,
-    PresentedCert, Refusal, ADMIN_MAX_LEVEL, IDENTITY_FIELDS, INKAN_URN, SHARED_SECRET_MAX_LEVEL,
-    TPM_MAX_LEVEL,
+    decide, is_inkan_identifier, read_identity, reserved_profile, EnrollMethod, Grant, LinkedLogin,
+    PolicyInput, PresentedCert, Refusal, ADMIN_MAX_LEVEL, IDENTITY_FIELDS, INKAN_URN,
+    SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
 };
 pub use registry::Registry;
 pub use rejection::Rejection;

@@ -160,6 +160,7 @@ impl Authority {
         tokio::spawn(authority.crl.clone().run(Arc::downgrade(&authority)));
         tokio::spawn(authority.feed.clone().run(Arc::downgrade(&authority)));
         tokio::spawn(purge_tpm_activations(Arc::downgrade(&authority)));
+        authority.spawn_link_purge();
         Ok(authority)
     }
 
@@ -324,7 +325,15 @@ impl Authority {
                 }),
                 _ => None,
             },
-            approval: None,
+            approval: match method {
+                EnrollMethod::Linked(login) => Some(inkan_store::ApprovalUse {
+                    login_id: login.login_id.clone(),
+                    registration: login.registration.clone(),
+                    anchor_serial: login.anchor_serial.clone(),
+                    signature: login.signature.clone(),
+                }),
+                _ => None,
+            },
         };
         Ok((
             record,
@@ -349,6 +358,7 @@ impl Authority {
                 RecordOutcome::ActivationUnavailable => {
                     return Err(match method {
                         EnrollMethod::Tee(_) => crate::TeeRefusal::ChallengeUsed.into(),
+                        EnrollMethod::Linked(_) => crate::LinkRefusal::LoginUnavailable.into(),
                         EnrollMethod::Tpm(e) => {
                             AuthorityError::ActivationUsed(e.activation_id.clone())
                         }
@@ -480,6 +490,11 @@ impl Authority {
     /// The current time by the authority's clock.
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
+    }
+
+    /// The authority's clock, for background tasks.
+    pub(crate) fn clock_fn(&self) -> fn() -> OffsetDateTime {
+        self.clock
     }
 }
 

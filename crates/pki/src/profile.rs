@@ -188,6 +188,20 @@ impl Profile {
         }
     }
 
+    /// Short-lived client certificates for a linked device's own key, issued on its anchor's
+    /// approval: 12 hours, P-256 or P-384, level 2, named by the authority.
+    pub fn linked() -> Self {
+        Self {
+            name: "linked".into(),
+            validity: Duration::from_secs(12 * 3600),
+            max_sans: 2,
+            subject: vec![SubjectAttribute::CommonName],
+            key_types: vec![KeyType::P256, KeyType::P384],
+            level: 2,
+            ..Self::tee()
+        }
+    }
+
     /// Whether this is a TLS server profile (its EKU has serverAuth): such profiles allow no
     /// DNS name, IP address or common name until the operator lists them.
     pub fn is_server(&self) -> bool {

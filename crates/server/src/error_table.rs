@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use inkan_attest::AttestError;
-use inkan_authority::{AuthorityError, TeeRefusal};
+use inkan_authority::{AuthorityError, LinkRefusal, TeeRefusal};
 use inkan_store::StoreError;
 
 /// What the client is told about one kind of error.
@@ -210,6 +210,68 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
             };
             public(status, slug, title, Unauthorized)
         }
+        AuthorityError::Link(refusal) => {
+            let (status, slug, title) = match refusal {
+                LinkRefusal::AnchorLevel(_)
+                | LinkRefusal::NotAnAnchor
+                | LinkRefusal::OtherAccount { .. } => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:link-not-anchor",
+                    "Not this account's trust anchor",
+                ),
+                LinkRefusal::AnchorsAnAccount(_) => (
+                    StatusCode::CONFLICT,
+                    "urn:inkan:problem:link-anchor-bound",
+                    "Key anchors an account already",
+                ),
+                LinkRefusal::LinkUnusable => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:link-unusable",
+                    "Link code unknown, used or expired",
+                ),
+                LinkRefusal::TooManyLinkRequests => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "urn:inkan:problem:link-too-many",
+                    "Too many devices waiting to be linked",
+                ),
+                LinkRefusal::DeviceCap(_) | LinkRefusal::KeyInUse => (
+                    StatusCode::CONFLICT,
+                    "urn:inkan:problem:link-refused",
+                    "Device cannot be linked",
+                ),
+                LinkRefusal::UnknownDevice(_) => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:link-unknown-device",
+                    "Unknown linked device",
+                ),
+                LinkRefusal::Signature(_) | LinkRefusal::Stale(_) => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:link-signature",
+                    "Signature refused",
+                ),
+                LinkRefusal::UnknownLogin(_) => (
+                    StatusCode::NOT_FOUND,
+                    "urn:inkan:problem:login-unknown",
+                    "Unknown login",
+                ),
+                LinkRefusal::LoginUnavailable => (
+                    StatusCode::CONFLICT,
+                    "urn:inkan:problem:login-unavailable",
+                    "Login approved already, expired, or device unlinked",
+                ),
+                LinkRefusal::TooManyLogins => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "urn:inkan:problem:login-too-many",
+                    "Too many logins waiting",
+                ),
+                _ => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:link-refused",
+                    "Linking refused",
+                ),
+            };
+            public(status, slug, title, Unauthorized)
+        }
         AuthorityError::Upstream(_) => public(
             StatusCode::BAD_GATEWAY,
             "urn:inkan:problem:upstream",
@@ -314,7 +376,20 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:tee-mac", "403: the CSR's MAC does not verify under the TA profile's key for this device"),
     ("urn:inkan:problem:tee-identity", "400: the CSR carries names or a key the TA profile does not ask for"),
     ("urn:inkan:problem:tee-too-many-challenges", "429: the device holds 8 unused challenges already; use one or wait until they expire"),
+    ("urn:inkan:problem:tee-tpm-key", "400: a TPM unit's QueryResponse lacks its TPM key, or the key may leave the TPM or is not a P-256 signing key"),
+    ("urn:inkan:problem:tee-tpm-binding", "403: a TPM unit's CSR is not for the key its TA was sealed to, or its challenge cannot be bound"),
+    ("urn:inkan:problem:tee-activation", "403: a TPM unit's activation proof does not verify"),
     ("urn:inkan:problem:tee-refused", "403: another TEE refusal; `detail` says why"),
+    ("urn:inkan:problem:link-not-anchor", "403: the client certificate is not a level-3 trust anchor of this account"),
+    ("urn:inkan:problem:link-anchor-bound", "409: the key anchors an account already"),
+    ("urn:inkan:problem:link-unusable", "404: the link code is unknown, used or expired"),
+    ("urn:inkan:problem:link-too-many", "429: too many devices are waiting to be linked; retry in a few minutes"),
+    ("urn:inkan:problem:link-refused", "409: the account has its maximum of devices, or the key is linked already"),
+    ("urn:inkan:problem:link-unknown-device", "404: no such linked device (or it was unlinked)"),
+    ("urn:inkan:problem:link-signature", "403: a device-list, login or approval signature does not verify, or its time is too far off"),
+    ("urn:inkan:problem:login-unknown", "404: no such login (or a wrong poll secret)"),
+    ("urn:inkan:problem:login-unavailable", "409: the login was approved already, expired, or its device was unlinked"),
+    ("urn:inkan:problem:login-too-many", "429: the device has 4 logins waiting already"),
     ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
     ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),
     ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),

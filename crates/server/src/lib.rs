@@ -15,6 +15,7 @@ mod est_error;
 mod est_issuer;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod link_api;
 mod openapi;
 mod problem;
 mod query;

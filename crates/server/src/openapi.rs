@@ -40,6 +40,16 @@ use inkan_authority::Authority;
         crate::tee_api::tam,
         crate::tee_api::enroll,
         crate::eat_api::verify,
+        crate::link_api::create_account,
+        crate::link_api::get_account,
+        crate::link_api::start_link,
+        crate::link_api::preview_link,
+        crate::link_api::link_device,
+        crate::link_api::unlink_device,
+        crate::link_api::request_login,
+        crate::link_api::login_status,
+        crate::link_api::list_approvals,
+        crate::link_api::approve,
     ),
     components(schemas(
         crate::problem::ProblemDetails,
@@ -54,7 +64,14 @@ use inkan_authority::Authority;
         crate::tee_api::NewTeeDeviceBody,
         crate::tee_api::TamMessage,
         crate::tee_api::TeeEnrollmentBody,
-        crate::eat_api::VerifyBody
+        crate::eat_api::VerifyBody,
+        crate::link_api::NewAccountBody,
+        crate::link_api::NewLinkBody,
+        crate::link_api::LinkTokenBody,
+        crate::link_api::LinkDeviceBody,
+        crate::link_api::LoginBody,
+        crate::link_api::PollBody,
+        crate::link_api::ApprovalBody
     )),
     modifiers(&SecuritySchemes, &ProblemTypes)
 )]

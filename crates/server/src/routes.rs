@@ -18,6 +18,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::openapi::routes())
         .merge(crate::tpm_api::routes())
         .merge(crate::tee_api::routes())
+        .merge(crate::link_api::routes())
         .merge(crate::eat_api::routes())
         .fallback(crate::v1_errors::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -16,6 +16,7 @@ pub(crate) fn built_in() -> BTreeMap<String, Profile> {
         Profile::tpm(),
         Profile::tee(),
         Profile::tee_tpm(),
+        Profile::linked(),
         Profile::admin(),
     ]
     .into_iter()

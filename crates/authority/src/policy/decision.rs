@@ -179,6 +179,18 @@ pub fn decide(input: &PolicyInput<'_>) -> Result<Grant, Refusal> {
             csr.subject = subject;
             csr.sans = sans;
         }
+        EnrollMethod::Linked(login) => {
+            // Named by the authority: the registration number and the account, nothing from
+            // the CSR.
+            csr.subject = Subject(vec![(
+                SubjectAttribute::CommonName,
+                login.registration.clone(),
+            )]);
+            csr.sans = vec![
+                San::Uri(format!("urn:inkan:linked:{}", login.registration)),
+                San::Uri(format!("urn:inkan:account:{}", login.account_id)),
+            ];
+        }
         EnrollMethod::Admin { .. } => {
             // The operator chose these names; its deny lists still hold.
             names::check(profile, &csr.subject, &csr.sans, Lists::DenyOnly, None)?;

@@ -54,6 +54,28 @@ pub enum EnrollMethod {
     /// TEE-style provisioning: a CSR MAC'd by the trusted app of a TA profile over a
     /// single-use challenge (its `serial` is filled in when the certificate is signed).
     Tee(Box<TeeAttestation>),
+    /// A linked device's login, approved by its account's trust anchor (the approval is
+    /// consumed with the certificate).
+    Linked(Box<LinkedLogin>),
+}
+
+/// The verified facts of a linked device's approved login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedLogin {
+    /// The account.
+    pub account_id: String,
+    /// The linked device's registration number.
+    pub registration: String,
+    /// The login.
+    pub login_id: String,
+    /// The approving anchor's certificate serial.
+    pub anchor_serial: String,
+    /// That certificate's level.
+    pub anchor_level: u8,
+    /// The anchor's signature over the approval message.
+    pub signature: Vec<u8>,
+    /// The approval's time (Unix s).
+    pub signed_at: i64,
 }
 
 /// The verified facts of a certificate presented as TLS client certificate.
@@ -94,6 +116,7 @@ impl EnrollMethod {
             Self::Admin { .. } | Self::ProductCreation { .. } => "admin",
             Self::Tpm(_) => "tpm2",
             Self::Tee(_) => "tee",
+            Self::Linked(_) => "linked-device",
         }
     }
 
@@ -111,6 +134,9 @@ impl EnrollMethod {
             // what a shared secret does.
             Self::Tee(e) if e.key_storage == "tpm" => TPM_MAX_LEVEL,
             Self::Tee(_) => SHARED_SECRET_MAX_LEVEL,
+            // A linked device's own key is not attested: at most what a secret proves, and
+            // never more than its anchor.
+            Self::Linked(l) => l.anchor_level.min(SHARED_SECRET_MAX_LEVEL),
             Self::Admin { .. } | Self::ProductCreation { .. } => ADMIN_MAX_LEVEL,
         }
     }
@@ -158,6 +184,14 @@ impl EnrollMethod {
                 "challenge": e.challenge,
                 "key_storage": e.key_storage,
             }),
+            Self::Linked(l) => json!({
+                "account": l.account_id,
+                "registration": l.registration,
+                "login": l.login_id,
+                "anchor_serial": l.anchor_serial,
+                "anchor_level": l.anchor_level,
+                "approved_at": l.signed_at,
+            }),
         }
     }
 
@@ -165,6 +199,8 @@ impl EnrollMethod {
     pub(crate) fn bootstrap_serial(&self) -> Option<String> {
         match self {
             Self::ClientCert(p) => Some(p.serial.clone()),
+            // Revoking the anchor's certificate revokes what its approvals produced.
+            Self::Linked(l) => Some(l.anchor_serial.clone()),
             Self::Bootstrap {
                 product_cert_serial,
                 ..
@@ -209,6 +245,7 @@ impl EnrollMethod {
             Self::Admin { actor } | Self::ProductCreation { actor, .. } => format!("admin:{actor}"),
             Self::Tpm(e) => format!("tpm-activation:{}", e.activation_id),
             Self::Tee(e) => format!("tee-device:{}", e.uid),
+            Self::Linked(l) => format!("anchor:{}", l.anchor_serial),
         }
     }
 }

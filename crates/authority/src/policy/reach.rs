@@ -14,6 +14,7 @@ pub fn reserved_profile(name: &str) -> Option<&'static str> {
         "admin" => Some("admin certificates are made by `inkan admin cert create` only"),
         "tpm" => Some("tpm certificates are issued only on TPM 2.0 attestation (/v1/tpm/enrollments)"),
         "tee" | "tee-tpm" => Some("tee certificates are issued only to a TA profile's trusted app (/v1/tee/enrollments)"),
+        "linked" => Some("linked-device certificates are issued only on an anchor's approval (/v1/approvals)"),
         _ => None,
     }
 }
@@ -36,9 +37,12 @@ pub(super) fn authorize(
         EnrollMethod::Tpm(_) if profile != "tpm" => {
             Err(only("TPM evidence issues the tpm profile only"))
         }
-        EnrollMethod::Tee(_) if matches!(profile, "product" | "admin" | "tpm") => Err(only(
-            "a TA profile's certificates use the tee profile or one of the operator's own",
-        )),
+        EnrollMethod::Linked(_) if profile != "linked" => {
+            Err(only("an anchor's approval issues the linked profile only"))
+        }
+        EnrollMethod::Tee(_) if matches!(profile, "product" | "admin" | "tpm" | "linked") => Err(
+            only("a TA profile's certificates use the tee profile or one of the operator's own"),
+        ),
         EnrollMethod::Bootstrap { .. } | EnrollMethod::Psk { .. } if profile != "device" => {
             Err(only("registered devices get the device profile only"))
         }

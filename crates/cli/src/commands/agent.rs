@@ -29,6 +29,14 @@ pub enum AgentCommand {
     /// Signed statements by an application's key in the key service (RFC 9711 EAT).
     #[command(subcommand)]
     Attest(crate::commands::agent_attest::AttestCommand),
+    /// The account this device anchors (its level-3 certificate is the trust anchor).
+    #[command(subcommand)]
+    Account(crate::commands::agent_link::AccountCommand),
+    /// Link the owner's other devices to the anchor's account, and log them in.
+    #[command(subcommand)]
+    Link(crate::commands::agent_link::LinkCommand),
+    /// On the anchor: list the logins waiting for approval, or approve them.
+    Approve(crate::commands::agent_link::ApproveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +124,9 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Proxy(args) => super::agent_tpm::proxy(args).await,
         AgentCommand::Keyd(cmd) => super::agent_keyd::run(cmd).await,
         AgentCommand::Attest(cmd) => super::agent_attest::run(cmd).await,
+        AgentCommand::Account(cmd) => super::agent_link::account(cmd).await,
+        AgentCommand::Link(cmd) => super::agent_link::link(cmd).await,
+        AgentCommand::Approve(args) => super::agent_link::approve(args).await,
     }
 }
 

@@ -222,7 +222,7 @@ fn no_tpm_support() -> &'static str {
     "this inkan was built without TPM support: install libtss2-dev and rebuild with `cargo build --release --features tpm`"
 }
 
-fn read_roots(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+pub(crate) fn read_roots(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let pem = std::fs::read(path)
         .with_context(|| format!("cannot read the trust anchor {}", path.display()))?;
     let roots = inkan_pki::certs_from_pem(&pem)

@@ -4,6 +4,7 @@ mod admin;
 mod agent;
 mod agent_attest;
 mod agent_keyd;
+mod agent_link;
 pub mod agent_tpm;
 mod audit;
 mod bench;

@@ -1,0 +1,357 @@
+//! The device side of linking (docs/linking.md): a new device asks for a link code; the trust
+//! anchor creates the account, confirms the link code and signs the device list; a linked
+//! device asks to log in and waits for the anchor, which approves by signing the request.
+//! Each operation is one function; the anchor's key signs through [`AnchorSigner`] (a software
+//! key or a TPM key, chosen by the caller).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::Engine;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use inkan_attest::{
+    approval_message, confirmation_code, device_list_message, login_request_sha256,
+};
+use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
+use inkan_pki::{build_csr, certs_from_pem, der_to_pem, GeneratedKey, KeyAlgorithm};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use crate::keyd::write_file;
+use crate::AgentError;
+
+/// Signs with the anchor's key (ECDSA, DER signature).
+pub trait AnchorSigner: Send + Sync {
+    /// A signature over `message`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AgentError>;
+}
+
+/// A connection to the authority, with the anchor's certificate when it is one.
+pub struct Session {
+    connection: HttpConnection,
+}
+
+impl Session {
+    /// Connects to `authority` trusting `roots`; `tls` is a client configuration with the
+    /// anchor's certificate (or none, for a device).
+    pub async fn connect(
+        authority: &str,
+        roots: &[Vec<u8>],
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, AgentError> {
+        let target = HttpTarget::parse(authority)?;
+        let tls = match tls {
+            Some(tls) => tls,
+            None => client_tls_config(roots, None)?,
+        };
+        Ok(Self {
+            connection: HttpConnection::connect(&target, tls).await?,
+        })
+    }
+
+    /// One JSON request; a problem answer becomes an error with its detail.
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, AgentError> {
+        let (headers, bytes) = match body {
+            Some(b) => (
+                vec![("content-type", "application/json".to_string())],
+                Bytes::from(
+                    serde_json::to_vec(b).map_err(|e| AgentError::Protocol(e.to_string()))?,
+                ),
+            ),
+            None => (Vec::new(), Bytes::new()),
+        };
+        let (status, _, answer) = self.connection.send(method, path, &headers, bytes).await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&answer).ok();
+        if !status.is_success() {
+            let message = parsed
+                .as_ref()
+                .and_then(|v| v.get("detail").or_else(|| v.get("title")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer).trim().to_string());
+            return Err(AgentError::Status {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        parsed.ok_or_else(|| AgentError::Protocol(format!("{path}: the answer is not JSON")))
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn text<'a>(value: &'a Value, field: &str) -> Result<&'a str, AgentError> {
+    value[field]
+        .as_str()
+        .ok_or_else(|| AgentError::Protocol(format!("the answer has no {field}")))
+}
+
+/// A new device's link code, as it shows it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LinkCode {
+    /// The registration number it gets.
+    pub registration: String,
+    /// The single-use link token (base64url), for the anchor.
+    pub link_token: String,
+    /// The six-digit code both screens show.
+    pub code: String,
+    /// When the token stops working.
+    pub expires_at: String,
+}
+
+impl LinkCode {
+    /// What a QR code or a typed link carries: `inkan-link:<token>`.
+    pub fn uri(&self) -> String {
+        format!("inkan-link:{}", self.link_token)
+    }
+}
+
+/// A new device: makes its key (`dir/device.key`, 0600) and asks the authority for a link code
+/// (kept in `dir/link.json`). The code is computed here too, from the token and the key, so a
+/// server that swapped either shows a different one.
+pub async fn start_link(
+    session: &mut Session,
+    name: &str,
+    dir: &Path,
+) -> Result<LinkCode, AgentError> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::keyd::file_error(dir, e))?;
+    let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
+    let spki = key.public_key_der();
+    let answer = session
+        .call(
+            Method::POST,
+            "/v1/links",
+            Some(&json!({"name": name, "public_key": B64.encode(&spki)})),
+        )
+        .await?;
+    let link = LinkCode {
+        registration: text(&answer, "registration")?.to_string(),
+        link_token: text(&answer, "link_token")?.to_string(),
+        code: text(&answer, "code")?.to_string(),
+        expires_at: text(&answer, "expires_at")?.to_string(),
+    };
+    let token = B64URL
+        .decode(&link.link_token)
+        .map_err(|_| AgentError::Protocol("the link token is not base64url".into()))?;
+    let ours = confirmation_code(&token, &sha256(&spki));
+    if ours != link.code {
+        return Err(AgentError::Protocol(
+            "the authority's confirmation code is not the one this key and token give: do not link"
+                .into(),
+        ));
+    }
+    write_file(&dir.join("device.key"), key.to_pem(None)?.as_bytes(), 0o600)?;
+    let json = serde_json::to_vec_pretty(&link).map_err(|e| AgentError::Protocol(e.to_string()))?;
+    write_file(&dir.join("link.json"), &json, 0o600)?;
+    Ok(link)
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+/// The anchor creates its account.
+pub async fn create_account(session: &mut Session, name: &str) -> Result<Value, AgentError> {
+    session
+        .call(Method::POST, "/v1/accounts", Some(&json!({"name": name})))
+        .await
+}
+
+/// What the anchor is about to confirm.
+pub async fn preview_link(session: &mut Session, link_token: &str) -> Result<Value, AgentError> {
+    session
+        .call(
+            Method::POST,
+            "/v1/links/preview",
+            Some(&json!({"link_token": link_token.trim_start_matches("inkan-link:")})),
+        )
+        .await
+}
+
+/// The anchor links the device of `link_token`: the code it shows must be `expected_code` (what
+/// the new device's screen says), then the anchor signs the account's device list with it.
+pub async fn confirm_link(
+    session: &mut Session,
+    signer: &dyn AnchorSigner,
+    link_token: &str,
+    expected_code: &str,
+) -> Result<Value, AgentError> {
+    let token = link_token.trim_start_matches("inkan-link:");
+    let preview = preview_link(session, token).await?;
+    let code = text(&preview, "code")?;
+    if code != expected_code.trim() {
+        return Err(AgentError::Protocol(format!(
+            "the codes differ (this anchor sees {code}): another device or key is behind this link code; nothing was linked"
+        )));
+    }
+    let account = text(&preview, "account")?.to_string();
+    let devices: Vec<(String, String)> = preview["devices"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|d| {
+                    Some((
+                        d["registration"].as_str()?.to_string(),
+                        d["key_sha256"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let signed_at = now_unix();
+    let signature = signer.sign(&device_list_message(&account, &devices, signed_at))?;
+    session
+        .call(
+            Method::POST,
+            &format!("/v1/accounts/{account}/devices"),
+            Some(&json!({
+                "link_token": token,
+                "signed_at": signed_at,
+                "signature": B64.encode(signature),
+            })),
+        )
+        .await
+}
+
+/// The logins waiting for this anchor.
+pub async fn pending(session: &mut Session) -> Result<Vec<Value>, AgentError> {
+    let listed = session.call(Method::GET, "/v1/approvals", None).await?;
+    Ok(listed.as_array().cloned().unwrap_or_default())
+}
+
+/// The anchor approves login `id` (listed by [`pending`]): signs (request hash, nonce, now).
+pub async fn approve(
+    session: &mut Session,
+    signer: &dyn AnchorSigner,
+    login: &Value,
+) -> Result<Value, AgentError> {
+    let id = text(login, "id")?;
+    let request = hex::decode(text(login, "request_sha256")?)
+        .map_err(|_| AgentError::Protocol("request_sha256 is not hex".into()))?;
+    let nonce = B64
+        .decode(text(login, "nonce")?)
+        .map_err(|_| AgentError::Protocol("nonce is not base64".into()))?;
+    let signed_at = now_unix();
+    let signature = signer.sign(&approval_message(&request, &nonce, signed_at))?;
+    session
+        .call(
+            Method::POST,
+            &format!("/v1/approvals/{id}"),
+            Some(&json!({"signed_at": signed_at, "signature": B64.encode(signature)})),
+        )
+        .await
+}
+
+/// The anchor unlinks a device of its account.
+pub async fn unlink(
+    session: &mut Session,
+    account: &str,
+    registration: &str,
+) -> Result<(), AgentError> {
+    session
+        .call(
+            Method::DELETE,
+            &format!("/v1/accounts/{account}/devices/{registration}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// A login on its way: the id and what the device polls with.
+#[derive(Clone, Debug)]
+pub struct PendingLogin {
+    /// The login id.
+    pub id: String,
+    /// The request hash the anchor signs (hex): shown on both screens.
+    pub request_sha256: String,
+    poll_secret: String,
+}
+
+/// A linked device (its `dir` from [`start_link`]) asks to log in with a CSR for its key.
+pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingLogin, AgentError> {
+    let link: LinkCode = serde_json::from_slice(
+        &std::fs::read(dir.join("link.json")).map_err(|e| crate::keyd::file_error(dir, e))?,
+    )
+    .map_err(|e| AgentError::Protocol(format!("link.json: {e}")))?;
+    let pem = std::fs::read_to_string(dir.join("device.key"))
+        .map_err(|e| crate::keyd::file_error(dir, e))?;
+    let key = GeneratedKey::from_pem(&pem, None)?;
+    let csr = build_csr(&key, &link.registration, &[])?;
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let request = login_request_sha256(&link.registration, &nonce, &csr);
+    let signature = key.sign(&request)?;
+    let answer = session
+        .call(
+            Method::POST,
+            "/v1/logins",
+            Some(&json!({
+                "registration": link.registration,
+                "nonce": B64.encode(nonce),
+                "csr": B64.encode(&csr),
+                "signature": B64.encode(signature),
+            })),
+        )
+        .await?;
+    Ok(PendingLogin {
+        id: text(&answer, "id")?.to_string(),
+        request_sha256: text(&answer, "request_sha256")?.to_string(),
+        poll_secret: text(&answer, "poll_secret")?.to_string(),
+    })
+}
+
+/// Waits (polling every `every`) until the anchor approved `login` or `wait` is over; writes
+/// the certificate chain to `dir/device.pem`.
+pub async fn await_login(
+    session: &mut Session,
+    login: &PendingLogin,
+    dir: &Path,
+    wait: Duration,
+    every: Duration,
+) -> Result<(String, PathBuf), AgentError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = session
+            .call(
+                Method::POST,
+                &format!("/v1/logins/{}/status", login.id),
+                Some(&json!({"poll_secret": login.poll_secret})),
+            )
+            .await?;
+        if answer["status"] == "approved" {
+            let chain = text(&answer, "chain")?;
+            let parsed = certs_from_pem(chain.as_bytes())?;
+            let pem: String = parsed
+                .iter()
+                .map(|c| der_to_pem("CERTIFICATE", c))
+                .collect();
+            let path = dir.join("device.pem");
+            write_file(&path, pem.as_bytes(), 0o644)?;
+            return Ok((text(&answer, "serial")?.to_string(), path));
+        }
+        if Instant::now() >= deadline {
+            return Err(AgentError::Protocol(format!(
+                "no approval within {} s: approve login {} on the anchor (`inkan agent approve`)",
+                wait.as_secs(),
+                login.id
+            )));
+        }
+        tokio::time::sleep(every).await;
+    }
+}

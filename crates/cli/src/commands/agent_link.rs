@@ -1,0 +1,294 @@
+//! `inkan agent account`, `inkan agent link …` and `inkan agent approve`: the trust anchor and
+//! the linked devices of an account (docs/linking.md).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use inkan_agent::linking::{self, AnchorSigner, Session};
+use inkan_agent::AgentError;
+
+use super::agent_tpm::read_roots;
+
+/// Where the authority is.
+#[derive(Debug, Args)]
+pub struct AuthorityArgs {
+    /// The authority, https://HOST:PORT.
+    #[arg(long, env = "INKAN_AUTHORITY")]
+    pub authority: String,
+    /// Trust anchor(s) for the authority's TLS certificate (PEM), e.g. the CA's root.pem.
+    #[arg(long)]
+    pub ca_file: PathBuf,
+}
+
+/// The trust anchor's credential: its level-3 certificate and key.
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    #[command(flatten)]
+    pub authority: AuthorityArgs,
+    /// The anchor's certificate chain (PEM, leaf first), e.g. the chain.pem `agent enroll --tpm`
+    /// wrote.
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// The anchor's key is in the TPM (handle and TCTI from tpm-key.json beside --cert).
+    #[arg(long, conflicts_with = "key")]
+    pub tpm: bool,
+    /// The anchor's software key (PKCS#8 PEM) instead.
+    #[arg(long, required_unless_present = "tpm")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account anchored by this device's level-3 certificate.
+    Create {
+        #[command(flatten)]
+        anchor: AnchorArgs,
+        /// A display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// On the new device: make its key and show a link code for the anchor.
+    Start {
+        #[command(flatten)]
+        authority: AuthorityArgs,
+        /// This device's display name.
+        #[arg(long)]
+        name: String,
+        /// State directory: device.key (0600), link.json, then device.pem.
+        #[arg(long, default_value = "inkan-linked")]
+        out: PathBuf,
+    },
+    /// On the anchor: link the device showing LINK_TOKEN, if its screen shows --code.
+    Confirm {
+        #[command(flatten)]
+        anchor: AnchorArgs,
+        /// The link token the new device shows (or its inkan-link: URI).
+        link_token: String,
+        /// The six-digit code the new device shows.
+        #[arg(long)]
+        code: String,
+    },
+    /// On a linked device: log in; the anchor approves (`inkan agent approve`), then the
+    /// device's short-lived certificate is written to DIR/device.pem.
+    Login {
+        #[command(flatten)]
+        authority: AuthorityArgs,
+        /// The state directory `link start` made.
+        #[arg(long, default_value = "inkan-linked")]
+        dir: PathBuf,
+        /// How long to wait for the approval.
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        wait: Duration,
+    },
+    /// On the anchor: unlink a device (its certificates are revoked).
+    Unlink {
+        #[command(flatten)]
+        anchor: AnchorArgs,
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The device's registration number.
+        registration: String,
+    },
+}
+
+/// `inkan agent approve`: list the logins waiting for this anchor, or approve one or all.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub anchor: AnchorArgs,
+    /// The login to approve (its id); without it, list the waiting logins.
+    pub id: Option<String>,
+    /// Approve every waiting login.
+    #[arg(long, conflicts_with = "id")]
+    pub all: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    inkan_pki::duration_text::parse(text)
+}
+
+struct SoftwareSigner(inkan_pki::GeneratedKey);
+
+impl AnchorSigner for SoftwareSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AgentError> {
+        Ok(self.0.sign(message)?)
+    }
+}
+
+#[cfg(feature = "tpm")]
+struct TpmSigner(inkan_agent::tpm::TpmSigningKey);
+
+#[cfg(feature = "tpm")]
+impl AnchorSigner for TpmSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AgentError> {
+        self.0.sign_message(message)
+    }
+}
+
+async fn device_session(args: &AuthorityArgs) -> anyhow::Result<Session> {
+    let roots = read_roots(&args.ca_file)?;
+    Session::connect(&args.authority, &roots, None)
+        .await
+        .with_context(|| format!("cannot reach the authority at {}", args.authority))
+}
+
+async fn anchor_session(args: &AnchorArgs) -> anyhow::Result<(Session, Box<dyn AnchorSigner>)> {
+    let roots = read_roots(&args.authority.ca_file)?;
+    let pem = std::fs::read(&args.cert)
+        .with_context(|| format!("cannot read the anchor certificate {}", args.cert.display()))?;
+    let chain = inkan_pki::certs_from_pem(&pem)?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "{} holds no certificate",
+        args.cert.display()
+    );
+    let (tls, signer): (Arc<rustls::ClientConfig>, Box<dyn AnchorSigner>) = if args.tpm {
+        tpm_anchor(args, &roots, chain)?
+    } else {
+        let path = args.key.as_ref().context("pass --key or --tpm")?;
+        let key_pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the key {}", path.display()))?;
+        let key = inkan_pki::GeneratedKey::from_pem(&key_pem, None)?;
+        let tls = inkan_client::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?;
+        (tls, Box::new(SoftwareSigner(key)))
+    };
+    let session = Session::connect(&args.authority.authority, &roots, Some(tls))
+        .await
+        .with_context(|| format!("cannot reach the authority at {}", args.authority.authority))?;
+    Ok((session, signer))
+}
+
+#[cfg(feature = "tpm")]
+fn tpm_anchor(
+    args: &AnchorArgs,
+    roots: &[Vec<u8>],
+    chain: Vec<Vec<u8>>,
+) -> anyhow::Result<(Arc<rustls::ClientConfig>, Box<dyn AnchorSigner>)> {
+    use inkan_agent::tpm::{Tpm, TpmKeyInfo, TpmSigningKey};
+    let dir = args.cert.parent().unwrap_or(std::path::Path::new("."));
+    let info = TpmKeyInfo::read(dir).with_context(|| {
+        format!(
+            "no tpm-key.json beside {}: pass the chain.pem `agent enroll --tpm` wrote",
+            args.cert.display()
+        )
+    })?;
+    let device = Arc::new(Tpm::open(&info.tcti)?);
+    let key = device.open_key(info.handle_value()?)?;
+    let signer = TpmSigningKey::new(device, &key)?;
+    let tls = signer.clone().client_tls_config(roots, chain)?;
+    Ok((tls, Box::new(TpmSigner(signer))))
+}
+
+#[cfg(not(feature = "tpm"))]
+fn tpm_anchor(
+    _args: &AnchorArgs,
+    _roots: &[Vec<u8>],
+    _chain: Vec<Vec<u8>>,
+) -> anyhow::Result<(Arc<rustls::ClientConfig>, Box<dyn AnchorSigner>)> {
+    anyhow::bail!("this inkan was built without TPM support: rebuild with `--features tpm`")
+}
+
+pub async fn account(cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create { anchor, name } => {
+            let (mut session, _) = anchor_session(&anchor).await?;
+            let account = linking::create_account(&mut session, &name).await?;
+            println!("{}", serde_json::to_string_pretty(&account)?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
+    match cmd {
+        LinkCommand::Start {
+            authority,
+            name,
+            out,
+        } => {
+            let mut session = device_session(&authority).await?;
+            let code = linking::start_link(&mut session, &name, &out).await?;
+            println!("registration: {}", code.registration);
+            println!("link token:   {}", code.link_token);
+            println!("code:         {}", code.code);
+            println!("expires:      {}", code.expires_at);
+            println!(
+                "on the anchor: inkan agent link confirm {} --code {} (compare the code on both screens)",
+                code.link_token, code.code
+            );
+        }
+        LinkCommand::Confirm {
+            anchor,
+            link_token,
+            code,
+        } => {
+            let (mut session, signer) = anchor_session(&anchor).await?;
+            let device = linking::confirm_link(&mut session, &*signer, &link_token, &code).await?;
+            println!("{}", serde_json::to_string_pretty(&device)?);
+        }
+        LinkCommand::Login {
+            authority,
+            dir,
+            wait,
+        } => {
+            let mut session = device_session(&authority).await?;
+            let login = linking::request_login(&mut session, &dir).await?;
+            eprintln!(
+                "login {} waits for the anchor (request {}): `inkan agent approve {}` on it",
+                login.id,
+                &login.request_sha256[..16],
+                login.id
+            );
+            let (serial, path) =
+                linking::await_login(&mut session, &login, &dir, wait, Duration::from_millis(500))
+                    .await?;
+            println!("approved: certificate {serial} in {}", path.display());
+        }
+        LinkCommand::Unlink {
+            anchor,
+            account,
+            registration,
+        } => {
+            let (mut session, _) = anchor_session(&anchor).await?;
+            linking::unlink(&mut session, &account, &registration).await?;
+            println!("unlinked {registration}: its certificates are revoked");
+        }
+    }
+    Ok(())
+}
+
+pub async fn approve(args: ApproveArgs) -> anyhow::Result<()> {
+    let (mut session, signer) = anchor_session(&args.anchor).await?;
+    let waiting = linking::pending(&mut session).await?;
+    if args.id.is_none() && !args.all {
+        println!("{}", serde_json::to_string_pretty(&waiting)?);
+        return Ok(());
+    }
+    let chosen: Vec<&serde_json::Value> = waiting
+        .iter()
+        .filter(|l| args.all || l["id"].as_str() == args.id.as_deref())
+        .collect();
+    if let (Some(id), true) = (&args.id, chosen.is_empty()) {
+        anyhow::bail!(
+            "no login {id} is waiting for this anchor (list them with `inkan agent approve`)"
+        );
+    }
+    for login in chosen {
+        let issued = linking::approve(&mut session, &*signer, login).await?;
+        println!(
+            "approved {}: certificate {} (level {})",
+            login["id"].as_str().unwrap_or_default(),
+            issued["serial"].as_str().unwrap_or_default(),
+            issued["level"]
+        );
+    }
+    Ok(())
+}
