@@ -16,6 +16,8 @@ mod api {
     mod gateway;
     mod gateway_headers;
     mod issuer;
+    #[cfg(feature = "tpm")]
+    mod linking;
     mod metrics;
     mod openapi;
     mod pkilint;
