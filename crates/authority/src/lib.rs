@@ -47,8 +47,8 @@ pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
 pub use linking::{
-    LinkPreview, LinkRefusal, LinkStart, LoginStarted, LoginStatus, PresentedKey, LINK_TTL,
-    LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS, SIGNATURE_SKEW_SECS,
+    AccountRegistry, LinkPreview, LinkRefusal, LinkStart, LoginStarted, LoginStatus, PresentedKey,
+    LINK_TTL, LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS, SIGNATURE_SKEW_SECS,
 };
 pub use metrics::Metrics;
 pub use ocsp_service::OcspService;

@@ -89,6 +89,165 @@ pub enum LinkRefusal {
     TooManyLogins,
 }
 
+/// The valid certificates of linked device `registration`.
+async fn linked_certificates(
+    store: &dyn inkan_store::Store,
+    registration: &str,
+) -> Result<Vec<String>, AuthorityError> {
+    let san = format!("URI:urn:inkan:linked:{registration}");
+    let mut found = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_certificates(&inkan_store::CertificateQuery {
+                profile: Some("linked".into()),
+                status: Some(inkan_store::CertificateStatus::Valid),
+                limit: Some(1000),
+                before_audit_seq: before,
+            })
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(found);
+        };
+        before = Some(last.audit_seq);
+        found.extend(
+            page.into_iter()
+                .filter(|c| c.sans.contains(&san))
+                .map(|c| c.serial),
+        );
+    }
+}
+
+/// Accounts as an administrator sees them, over the store alone (the CLI): list, show, bind a
+/// new anchor (a lost or replaced phone), remove an anchor, unlink a device.
+#[derive(Clone)]
+pub struct AccountRegistry {
+    store: std::sync::Arc<dyn inkan_store::Store>,
+}
+
+impl AccountRegistry {
+    /// The registry over `store`.
+    pub fn new(store: std::sync::Arc<dyn inkan_store::Store>) -> Self {
+        Self { store }
+    }
+
+    /// Every account.
+    pub async fn accounts(&self) -> Result<Vec<Account>, AuthorityError> {
+        Ok(self.store.accounts().await?)
+    }
+
+    /// One account, its anchors and devices.
+    pub async fn show(
+        &self,
+        id: &str,
+    ) -> Result<(Account, Vec<Anchor>, Vec<LinkedDevice>), AuthorityError> {
+        let account = self.store.account(id).await?.ok_or_else(|| {
+            AuthorityError::Invalid(format!("no account {id:?}: see `inkan account list`"))
+        })?;
+        let anchors = self.store.anchors(id).await?;
+        let devices = self.store.linked_devices(id).await?;
+        Ok((account, anchors, devices))
+    }
+
+    /// Binds the key of certificate `serial` (valid, level 3, not an administrator's) as an
+    /// anchor of account `id`: the owner's replacement phone, or a second anchor.
+    pub async fn add_anchor(
+        &self,
+        id: &str,
+        serial: &str,
+        actor: &str,
+    ) -> Result<Anchor, AuthorityError> {
+        let record = self.store.certificate(serial).await?.ok_or_else(|| {
+            AuthorityError::Invalid(format!("no certificate {serial}: see `inkan cert list`"))
+        })?;
+        let info = inkan_pki::CertificateInfo::parse(&record.der)?;
+        let now = OffsetDateTime::now_utc();
+        let valid = record.status == inkan_store::CertificateStatus::Valid
+            && record.not_before <= now.unix_timestamp()
+            && now.unix_timestamp() < record.not_after;
+        if !valid {
+            return Err(AuthorityError::Invalid(format!(
+                "certificate {serial} is revoked or not valid now"
+            )));
+        }
+        let level = info.level.unwrap_or(0);
+        if level < 3 || record.profile == "admin" {
+            return Err(LinkRefusal::AnchorLevel(level).into());
+        }
+        let anchor = Anchor {
+            account_id: id.to_string(),
+            spki_sha256: sha256_hex(&inkan_pki::spki_der(&record.der)?),
+            serial: serial.to_string(),
+            added_at_ms: unix_ms(now),
+            removed_at_ms: None,
+        };
+        self.store
+            .add_anchor(&anchor, actor)
+            .await
+            .map_err(|e| match e {
+                inkan_store::StoreError::Conflict(_) => AuthorityError::Invalid(
+                    "that certificate's key anchors an account already".into(),
+                ),
+                inkan_store::StoreError::NotFound(_) => {
+                    AuthorityError::Invalid(format!("no account {id:?}: see `inkan account list`"))
+                }
+                other => other.into(),
+            })?;
+        Ok(anchor)
+    }
+
+    /// Removes the anchor whose key hash is `key_sha256` from account `id` (a lost phone: revoke
+    /// its certificate too, `inkan cert revoke --cascade`, to revoke what it approved).
+    pub async fn remove_anchor(
+        &self,
+        id: &str,
+        key_sha256: &str,
+        actor: &str,
+    ) -> Result<(), AuthorityError> {
+        let removed = self
+            .store
+            .remove_anchor(id, key_sha256, unix_ms(OffsetDateTime::now_utc()), actor)
+            .await?;
+        if removed {
+            Ok(())
+        } else {
+            Err(AuthorityError::Invalid(format!(
+                "no current anchor {key_sha256} in account {id:?}: see `inkan account show {id}`"
+            )))
+        }
+    }
+
+    /// Unlinks a device of account `id` and revokes its certificates; returns their serials.
+    pub async fn unlink(
+        &self,
+        id: &str,
+        registration: &str,
+        actor: &str,
+    ) -> Result<Vec<String>, AuthorityError> {
+        let now = OffsetDateTime::now_utc();
+        if !self
+            .store
+            .unlink_device(id, registration, unix_ms(now), actor)
+            .await?
+        {
+            return Err(LinkRefusal::UnknownDevice(registration.into()).into());
+        }
+        let serials = linked_certificates(&*self.store, registration).await?;
+        for serial in &serials {
+            crate::revoke(
+                &*self.store,
+                serial,
+                inkan_pki::RevocationReason::PrivilegeWithdrawn,
+                now.unix_timestamp(),
+                actor,
+                false,
+            )
+            .await?;
+        }
+        Ok(serials)
+    }
+}
+
 /// A client certificate's key, as a linking request presents it (verified over mTLS).
 #[derive(Clone, Debug)]
 pub struct PresentedKey {
@@ -415,32 +574,16 @@ impl Authority {
         registration: &str,
         actor: &str,
     ) -> Result<(), AuthorityError> {
-        let san = format!("URI:urn:inkan:linked:{registration}");
-        let mut before = None;
-        loop {
-            let page = self
-                .store()
-                .list_certificates(&inkan_store::CertificateQuery {
-                    profile: Some("linked".into()),
-                    status: Some(inkan_store::CertificateStatus::Valid),
-                    limit: Some(1000),
-                    before_audit_seq: before,
-                })
-                .await?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            before = Some(last.audit_seq);
-            for cert in page.iter().filter(|c| c.sans.contains(&san)) {
-                self.revoke(
-                    &cert.serial,
-                    inkan_pki::RevocationReason::PrivilegeWithdrawn,
-                    actor,
-                    false,
-                )
-                .await?;
-            }
+        for serial in linked_certificates(&**self.store(), registration).await? {
+            self.revoke(
+                &serial,
+                inkan_pki::RevocationReason::PrivilegeWithdrawn,
+                actor,
+                false,
+            )
+            .await?;
         }
+        Ok(())
     }
 
     /// A linked device asks to log in: a CSR for its own key, a nonce, and its signature over

@@ -59,6 +59,9 @@ pub enum Command {
     /// TEE-style provisioning: TA profiles, device models, device UIDs (docs/tee.md).
     #[command(subcommand)]
     Tee(TeeCommand),
+    /// Accounts and linked devices (docs/linking.md): anchors, devices, recovery.
+    #[command(subcommand)]
+    Account(crate::commands::AccountCommand),
     /// The device side: enrollment (product bootstrap, PSK or TPM attestation), renewal, and a
     /// local proxy that adds the device's client certificate.
     #[command(subcommand)]

@@ -242,7 +242,8 @@ pub trait LinkStore: Send + Sync + 'static {
     /// One login.
     async fn login(&self, id: &str) -> Result<Option<Login>, crate::StoreError>;
 
-    /// An account's logins waiting for approval at `now_ms`, oldest first.
+    /// An account's logins waiting for approval at `now_ms` whose devices are still linked,
+    /// oldest first.
     async fn pending_logins(
         &self,
         account_id: &str,

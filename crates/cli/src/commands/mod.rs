@@ -1,5 +1,6 @@
 //! One file per command family.
 
+mod account;
 mod admin;
 mod agent;
 mod agent_attest;
@@ -28,6 +29,7 @@ use inkan_store::Store;
 
 use crate::cli::{Cli, Command};
 
+pub use account::AccountCommand;
 pub use admin::AdminCommand;
 pub use agent::AgentCommand;
 pub use audit::AuditCommand;
@@ -55,6 +57,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Product(cmd) => product::run(&data_dir, cmd).await,
         Command::Device(cmd) => device::run(&data_dir, cmd).await,
         Command::Tee(cmd) => tee::run(&data_dir, cmd).await,
+        Command::Account(cmd) => account::run(&data_dir, cmd).await,
         Command::Agent(cmd) => agent::run(cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,
         Command::Admin(cmd) => admin::run(&data_dir, cmd).await,

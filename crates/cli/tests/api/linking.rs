@@ -358,11 +358,66 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
     );
     drop((phone, signer));
 
-    // The anchor's certificate revoked: it can no longer act for the account.
-    let phone_serial = TpmKeyInfo::read(chain.parent().unwrap()).unwrap().serial;
-    env.ok(&["cert", "revoke", &phone_serial]);
-    let revoked = run(with_anchor(&["agent", "approve"], &[]));
-    assert!(!revoked.status.success());
+    // The phone is lost: the owner enrolls a new one (another key in a TPM), an administrator
+    // binds it to the account and removes the old anchor, which can no longer act.
+    let phone2 = env.tmp.path().join("phone2");
+    let out = Command::new(binary())
+        .args([
+            "agent",
+            "enroll",
+            "--tpm",
+            "--name",
+            "phone2",
+            "--handle",
+            "0x81000102",
+        ])
+        .args(["--authority", &authority.url()])
+        .arg("--ca-file")
+        .arg(env.root_pem())
+        .arg("--out")
+        .arg(&phone2)
+        .args(["--tcti", &swtpm.tcti()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let serial2 = TpmKeyInfo::read(&phone2).unwrap().serial;
+    env.ok(&[
+        "account",
+        "anchor",
+        "add",
+        &account_id,
+        "--serial",
+        &serial2,
+    ]);
+    let shown: Value = serde_json::from_str(&env.ok(&["account", "show", &account_id])).unwrap();
+    let old_key = shown["anchors"][0]["spki_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&[
+        "account",
+        "anchor",
+        "remove",
+        &account_id,
+        "--key-sha256",
+        &old_key,
+    ]);
+    let old_phone = run(with_anchor(&["agent", "approve"], &[]));
+    assert!(!old_phone.status.success());
+    assert!(String::from_utf8_lossy(&old_phone.stderr).contains("anchors no account"));
+    let anchor2 = anchor_args(&env, &authority, &phone2.join("chain.pem"));
+    let mut args = vec!["agent".to_string(), "approve".into()];
+    args.extend(anchor2.iter().cloned());
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(ok(agent(&env, &args_ref)).trim(), "[]");
+
+    // The new anchor's certificate revoked: it can no longer act for the account.
+    env.ok(&["cert", "revoke", &serial2]);
+    assert!(!agent(&env, &args_ref).status.success());
     let verified: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
 }

@@ -339,7 +339,9 @@ impl LinkStore for PgStore {
         now_ms: i64,
     ) -> Result<Vec<Login>, StoreError> {
         let found = sqlx::query(
-            "SELECT * FROM logins WHERE account_id = $1 AND approved_at IS NULL AND expires_at > $2 ORDER BY created_at, id",
+            "SELECT logins.* FROM logins JOIN linked_devices ON linked_devices.registration = logins.registration \
+             WHERE logins.account_id = $1 AND logins.approved_at IS NULL AND logins.expires_at > $2 \
+             AND linked_devices.unlinked_at IS NULL ORDER BY logins.created_at, logins.id",
         )
         .bind(account_id)
         .bind(now_ms)
