@@ -45,12 +45,16 @@ fuzz_target!(|data: &[u8]| {
                 escaped_pem: "-----BEGIN%20CERTIFICATE-----".into(),
                 device: None,
                 product: None,
+                linked: None,
+                account: None,
             });
             match key {
                 "subject" => id.subject = value.into(),
                 "serial" => id.serial = value.into(),
                 "device" => id.device = Some(value.into()),
                 "product" => id.product = Some(value.into()),
+                "linked" => id.linked = Some(value.into()),
+                "account" => id.account = Some(value.into()),
                 "level" => id.level = value.parse().ok(),
                 "uri" => uri = value.parse().unwrap_or(uri),
                 _ => {}

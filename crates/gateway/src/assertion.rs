@@ -41,6 +41,8 @@ impl AssertionSigner {
             "level": identity.level,
             "device": identity.device,
             "product": identity.product,
+            "linked_device": identity.linked,
+            "account": identity.account,
             "aud": audience,
             "iat": now,
             "exp": now + LIFETIME_SECONDS,
@@ -74,6 +76,8 @@ mod tests {
             escaped_pem: String::new(),
             device: None,
             product: None,
+            linked: None,
+            account: None,
         };
         let jws = signer.sign(&identity, "app.example", 1000).unwrap();
         let parts: Vec<&str> = jws.split('.').collect();

@@ -1,6 +1,6 @@
 //! Authenticators: each way a client can prove who it is, behind one trait, so that a route
-//! names the methods it accepts (`auth = ["client-cert"]`) and new ones (card + PIN, linked
-//! devices) plug in beside the client certificate.
+//! names the methods it accepts (`auth = ["client-cert"]`, `["linked-device"]`) and new ones
+//! (card + PIN) plug in beside them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,20 +45,24 @@ pub(crate) trait Authenticator: Send + Sync {
 
 /// The authenticators of one configuration (rebuilt on reload, with its CAs).
 pub(crate) struct Authenticators {
-    client_cert: ClientCert,
+    client_cert: Arc<ClientCert>,
+    linked_device: LinkedDevice,
 }
 
 impl Authenticators {
     pub(crate) fn new(verifier: IdentityVerifier, revoked: Arc<RevokedSet>) -> Self {
+        let client_cert = Arc::new(ClientCert { verifier, revoked });
         Self {
-            client_cert: ClientCert { verifier, revoked },
+            linked_device: LinkedDevice(client_cert.clone()),
+            client_cert,
         }
     }
 
     /// The authenticator of `method`.
     pub(crate) fn get(&self, method: AuthMethod) -> &dyn Authenticator {
         match method {
-            AuthMethod::ClientCert => &self.client_cert,
+            AuthMethod::ClientCert => &*self.client_cert,
+            AuthMethod::LinkedDevice => &self.linked_device,
         }
     }
 
@@ -106,5 +110,24 @@ impl Authenticator for ClientCert {
             return Credential::Refused(AuthRefusal::Revoked);
         }
         Credential::Verified(identity)
+    }
+}
+
+/// `linked-device`: a client certificate (checked as `client-cert` does) that names a linked
+/// device (`urn:inkan:linked:`): issued on its anchor's approval, and revoked when the device is
+/// unlinked. Any other certificate is not this credential.
+struct LinkedDevice(Arc<ClientCert>);
+
+impl Authenticator for LinkedDevice {
+    fn authenticate(
+        &self,
+        request: &Parts,
+        connection: &Connection<'_>,
+        now: OffsetDateTime,
+    ) -> Credential {
+        match self.0.authenticate(request, connection, now) {
+            Credential::Verified(identity) if identity.linked.is_none() => Credential::Absent,
+            other => other,
+        }
     }
 }

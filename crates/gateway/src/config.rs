@@ -143,6 +143,9 @@ fn default_auth() -> Vec<AuthMethod> {
 pub enum AuthMethod {
     /// A TLS client certificate from the configured CAs, not revoked (`client-cert`).
     ClientCert,
+    /// A linked device's certificate (`urn:inkan:linked:` SAN), issued on its anchor's
+    /// approval, not revoked (`linked-device`); other certificates are not this credential.
+    LinkedDevice,
 }
 
 /// Client-certificate requirement of a route.

@@ -139,6 +139,12 @@ pub(crate) fn prepare_headers(
             if let Some(product) = &id.product {
                 set("x-inkan-product", product);
             }
+            if let Some(linked) = &id.linked {
+                set("x-inkan-linked-device", linked);
+            }
+            if let Some(account) = &id.account {
+                set("x-inkan-account", account);
+            }
             set("x-inkan-client-cert", &id.escaped_pem);
         }
         None => set("x-inkan-verified", "NONE"),

@@ -30,6 +30,10 @@ pub struct ClientIdentity {
     pub device: Option<String>,
     /// The inkan product id (`urn:inkan:product:<id>` SAN).
     pub product: Option<String>,
+    /// A linked device's registration number (`urn:inkan:linked:<registration>` SAN).
+    pub linked: Option<String>,
+    /// The account of a linked device (`urn:inkan:account:<id>` SAN).
+    pub account: Option<String>,
 }
 
 /// Verifies client certificate chains and remembers the outcome by certificate.
@@ -124,9 +128,12 @@ impl IdentityVerifier {
             })
         };
         let (device, product) = (uri("urn:inkan:device:"), uri("urn:inkan:product:"));
+        let (linked, account) = (uri("urn:inkan:linked:"), uri("urn:inkan:account:"));
         Ok(Arc::new(ClientIdentity {
             device,
             product,
+            linked,
+            account,
             serial: info.serial,
             subject: info.subject,
             level: info.level,

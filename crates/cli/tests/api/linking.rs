@@ -15,6 +15,8 @@ use inkan_agent::AgentError;
 use inkan_test_support::swtpm::Swtpm;
 use serde_json::{json, Value};
 
+use inkan_test_support::upstream::{header, Upstream};
+
 use super::support::{binary, Env, Server};
 
 /// An authority that trusts swtpm's EK CA, and the phone enrolled in it at level 3 (its chain in
@@ -140,6 +142,48 @@ async fn phone_session(env: &Env, authority: &Server, chain: &Path) -> (Session,
         .await
         .unwrap();
     (session, TpmAnchor(signer))
+}
+
+/// GET `url` with curl, a client certificate and key: (status, body).
+fn curl_with(env: &Env, cert: &Path, key: &Path, url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+        .arg(env.root_pem())
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// A software device certificate from EST (level 2, not linked): (chain, key) files.
+fn est_device(env: &Env, authority: &Server) -> (PathBuf, PathBuf) {
+    let dir = env.tmp.path().join("est-device");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = env.secret("device");
+    let script = format!(
+        "set -euo pipefail; cd {dir}; \
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem \
+           -subj /CN=sensor -outform DER 2>/dev/null | base64 > csr.b64; \
+         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \
+           --data-binary @csr.b64 {url}/.well-known/est/simpleenroll | base64 -d \
+           | openssl pkcs7 -inform DER -print_certs -out c.pem",
+        dir = dir.display(),
+        root = env.root_pem().display(),
+        url = authority.url(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir.join("c.pem"), dir.join("k.pem"))
 }
 
 fn status_of<T: std::fmt::Debug>(result: Result<T, AgentError>) -> u16 {
@@ -277,6 +321,36 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
         "short-lived"
     );
 
+    // Behind the gateway, a route that takes linked devices only: curl with the laptop's
+    // certificate and key gets through, named; an EST device certificate is not a linked one.
+    let upstream = Upstream::start();
+    let gateway = super::support::gateway(
+        &env,
+        &authority,
+        &format!(
+            "[[route]]\npath = \"/linked\"\nupstreams = [\"http://127.0.0.1:{}\"]\nauth = [\"linked-device\"]\nmin_level = 2\n",
+            upstream.port
+        ),
+    );
+    let port = gateway.addr.rsplit(':').next().unwrap().to_string();
+    let url = format!("https://localhost:{port}/linked/notes");
+    let (code, body) = curl_with(
+        &env,
+        &laptop.join("device.pem"),
+        &laptop.join("device.key"),
+        &url,
+    );
+    assert_eq!(code, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        header(&echo, "x-inkan-linked-device"),
+        [registration.as_str()]
+    );
+    assert_eq!(header(&echo, "x-inkan-account"), [account_id.as_str()]);
+    let (est_cert, est_key) = est_device(&env, &authority);
+    let (code, _) = curl_with(&env, &est_cert, &est_key, &url);
+    assert_eq!(code, 401, "a device certificate that is not a linked one");
+
     // Forgeries, spoken to the API directly with the phone's TPM key.
     let before = env.certificate_count();
     let laptop_session = || async {
@@ -343,6 +417,27 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
     linking::unlink(&mut phone, &account_id, &registration)
         .await
         .unwrap();
+    // The gateway refuses the unlinked laptop as soon as the revocation reaches it.
+    let unlinked_at = std::time::Instant::now();
+    loop {
+        let (code, _) = curl_with(
+            &env,
+            &laptop.join("device.pem"),
+            &laptop.join("device.key"),
+            &url,
+        );
+        if code == 403 {
+            break;
+        }
+        assert!(
+            unlinked_at.elapsed() < std::time::Duration::from_secs(10),
+            "the gateway still admits the unlinked laptop ({code})"
+        );
+    }
+    eprintln!(
+        "gateway refused the unlinked device after {:?}",
+        unlinked_at.elapsed()
+    );
     assert_eq!(
         status_of(linking::approve(&mut phone, &signer, &login).await),
         409

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use inkan_test_support::upstream::{header, Upstream};
 
-use super::support::{binary, Env, Server};
+use super::support::{Env, Server};
 use super::tee::post;
 use super::tee_apps::ask;
 use super::tpm_agent::Proxy;
@@ -438,45 +438,6 @@ fn a_tpm_profile_refuses_a_software_unit() {
     assert_eq!(issued_count(&env), before);
 }
 
-/// A gateway with route `/l3` (level 3) in front of `upstream`, its TLS certificate from
-/// `authority`.
-fn gateway(env: &Env, authority: &Server, upstream: &Upstream) -> Server {
-    let secret_file = env.tmp.path().join("server.secret");
-    std::fs::write(&secret_file, env.secret("server")).unwrap();
-    let config = env.tmp.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-client_ca = ["{chain}"]
-
-[tls_from_authority]
-url = "{authority}"
-ca = "{root}"
-secret_file = "{secret_file}"
-names = ["localhost", "127.0.0.1"]
-
-[[route]]
-path = "/l3"
-upstreams = ["http://127.0.0.1:{up}"]
-min_level = 3
-"#,
-            chain = env.data.join("ca/chain.pem").display(),
-            authority = authority.url(),
-            root = env.root_pem().display(),
-            secret_file = secret_file.display(),
-            up = upstream.port,
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(binary());
-    cmd.args(["gateway", "--config"])
-        .arg(&config)
-        .env("INKAN_LOG", "warn");
-    Server::start(cmd)
-}
-
 #[test]
 fn the_proxy_reaches_a_level_3_route_with_a_keyd_key_it_owns() {
     let (env, _) = Env::with_ca();
@@ -501,7 +462,14 @@ fn the_proxy_reaches_a_level_3_route_with_a_keyd_key_it_owns() {
     assert!(chain.contains("BEGIN CERTIFICATE"), "{chain}");
 
     let upstream = Upstream::start();
-    let gateway = gateway(&env, &authority, &upstream);
+    let gateway = super::support::gateway(
+        &env,
+        &authority,
+        &format!(
+            "[[route]]\npath = \"/l3\"\nupstreams = [\"http://127.0.0.1:{}\"]\nmin_level = 3\n",
+            upstream.port
+        ),
+    );
     let port = gateway.addr.rsplit(':').next().unwrap().to_string();
     let proxy = Proxy::start(&[
         "--keyd",

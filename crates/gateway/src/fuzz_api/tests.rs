@@ -10,6 +10,8 @@ fn identity() -> ClientIdentity {
         escaped_pem: "pem".into(),
         device: None,
         product: Some("7".into()),
+        linked: None,
+        account: None,
     }
 }
 

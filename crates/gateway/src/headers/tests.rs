@@ -20,6 +20,8 @@ fn identity() -> ClientIdentity {
         escaped_pem: "pem".into(),
         device: Some("d1".into()),
         product: None,
+        linked: None,
+        account: None,
     }
 }
 

@@ -15,6 +15,8 @@ fn identity() -> ClientIdentity {
         escaped_pem: String::new(),
         device: Some("dev-1".into()),
         product: Some("prod-1".into()),
+        linked: None,
+        account: None,
     }
 }
 
@@ -144,6 +146,8 @@ fn a_client_without_product_or_level_meets_no_such_requirement() {
     let client = ClientIdentity {
         level: None,
         product: None,
+        linked: None,
+        account: None,
         ..identity()
     };
     let level = route(|r| r.min_level = Some(1));
