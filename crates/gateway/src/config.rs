@@ -229,7 +229,7 @@ impl GatewayConfig {
             }
             if r.auth.is_empty() && r.client_cert != ClientCertMode::Off {
                 return Err(format!(
-                    "route {:?}: auth must name at least one method (\"client-cert\"), or set client_cert = \"off\"",
+                    "route {:?}: auth must name at least one method (\"client-cert\", \"linked-device\"), or set client_cert = \"off\"",
                     r.path
                 ));
             }

@@ -78,6 +78,12 @@ fn tpm_guide_runs_as_written() {
     run_doc("docs/tpm.md");
 }
 
+#[cfg(feature = "tpm")]
+#[test]
+fn linking_guide_runs_as_written() {
+    run_doc("docs/linking.md");
+}
+
 /// The ```toml blocks of a Markdown page, each with its line number.
 fn toml_blocks(text: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
