@@ -288,3 +288,66 @@ fn est_cannot_reach_the_tee_profile() {
         R("reserved-profile"),
     )]);
 }
+
+fn linked(anchor_level: u8) -> EnrollMethod {
+    EnrollMethod::Linked(Box::new(crate::LinkedLogin {
+        account_id: "acct-1".into(),
+        registration: "ld-1".into(),
+        login_id: "login-1".into(),
+        anchor_serial: "0a".into(),
+        anchor_level,
+        signature: vec![],
+        signed_at: 0,
+    }))
+}
+
+#[test]
+fn an_anchors_approval_gets_the_linked_profile_named_by_the_authority() {
+    run(vec![
+        row(
+            "approved login: names from the link, not the CSR",
+            linked(3),
+            "linked",
+            None,
+            csr("someone-else", &["urn:dev:x"]),
+            G {
+                subject: "CN=ld-1",
+                sans: &["URI:urn:inkan:linked:ld-1", "URI:urn:inkan:account:acct-1"],
+                level: 2,
+            },
+        ),
+        row(
+            "never another profile",
+            linked(3),
+            "device",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "never above its anchor",
+            linked(1),
+            "linked",
+            None,
+            csr("x", &[]),
+            R("method-maximum-level"),
+        ),
+        row(
+            "an EST secret cannot reach it",
+            secret("device"),
+            "linked",
+            Some("device"),
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+        row(
+            "nor can a trusted app",
+            tee("software"),
+            "linked",
+            None,
+            csr("x", &[]),
+            R("reserved-profile"),
+        ),
+    ]);
+    assert_eq!(linked(3).max_level(), SHARED_SECRET_MAX_LEVEL);
+}
