@@ -1,6 +1,9 @@
 //! The device side of linking (docs/linking.md): a new device asks for a link code; the trust
 //! anchor creates the account, confirms the link code and signs the device list; a linked
-//! device asks to log in and waits for the anchor, which approves by signing the request.
+//! device asks to log in and waits for the anchor, which approves by signing the request —
+//! through the authority, or with no network on the anchor's side by codes the two devices
+//! read from each other's screens ([`PendingLogin::request_code`], [`approve_offline`],
+//! [`deliver_approval`]).
 //! Each operation is one function; the anchor's key signs through [`AnchorSigner`] (a software
 //! key or a TPM key, chosen by the caller).
 
@@ -274,13 +277,127 @@ pub async fn unlink(
 }
 
 /// A login on its way: the id and what the device polls with.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingLogin {
     /// The login id.
     pub id: String,
     /// The request hash the anchor signs (hex): shown on both screens.
     pub request_sha256: String,
+    /// The device's nonce (base64url).
+    pub nonce: String,
     poll_secret: String,
+}
+
+impl PendingLogin {
+    /// What the anchor reads from this device's screen (typed, or scanned as a QR code) to
+    /// approve with no network: `inkan-login:<id>.<request hash>.<nonce>`.
+    pub fn request_code(&self) -> String {
+        format!(
+            "inkan-login:{}.{}.{}",
+            self.id, self.request_sha256, self.nonce
+        )
+    }
+
+    /// Keeps the login in `dir/login.json` (0600: it holds the poll secret).
+    pub fn save(&self, dir: &Path) -> Result<(), AgentError> {
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| AgentError::Protocol(e.to_string()))?;
+        write_file(&dir.join("login.json"), &json, 0o600)
+    }
+
+    /// The login kept by [`PendingLogin::save`].
+    pub fn read(dir: &Path) -> Result<Self, AgentError> {
+        let path = dir.join("login.json");
+        let bytes = std::fs::read(&path).map_err(|e| crate::keyd::file_error(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| AgentError::Protocol(format!("login.json: {e}")))
+    }
+}
+
+/// The anchor with no network: signs the login of `request_code` (read from the linked
+/// device's screen) and returns what the device reads back:
+/// `inkan-approval:<id>.<anchor serial>.<signed_at>.<signature>`.
+pub fn approve_offline(
+    signer: &dyn AnchorSigner,
+    anchor_serial: &str,
+    request_code: &str,
+) -> Result<String, AgentError> {
+    let bad =
+        || AgentError::Protocol("not a login code: it reads inkan-login:ID.HASH.NONCE".into());
+    let body = request_code
+        .trim()
+        .strip_prefix("inkan-login:")
+        .ok_or_else(bad)?;
+    let mut parts = body.split('.');
+    let (Some(id), Some(hash), Some(nonce), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let request = hex::decode(hash).map_err(|_| bad())?;
+    let nonce = B64URL.decode(nonce).map_err(|_| bad())?;
+    let signed_at = now_unix();
+    let signature = signer.sign(&approval_message(&request, &nonce, signed_at))?;
+    Ok(format!(
+        "inkan-approval:{id}.{anchor_serial}.{signed_at}.{}",
+        B64URL.encode(signature)
+    ))
+}
+
+/// The linked device delivers the approval its anchor signed offline (`approval_code`, read
+/// from the anchor's screen) for the login kept in `dir`, and writes its certificate chain to
+/// `dir/device.pem`.
+pub async fn deliver_approval(
+    session: &mut Session,
+    dir: &Path,
+    approval_code: &str,
+) -> Result<(String, PathBuf), AgentError> {
+    let login = PendingLogin::read(dir)?;
+    let bad = || {
+        AgentError::Protocol(
+            "not an approval code: it reads inkan-approval:ID.SERIAL.TIME.SIGNATURE".into(),
+        )
+    };
+    let body = approval_code
+        .trim()
+        .strip_prefix("inkan-approval:")
+        .ok_or_else(bad)?;
+    let parts: Vec<&str> = body.split('.').collect();
+    let [id, serial, signed_at, signature] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if *id != login.id {
+        return Err(AgentError::Protocol(format!(
+            "the approval is for login {id}, and this device waits for {}",
+            login.id
+        )));
+    }
+    let signed_at: i64 = signed_at.parse().map_err(|_| bad())?;
+    let signature = B64URL.decode(signature).map_err(|_| bad())?;
+    let answer = session
+        .call(
+            Method::POST,
+            &format!("/v1/logins/{id}/approval"),
+            Some(&json!({
+                "poll_secret": login.poll_secret,
+                "anchor_serial": serial,
+                "signed_at": signed_at,
+                "signature": B64.encode(signature),
+            })),
+        )
+        .await?;
+    install_chain(dir, &answer)
+}
+
+fn install_chain(dir: &Path, answer: &Value) -> Result<(String, PathBuf), AgentError> {
+    let chain = text(answer, "chain")?;
+    let parsed = certs_from_pem(chain.as_bytes())?;
+    let pem: String = parsed
+        .iter()
+        .map(|c| der_to_pem("CERTIFICATE", c))
+        .collect();
+    let path = dir.join("device.pem");
+    write_file(&path, pem.as_bytes(), 0o644)?;
+    Ok((text(answer, "serial")?.to_string(), path))
 }
 
 /// A linked device (its `dir` from [`start_link`]) asks to log in with a CSR for its key.
@@ -312,6 +429,7 @@ pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingL
     Ok(PendingLogin {
         id: text(&answer, "id")?.to_string(),
         request_sha256: text(&answer, "request_sha256")?.to_string(),
+        nonce: B64URL.encode(nonce),
         poll_secret: text(&answer, "poll_secret")?.to_string(),
     })
 }

@@ -698,18 +698,63 @@ impl Authority {
         .await
     }
 
-    /// Where login `login_id` stands, for the device that holds its poll secret.
-    pub async fn login_status(
+    /// A login approved away from the network: the anchor signed it offline (the linked device
+    /// read the request from its screen, the anchor showed its signature back), and the device
+    /// carries the approval here with its poll secret. The anchor is the certificate
+    /// `anchor_serial`, which must be valid, unrevoked and a current anchor of the account;
+    /// everything else is as [`Authority::approve_login`].
+    pub async fn approve_login_carried(
         &self,
         login_id: &str,
         poll_secret: &[u8],
-    ) -> Result<LoginStatus, AuthorityError> {
+        anchor_serial: &str,
+        signed_at: i64,
+        signature: &[u8],
+    ) -> Result<Issued, AuthorityError> {
+        let login = self.login_for_poller(login_id, poll_secret).await?;
+        let record = self
+            .certificate(anchor_serial)
+            .await?
+            .ok_or(LinkRefusal::NotAnAnchor)?;
+        let now = self.now().unix_timestamp();
+        let usable = record.status == inkan_store::CertificateStatus::Valid
+            && record.not_before <= now
+            && now < record.not_after;
+        if !usable {
+            return Err(LinkRefusal::NotAnAnchor.into());
+        }
+        let info = inkan_pki::CertificateInfo::parse(&record.der)?;
+        let anchor = PresentedKey {
+            serial: record.serial.clone(),
+            spki_der: inkan_pki::spki_der(&record.der)?,
+            level: info.level.unwrap_or(0),
+        };
+        self.approve_login(&anchor, &login.id, signed_at, signature)
+            .await
+    }
+
+    /// Login `login_id`, if `poll_secret` is its device's.
+    async fn login_for_poller(
+        &self,
+        login_id: &str,
+        poll_secret: &[u8],
+    ) -> Result<Login, AuthorityError> {
         let unknown = || LinkRefusal::UnknownLogin(login_id.into());
         let login = self.store().login(login_id).await?.ok_or_else(unknown)?;
         let presented = sha256_hex(poll_secret);
         if !bool::from(presented.as_bytes().ct_eq(login.poll_sha256.as_bytes())) {
             return Err(unknown().into());
         }
+        Ok(login)
+    }
+
+    /// Where login `login_id` stands, for the device that holds its poll secret.
+    pub async fn login_status(
+        &self,
+        login_id: &str,
+        poll_secret: &[u8],
+    ) -> Result<LoginStatus, AuthorityError> {
+        let login = self.login_for_poller(login_id, poll_secret).await?;
         match &login.serial {
             Some(serial) => {
                 let record = self.certificate(serial).await?.ok_or_else(|| {

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/v1/links/preview", post(preview_link))
         .route("/v1/logins", post(request_login))
         .route("/v1/logins/{id}/status", post(login_status))
+        .route("/v1/logins/{id}/approval", post(carried_approval))
         .route("/v1/approvals", get(list_approvals))
         .route("/v1/approvals/{id}", post(approve))
 }
@@ -436,6 +437,63 @@ pub(crate) async fn login_status(
             })))
         }
     }
+}
+
+/// An anchor's approval made offline, carried by the linked device.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CarriedApprovalBody {
+    /// The poll secret `/v1/logins` answered, base64.
+    #[schema(format = Byte)]
+    poll_secret: String,
+    /// The approving anchor's certificate serial (hex).
+    anchor_serial: String,
+    /// When the anchor signed (Unix seconds; within 2 minutes of the authority's clock).
+    signed_at: i64,
+    /// The anchor's ECDSA signature (DER, base64) over (request hash, nonce, signed_at).
+    #[schema(format = Byte)]
+    signature: String,
+}
+
+/// A linked device delivers the approval its anchor signed with no network (read from the
+/// anchor's screen): the same checks as `/v1/approvals/{id}`, the anchor named by its serial.
+#[utoipa::path(post, path = "/v1/logins/{id}/approval", tag = "linking", request_body = CarriedApprovalBody,
+    params(("id" = String, Path, description = "Login id")),
+    responses(
+        (status = 201, description = "`{serial, level, certificate, chain}` (PEM)", body = serde_json::Value),
+        (status = 400, description = "Malformed body or path", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The serial is not a current anchor of the account, the signature or its time is refused, or the policy refused", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such login, or a wrong poll secret", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Approved already, expired, or the device was unlinked", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The upstream certificate authority failed", body = ProblemDetails, content_type = "application/problem+json")))]
+pub(crate) async fn carried_approval(
+    State(authority): State<Arc<Authority>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let id = query::path(id)?;
+    let request: CarriedApprovalBody =
+        bounded_json(&headers, &body, MAX_LINK_BODY, "linking requests")?;
+    let secret = base64_field("poll_secret", &request.poll_secret)?;
+    let signature = base64_field("signature", &request.signature)?;
+    let serial = request.anchor_serial.replace(':', "").to_ascii_lowercase();
+    let issued = authority
+        .approve_login_carried(&id, &secret, &serial, request.signed_at, &signature)
+        .await?;
+    let certificate = der_to_pem("CERTIFICATE", &issued.der);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "serial": issued.serial,
+            "level": issued.info.level,
+            "certificate": certificate,
+            "chain": format!("{certificate}{}", der_to_pem("CERTIFICATE", authority.ca().cert_der())),
+        })),
+    ))
 }
 
 /// The logins waiting for the presented anchor's approval.

@@ -48,6 +48,7 @@ use inkan_authority::Authority;
         crate::link_api::unlink_device,
         crate::link_api::request_login,
         crate::link_api::login_status,
+        crate::link_api::carried_approval,
         crate::link_api::list_approvals,
         crate::link_api::approve,
     ),
@@ -71,6 +72,7 @@ use inkan_authority::Authority;
         crate::link_api::LinkDeviceBody,
         crate::link_api::LoginBody,
         crate::link_api::PollBody,
+        crate::link_api::CarriedApprovalBody,
         crate::link_api::ApprovalBody
     )),
     modifiers(&SecuritySchemes, &ProblemTypes)

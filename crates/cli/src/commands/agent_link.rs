@@ -86,6 +86,13 @@ pub enum LinkCommand {
         /// How long to wait for the approval.
         #[arg(long, default_value = "120s", value_parser = parse_duration)]
         wait: Duration,
+        /// The anchor has no network: print the login code for it to read (`inkan agent
+        /// approve --offline CODE`) and stop; then run again with --approval.
+        #[arg(long, conflicts_with = "approval")]
+        offline: bool,
+        /// Deliver the approval code the anchor showed for the login started with --offline.
+        #[arg(long, value_name = "CODE")]
+        approval: Option<String>,
     },
     /// On the anchor: unlink a device (its certificates are revoked).
     Unlink {
@@ -109,6 +116,10 @@ pub struct ApproveArgs {
     /// Approve every waiting login.
     #[arg(long, conflicts_with = "id")]
     pub all: bool,
+    /// With no network: approve the login whose code the linked device shows
+    /// (`inkan-login:…`), and print the approval code for it to read back.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["id", "all"])]
+    pub offline: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -140,16 +151,19 @@ async fn device_session(args: &AuthorityArgs) -> anyhow::Result<Session> {
         .with_context(|| format!("cannot reach the authority at {}", args.authority))
 }
 
-async fn anchor_session(args: &AnchorArgs) -> anyhow::Result<(Session, Box<dyn AnchorSigner>)> {
+/// The anchor's TLS configuration, its signer and its certificate's serial, from its files
+/// alone (no network).
+fn anchor_credentials(
+    args: &AnchorArgs,
+) -> anyhow::Result<(Arc<rustls::ClientConfig>, Box<dyn AnchorSigner>, String)> {
     let roots = read_roots(&args.authority.ca_file)?;
     let pem = std::fs::read(&args.cert)
         .with_context(|| format!("cannot read the anchor certificate {}", args.cert.display()))?;
     let chain = inkan_pki::certs_from_pem(&pem)?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "{} holds no certificate",
-        args.cert.display()
-    );
+    let leaf = chain
+        .first()
+        .with_context(|| format!("{} holds no certificate", args.cert.display()))?;
+    let serial = inkan_pki::CertificateInfo::parse(leaf)?.serial;
     let (tls, signer): (Arc<rustls::ClientConfig>, Box<dyn AnchorSigner>) = if args.tpm {
         tpm_anchor(args, &roots, chain)?
     } else {
@@ -160,6 +174,12 @@ async fn anchor_session(args: &AnchorArgs) -> anyhow::Result<(Session, Box<dyn A
         let tls = inkan_client::client_tls_config(&roots, Some((chain, key.pkcs8_der().to_vec())))?;
         (tls, Box::new(SoftwareSigner(key)))
     };
+    Ok((tls, signer, serial))
+}
+
+async fn anchor_session(args: &AnchorArgs) -> anyhow::Result<(Session, Box<dyn AnchorSigner>)> {
+    let (tls, signer, _) = anchor_credentials(args)?;
+    let roots = read_roots(&args.authority.ca_file)?;
     let session = Session::connect(&args.authority.authority, &roots, Some(tls))
         .await
         .with_context(|| format!("cannot reach the authority at {}", args.authority.authority))?;
@@ -238,9 +258,26 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
             authority,
             dir,
             wait,
+            offline,
+            approval,
         } => {
             let mut session = device_session(&authority).await?;
+            if let Some(code) = approval {
+                let (serial, path) = linking::deliver_approval(&mut session, &dir, &code).await?;
+                println!("approved: certificate {serial} in {}", path.display());
+                return Ok(());
+            }
             let login = linking::request_login(&mut session, &dir).await?;
+            if offline {
+                login.save(&dir)?;
+                println!("login code: {}", login.request_code());
+                println!(
+                    "on the anchor (no network needed): inkan agent approve --offline '{}'; then here: inkan agent link login --dir {} --approval CODE",
+                    login.request_code(),
+                    dir.display()
+                );
+                return Ok(());
+            }
             eprintln!(
                 "login {} waits for the anchor (request {}): `inkan agent approve {}` on it",
                 login.id,
@@ -266,6 +303,12 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
 }
 
 pub async fn approve(args: ApproveArgs) -> anyhow::Result<()> {
+    if let Some(code) = &args.offline {
+        let (_, signer, serial) = anchor_credentials(&args.anchor)?;
+        let approval = linking::approve_offline(&*signer, &serial, code)?;
+        println!("approval code: {approval}");
+        return Ok(());
+    }
     let (mut session, signer) = anchor_session(&args.anchor).await?;
     let waiting = linking::pending(&mut session).await?;
     if args.id.is_none() && !args.all {

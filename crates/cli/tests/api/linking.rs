@@ -321,6 +321,68 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
         "short-lived"
     );
 
+    // With no network on the phone: the laptop shows a login code, the phone signs it offline
+    // (its --authority points nowhere) and shows an approval code, the laptop delivers it.
+    let device_args = |tail: &[&str]| {
+        let mut args: Vec<String> = [
+            "agent",
+            "link",
+            "login",
+            "--authority",
+            &authority.url(),
+            "--ca-file",
+            env.root_pem().to_str().unwrap(),
+            "--dir",
+            laptop.to_str().unwrap(),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.extend(tail.iter().map(ToString::to_string));
+        args
+    };
+    let shown = ok(run(device_args(&["--offline"])));
+    let login_code = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("login code: "))
+        .unwrap()
+        .to_string();
+    let offline_anchor: Vec<String> = {
+        let mut a = anchor.clone();
+        a[1] = "https://127.0.0.1:1".into();
+        let mut args = vec!["agent".to_string(), "approve".into()];
+        args.extend(a);
+        args.extend(["--offline".to_string(), login_code]);
+        args
+    };
+    let shown = ok(run(offline_anchor.clone()));
+    let approval = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("approval code: "))
+        .unwrap()
+        .to_string();
+    // A changed time breaks the signature: refused, nothing issued.
+    let mut parts: Vec<String> = approval.split('.').map(str::to_string).collect();
+    let signed_at: i64 = parts[2].parse().unwrap();
+    parts[2] = (signed_at + 1).to_string();
+    let tampered = parts.join(".");
+    let before_offline = env.certificate_count();
+    let refused = run(device_args(&["--approval", &tampered]));
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("signature"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(env.certificate_count(), before_offline);
+    let done = ok(run(device_args(&["--approval", &approval])));
+    assert!(done.contains("approved: certificate"), "{done}");
+    // The same approval twice is refused.
+    let replay = run(device_args(&["--approval", &approval]));
+    assert!(!replay.status.success());
+    assert!(String::from_utf8_lossy(&replay.stderr).contains("approved already"));
+    assert_eq!(env.certificate_count(), before_offline + 1);
+
     // Behind the gateway, a route that takes linked devices only: curl with the laptop's
     // certificate and key gets through, named; an EST device certificate is not a linked one.
     let upstream = Upstream::start();
