@@ -120,6 +120,31 @@ impl LinkCode {
     pub fn uri(&self) -> String {
         format!("inkan-link:{}", self.link_token)
     }
+
+    fn qr(&self) -> Result<qrcode::QrCode, AgentError> {
+        qrcode::QrCode::new(self.uri().as_bytes())
+            .map_err(|e| AgentError::Protocol(format!("making the QR code: {e}")))
+    }
+
+    /// [`LinkCode::uri`] as a QR code for a terminal (Unicode half blocks, dark on light).
+    pub fn terminal_qr(&self) -> Result<String, AgentError> {
+        use qrcode::render::unicode::Dense1x2;
+        Ok(self
+            .qr()?
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .build())
+    }
+
+    /// [`LinkCode::uri`] as a QR code in an SVG image, for a web page or a file.
+    pub fn svg_qr(&self) -> Result<String, AgentError> {
+        Ok(self
+            .qr()?
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .build())
+    }
 }
 
 /// A new device: makes its key (`dir/device.key`, 0600) and asks the authority for a link code

@@ -64,6 +64,12 @@ pub enum LinkCommand {
         /// State directory: device.key (0600), link.json, then device.pem.
         #[arg(long, default_value = "inkan-linked")]
         out: PathBuf,
+        /// Also write the link code as a QR code in an SVG image (for a web page).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Do not print the QR code in the terminal.
+        #[arg(long)]
+        no_qr: bool,
     },
     /// On the anchor: link the device showing LINK_TOKEN, if its screen shows --code.
     Confirm {
@@ -233,11 +239,21 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
             authority,
             name,
             out,
+            svg,
+            no_qr,
         } => {
             let mut session = device_session(&authority).await?;
             let code = linking::start_link(&mut session, &name, &out).await?;
+            if !no_qr {
+                println!("{}", code.terminal_qr()?);
+            }
+            if let Some(path) = &svg {
+                std::fs::write(path, code.svg_qr()?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             println!("registration: {}", code.registration);
             println!("link token:   {}", code.link_token);
+            println!("link URI:     {}", code.uri());
             println!("code:         {}", code.code);
             println!("expires:      {}", code.expires_at);
             println!(

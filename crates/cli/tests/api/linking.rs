@@ -85,9 +85,12 @@ fn ok(out: std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// `inkan agent link start` on a new device: (registration, token, code).
+/// `inkan agent link start` on a new device: (registration, token, code). The QR code it
+/// writes is read back by a third-party reader (librsvg renders it, zbar reads it) and carries
+/// the link URI.
 fn start_link(env: &Env, authority: &Server, name: &str) -> (String, String, String, PathBuf) {
     let dir = env.tmp.path().join(name);
+    let svg = env.tmp.path().join(format!("{name}-link.svg"));
     let shown = ok(agent(
         env,
         &[
@@ -102,8 +105,32 @@ fn start_link(env: &Env, authority: &Server, name: &str) -> (String, String, Str
             name,
             "--out",
             dir.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
         ],
     ));
+    assert!(
+        shown.contains('█') || shown.contains('▀'),
+        "a terminal QR code: {shown}"
+    );
+    let png = svg.with_extension("png");
+    let rendered = Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(&png)
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let read = Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    let scanned = String::from_utf8_lossy(&read.stdout).trim().to_string();
     let field = |label: &str| {
         shown
             .lines()
@@ -112,6 +139,11 @@ fn start_link(env: &Env, authority: &Server, name: &str) -> (String, String, Str
             .trim()
             .to_string()
     };
+    assert_eq!(
+        scanned,
+        field("link URI:"),
+        "the QR code carries the link URI"
+    );
     (
         field("registration:"),
         field("link token:"),
