@@ -22,24 +22,7 @@ use super::support::{binary, Env, Server};
 /// An authority that trusts swtpm's EK CA, and the phone enrolled in it at level 3 (its chain in
 /// `phone/chain.pem`, its key in the TPM).
 fn authority_and_phone(env: &Env, swtpm: &Swtpm) -> (Server, PathBuf) {
-    let config = env.tmp.path().join("inkan.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tpm]\nek_roots = [\"{}\", \"{}\"]\n{}",
-            swtpm.ek_root().display(),
-            swtpm.ek_issuer().display(),
-            super::support::LOCAL_SERVER_NAMES
-        ),
-    )
-    .unwrap();
-    let authority = Server::start(env.command(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let authority = super::support::tpm_authority(env, swtpm);
     let phone = env.tmp.path().join("phone");
     let out = Command::new(binary())
         .args(["agent", "enroll", "--tpm", "--json", "--name", "phone"])

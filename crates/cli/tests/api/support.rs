@@ -40,3 +40,26 @@ authority_ca = "{root}"
         .env("INKAN_LOG", "warn");
     Server::start(cmd)
 }
+
+/// `inkan serve` trusting `swtpm`'s EK CA (`[tpm] ek_roots`) and allowing localhost server
+/// names (for a gateway).
+pub fn tpm_authority(env: &Env, swtpm: &inkan_test_support::swtpm::Swtpm) -> Server {
+    let config = env.tmp.path().join("inkan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tpm]\nek_roots = [\"{}\", \"{}\"]\n{}",
+            swtpm.ek_root().display(),
+            swtpm.ek_issuer().display(),
+            LOCAL_SERVER_NAMES
+        ),
+    )
+    .unwrap();
+    Server::start(env.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+}

@@ -13,7 +13,7 @@ use inkan_test_support::swtpm::Swtpm;
 use inkan_test_support::upstream::{header, Upstream};
 use x509_parser::prelude::*;
 
-use super::support::{binary, repo_root, Env, Server};
+use super::support::{binary, repo_root, Env};
 
 /// Level 3 under the default policy arc (`pki.policy_arc`).
 const LEVEL_3_OID: &str = "1.3.6.1.4.1.32473.1.3";
@@ -69,24 +69,7 @@ impl Drop for Proxy {
 fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() {
     let (env, _) = Env::with_ca();
     let swtpm = Swtpm::start();
-    let config = env.tmp.path().join("inkan.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tpm]\nek_roots = [\"{}\", \"{}\"]\n{}",
-            swtpm.ek_root().display(),
-            swtpm.ek_issuer().display(),
-            super::support::LOCAL_SERVER_NAMES
-        ),
-    )
-    .unwrap();
-    let authority = Server::start(env.command(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let authority = super::support::tpm_authority(&env, &swtpm);
 
     // Enroll.
     let out_dir = env.tmp.path().join("tpm");
@@ -158,41 +141,14 @@ fn tpm_enrollment_issues_level_3_and_the_proxy_authenticates_with_the_tpm_key() 
 
     // A gateway route that requires level 3, in front of an echo upstream.
     let upstream = Upstream::start();
-    let server_secret = env.secret("server");
-    let secret_file = env.tmp.path().join("server.secret");
-    std::fs::write(&secret_file, &server_secret).unwrap();
-    let gateway_config = env.tmp.path().join("gateway.toml");
-    std::fs::write(
-        &gateway_config,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-client_ca = ["{chain}"]
-
-[tls_from_authority]
-url = "{authority}"
-ca = "{root}"
-secret_file = "{secret_file}"
-names = ["localhost", "127.0.0.1"]
-
-[[route]]
-path = "/l3"
-upstreams = ["http://127.0.0.1:{up}"]
-min_level = 3
-"#,
-            chain = env.data.join("ca/chain.pem").display(),
-            authority = authority.url(),
-            root = env.root_pem().display(),
-            secret_file = secret_file.display(),
-            up = upstream.port,
+    let gateway = super::support::gateway(
+        &env,
+        &authority,
+        &format!(
+            "[[route]]\npath = \"/l3\"\nupstreams = [\"http://127.0.0.1:{}\"]\nmin_level = 3\n",
+            upstream.port
         ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(binary());
-    cmd.args(["gateway", "--config"])
-        .arg(&gateway_config)
-        .env("INKAN_LOG", "warn");
-    let gateway = Server::start(cmd);
+    );
     let gateway_port = gateway.addr.rsplit(':').next().unwrap().to_string();
 
     // Through the proxy with the TPM key (handle and TCTI from tpm-key.json).
