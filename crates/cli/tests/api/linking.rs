@@ -674,3 +674,29 @@ async fn a_login_for_another_key_and_an_unauthenticated_anchor_are_refused() {
         .await;
     assert_eq!(status_of(unknown), 404);
 }
+
+#[test]
+fn bench_link_approves_real_logins_and_reports_a_ratio() {
+    let (env, _) = Env::with_ca();
+    let authority = env.serve();
+    let out = env.ok(&[
+        "bench",
+        "link",
+        "--url",
+        &authority.url(),
+        "--count",
+        "6",
+        "--concurrency",
+        "2",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["succeeded"], 6, "{summary}");
+    assert!(summary["ratio_to_enroll_limit"].as_f64().unwrap() > 0.0);
+    // Every approval produced one linked certificate, each recorded and audited.
+    let listed: Vec<Value> =
+        serde_json::from_str(&env.ok(&["cert", "list", "--profile", "linked", "--json"])).unwrap();
+    assert_eq!(listed.len(), 6);
+    let verified: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+}

@@ -3,6 +3,7 @@
 mod crl;
 mod enroll;
 mod gateway;
+mod link;
 mod load;
 mod ocsp;
 mod register;
@@ -18,6 +19,7 @@ use inkan_authority::DataDir;
 use crl::BenchCrlArgs;
 use enroll::BenchEnrollArgs;
 use gateway::BenchGatewayArgs;
+use link::BenchLinkArgs;
 use ocsp::BenchOcspArgs;
 use register::BenchRegisterArgs;
 use registry::BenchRegistryArgs;
@@ -42,6 +44,9 @@ pub enum BenchCommand {
     /// TEE enrollments end to end (TAM exchange, sealed bundle, MAC'd CSR, checked chain),
     /// compared with this machine's enroll limit; registers its units in --data-dir first.
     Tee(BenchTeeArgs),
+    /// Linked-device logins approved by their anchor, end to end (request, approval over mTLS,
+    /// certificate, fetch): throughput and round trip; issues its anchor in --data-dir first.
+    Link(BenchLinkArgs),
 }
 
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -53,6 +58,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Crl(args) => crl::crl(args).await,
         BenchCommand::Gateway(args) => gateway::gateway(args).await,
         BenchCommand::Tee(args) => tee::tee(data_dir, args).await,
+        BenchCommand::Link(args) => link::link(data_dir, args).await,
     }
 }
 
