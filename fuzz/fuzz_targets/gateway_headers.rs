@@ -102,6 +102,8 @@ fuzz_target!(|data: &[u8]| {
             ("x-inkan-level", Some(id)) => id.level.map(|l| l.to_string()),
             ("x-inkan-device", Some(id)) => id.device.clone(),
             ("x-inkan-product", Some(id)) => id.product.clone(),
+            ("x-inkan-linked-device", Some(id)) => id.linked.clone(),
+            ("x-inkan-account", Some(id)) => id.account.clone(),
             ("x-inkan-client-cert", Some(id)) => Some(id.escaped_pem.clone()),
             _ => None,
         }
