@@ -27,6 +27,8 @@ pub const LOGIN_TTL: time::Duration = time::Duration::minutes(5);
 pub const SIGNATURE_SKEW_SECS: i64 = 120;
 /// Link requests open at once (unauthenticated: the bound keeps the table small).
 pub const MAX_OPEN_LINK_REQUESTS: i64 = 1000;
+/// Link requests open at once from one address (so that one client cannot use up the rest).
+pub const MAX_OPEN_LINK_REQUESTS_PER_ADDRESS: i64 = 8;
 /// Logins one device may have waiting at once.
 pub const MAX_OPEN_LOGINS: i64 = 4;
 /// Devices an account links at most, unless the account says fewer.
@@ -58,8 +60,8 @@ pub enum LinkRefusal {
     /// The link code is unknown, used or expired.
     #[error("the link code is unknown, used or expired: start linking again on the new device")]
     LinkUnusable,
-    /// Too many link requests are open.
-    #[error("too many devices are waiting to be linked: try again in a few minutes")]
+    /// Too many link requests are open, in all or from this address.
+    #[error("too many devices are waiting to be linked (from this address: at most {MAX_OPEN_LINK_REQUESTS_PER_ADDRESS}): link them, or try again when their codes expire (10 minutes)")]
     TooManyLinkRequests,
     /// The account has its maximum of devices.
     #[error("the account links at most {0} devices: unlink one first")]
@@ -415,10 +417,12 @@ impl Authority {
 
     /// A new device asks to be linked: its key (SubjectPublicKeyInfo DER, ECDSA P-256/P-384)
     /// and name get a registration number, a single-use token and the confirmation code.
+    /// `client` is the address it came from (at most 8 open requests each).
     pub async fn start_link(
         &self,
         name: &str,
         spki_der: &[u8],
+        client: &str,
     ) -> Result<LinkStart, AuthorityError> {
         check_name(name)?;
         if let Err(inkan_attest::LinkError::Key(why)) = verify_signature(spki_der, b"", b"") {
@@ -437,12 +441,14 @@ impl Authority {
             created_at_ms: unix_ms(now),
             expires_at_ms: unix_ms(expires_at),
             used_at_ms: None,
+            client: client.to_string(),
         };
         let stored = self
             .store()
             .create_link_request(
                 &request,
                 MAX_OPEN_LINK_REQUESTS,
+                MAX_OPEN_LINK_REQUESTS_PER_ADDRESS,
                 &format!("link:{}", request.registration),
             )
             .await?;

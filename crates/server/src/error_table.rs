@@ -383,7 +383,7 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:link-not-anchor", "403: the client certificate is not a level-3 trust anchor of this account"),
     ("urn:inkan:problem:link-anchor-bound", "409: the key anchors an account already"),
     ("urn:inkan:problem:link-unusable", "404: the link code is unknown, used or expired"),
-    ("urn:inkan:problem:link-too-many", "429: too many devices are waiting to be linked; retry in a few minutes"),
+    ("urn:inkan:problem:link-too-many", "429: too many devices are waiting to be linked (8 from one address, 1,000 in all); retry when their codes expire"),
     ("urn:inkan:problem:link-refused", "409: the account has its maximum of devices, or the key is linked already"),
     ("urn:inkan:problem:link-unknown-device", "404: no such linked device (or it was unlinked)"),
     ("urn:inkan:problem:link-signature", "403: a device-list, login or approval signature does not verify, or its time is too far off"),

@@ -3,11 +3,12 @@
 //! Anchors authenticate with their level-3 certificate over mTLS; new and linked devices with
 //! the link code, or with signatures by their own key.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -206,16 +207,19 @@ pub(crate) struct NewLinkBody {
         (status = 400, description = "Malformed body, name or key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 16 KiB", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 429, description = "Too many devices are waiting to be linked", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Too many devices are waiting to be linked (1,000 in all, 8 from one address)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn start_link(
     State(authority): State<Arc<Authority>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
     let request: NewLinkBody = bounded_json(&headers, &body, MAX_LINK_BODY, "linking requests")?;
     let key = base64_field("public_key", &request.public_key)?;
-    let started = authority.start_link(&request.name, &key).await?;
+    let started = authority
+        .start_link(&request.name, &key, &client.ip().to_string())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -256,6 +256,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("created_at", Int),
             ("expires_at", Int),
             ("used_at", Int),
+            ("client", Text),
         ],
     ),
     (

@@ -52,6 +52,8 @@ pub struct LinkRequest {
     pub expires_at_ms: i64,
     /// Unix ms when an anchor used it.
     pub used_at_ms: Option<i64>,
+    /// The address it came from.
+    pub client: String,
 }
 
 /// A device linked to an account.
@@ -182,12 +184,14 @@ pub trait LinkStore: Send + Sync + 'static {
         actor: &str,
     ) -> Result<bool, crate::StoreError>;
 
-    /// Stores a link request (audited `link.requested`) unless `max_open` requests are unused
-    /// and unexpired at its creation time; returns whether it did.
+    /// Stores a link request (audited `link.requested`) unless `max_open` requests, or
+    /// `max_per_client` from its address, are unused and unexpired at its creation time;
+    /// returns whether it did.
     async fn create_link_request(
         &self,
         request: &LinkRequest,
         max_open: i64,
+        max_per_client: i64,
         actor: &str,
     ) -> Result<bool, crate::StoreError>;
 

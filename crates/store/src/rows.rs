@@ -282,6 +282,7 @@ pub(crate) fn link_request<R: StoredRow>(row: &R) -> Result<crate::LinkRequest, 
         created_at_ms: row.int("created_at")?,
         expires_at_ms: row.int("expires_at")?,
         used_at_ms: row.opt_int("used_at")?,
+        client: row.text("client")?,
     })
 }
 

@@ -662,6 +662,23 @@ async fn a_login_for_another_key_and_an_unauthenticated_anchor_are_refused() {
         )
         .await;
     assert_eq!(status_of(bad), 400);
+    // One address holds at most 8 open link codes: the 9th is refused until they are used or
+    // expire.
+    for i in 0..9 {
+        let key = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
+        let answer = anonymous
+            .call(
+                http::Method::POST,
+                "/v1/links",
+                Some(&json!({"name": format!("device {i}"), "public_key": B64.encode(key.public_key_der())})),
+            )
+            .await;
+        if i < 8 {
+            answer.unwrap();
+        } else {
+            assert_eq!(status_of(answer), 429);
+        }
+    }
     let unknown = anonymous
         .call(
             http::Method::POST,

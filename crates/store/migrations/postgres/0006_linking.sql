@@ -28,9 +28,11 @@ CREATE TABLE link_requests (
     spki_sha256 TEXT NOT NULL,
     created_at BIGINT NOT NULL,         -- Unix ms
     expires_at BIGINT NOT NULL,         -- Unix ms
-    used_at BIGINT                      -- Unix ms; set once
+    used_at BIGINT,                     -- Unix ms; set once
+    client TEXT NOT NULL                 -- the requesting address (a per-address cap)
 );
 CREATE INDEX link_requests_open ON link_requests(used_at, expires_at);
+CREATE INDEX link_requests_client ON link_requests(client, used_at, expires_at);
 
 CREATE TABLE linked_devices (
     registration TEXT PRIMARY KEY,       -- ld- and 12 hex digits

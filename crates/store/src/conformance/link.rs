@@ -37,6 +37,7 @@ fn request(token: &str, registration: &str, key: &str, expires_at_ms: i64) -> Li
         created_at_ms: 100,
         expires_at_ms,
         used_at_ms: None,
+        client: "192.0.2.1".into(),
     }
 }
 
@@ -92,7 +93,7 @@ async fn linked<S: Store>(store: &S) {
         .await
         .unwrap();
     assert!(store
-        .create_link_request(&request("t1", "ld-1", "k-1", 10_000), 100, "test")
+        .create_link_request(&request("t1", "ld-1", "k-1", 10_000), 100, 100, "test")
         .await
         .unwrap());
     let outcome = store
@@ -156,7 +157,7 @@ pub(super) async fn a_link_request_links_once_within_the_caps<S: Store>(store: A
     assert_eq!(again, LinkOutcome::RequestUnusable);
     // An expired request, and one presented with another key, do not link.
     assert!(store
-        .create_link_request(&request("t2", "ld-2", "k-2", 150), 100, "test")
+        .create_link_request(&request("t2", "ld-2", "k-2", 150), 100, 100, "test")
         .await
         .unwrap());
     let expired = store
@@ -165,7 +166,7 @@ pub(super) async fn a_link_request_links_once_within_the_caps<S: Store>(store: A
         .unwrap();
     assert_eq!(expired, LinkOutcome::RequestUnusable);
     assert!(store
-        .create_link_request(&request("t3", "ld-3", "k-3", 10_000), 100, "test")
+        .create_link_request(&request("t3", "ld-3", "k-3", 10_000), 100, 100, "test")
         .await
         .unwrap());
     let swapped = store
@@ -180,11 +181,25 @@ pub(super) async fn a_link_request_links_once_within_the_caps<S: Store>(store: A
     assert_eq!(unknown, LinkOutcome::UnknownAccount);
     // The open-request cap.
     let open = store
-        .create_link_request(&request("t4", "ld-4", "k-4", 10_000), 1, "test")
+        .create_link_request(&request("t4", "ld-4", "k-4", 10_000), 1, 100, "test")
         .await
         .unwrap();
     assert!(!open, "one request (t3) is open already");
     assert!(store.link_request("t4").await.unwrap().is_none());
+    // The per-address cap: t3 is open from this address.
+    let from_here = store
+        .create_link_request(&request("t4", "ld-4", "k-4", 10_000), 100, 1, "test")
+        .await
+        .unwrap();
+    assert!(!from_here, "one request is open from this address already");
+    let elsewhere = LinkRequest {
+        client: "198.51.100.9".into(),
+        ..request("t4", "ld-4", "k-4", 10_000)
+    };
+    assert!(store
+        .create_link_request(&elsewhere, 100, 1, "test")
+        .await
+        .unwrap());
     // The account's device cap (3): ld-1 and two more fill it.
     for (token, reg, key) in [
         ("t5", "ld-5", "k-5"),
@@ -192,7 +207,7 @@ pub(super) async fn a_link_request_links_once_within_the_caps<S: Store>(store: A
         ("t7", "ld-7", "k-7"),
     ] {
         assert!(store
-            .create_link_request(&request(token, reg, key, 10_000), 100, "test")
+            .create_link_request(&request(token, reg, key, 10_000), 100, 100, "test")
             .await
             .unwrap());
     }
@@ -223,7 +238,7 @@ pub(super) async fn a_link_request_links_once_within_the_caps<S: Store>(store: A
         .await
         .unwrap();
     assert!(store
-        .create_link_request(&request("t8", "ld-8", "k-1", 10_000), 100, "test")
+        .create_link_request(&request("t8", "ld-8", "k-1", 10_000), 100, 100, "test")
         .await
         .unwrap());
     let in_use = store
@@ -297,7 +312,7 @@ pub(super) async fn an_approval_is_consumed_once_and_never_for_an_unlinked_devic
 pub(super) async fn expired_link_requests_and_logins_are_purged<S: Store>(store: Arc<S>) {
     linked(&*store).await;
     assert!(store
-        .create_link_request(&request("t2", "ld-2", "k-2", 150), 100, "test")
+        .create_link_request(&request("t2", "ld-2", "k-2", 150), 100, 100, "test")
         .await
         .unwrap());
     assert!(store

@@ -140,6 +140,7 @@ impl LinkStore for PgStore {
         &self,
         request: &LinkRequest,
         max_open: i64,
+        max_per_client: i64,
         actor: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -149,12 +150,19 @@ impl LinkStore for PgStore {
         .bind(request.created_at_ms)
         .fetch_one(&mut *tx)
         .await?;
-        if open >= max_open {
+        let from_client: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM link_requests WHERE client = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(&request.client)
+        .bind(request.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= max_open || from_client >= max_per_client {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO link_requests (token_sha256, registration, name, spki_der, spki_sha256, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+            "INSERT INTO link_requests (token_sha256, registration, name, spki_der, spki_sha256, created_at, expires_at, used_at, client) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
         )
         .bind(&request.token_sha256)
         .bind(&request.registration)
@@ -163,6 +171,7 @@ impl LinkStore for PgStore {
         .bind(&request.spki_sha256)
         .bind(request.created_at_ms)
         .bind(request.expires_at_ms)
+        .bind(&request.client)
         .execute(&mut *tx)
         .await?;
         audit(&mut tx, events::link_requested(request, actor)).await?;

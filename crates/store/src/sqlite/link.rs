@@ -138,6 +138,7 @@ impl LinkStore for SqliteStore {
         &self,
         request: &LinkRequest,
         max_open: i64,
+        max_per_client: i64,
         actor: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -147,12 +148,19 @@ impl LinkStore for SqliteStore {
         .bind(request.created_at_ms)
         .fetch_one(&mut *tx)
         .await?;
-        if open >= max_open {
+        let from_client: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM link_requests WHERE client = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(&request.client)
+        .bind(request.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= max_open || from_client >= max_per_client {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO link_requests (token_sha256, registration, name, spki_der, spki_sha256, created_at, expires_at, used_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO link_requests (token_sha256, registration, name, spki_der, spki_sha256, created_at, expires_at, used_at, client) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
         )
         .bind(&request.token_sha256)
         .bind(&request.registration)
@@ -161,6 +169,7 @@ impl LinkStore for SqliteStore {
         .bind(&request.spki_sha256)
         .bind(request.created_at_ms)
         .bind(request.expires_at_ms)
+        .bind(&request.client)
         .execute(&mut *tx)
         .await?;
         audit(&mut tx, events::link_requested(request, actor)).await?;
