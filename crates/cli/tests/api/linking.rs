@@ -246,7 +246,11 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
         &["agent", "link", "confirm", &token],
         &["--code", wrong],
     ));
-    assert!(!refused.status.success());
+    assert!(
+        !refused.status.success(),
+        "code {code}, wrong {wrong}: {}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("codes differ"));
     let linked: Value = serde_json::from_str(&ok(run(with_anchor(
         &["agent", "link", "confirm", &token],
@@ -481,6 +485,30 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
         409
     );
     assert_eq!(env.certificate_count(), before + 1);
+
+    // A key swapped into the request: a CSR for another key is refused whoever signed the
+    // request (the login binds the linked key); a CSR for the linked key signed by another key
+    // is refused too.
+    let other = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
+    let swapped = inkan_pki::build_csr(&other, &registration, &[]).unwrap();
+    let nonce = [5u8; 16];
+    let hash = inkan_attest::login_request_sha256(&registration, &nonce, &swapped);
+    for (signer, status) in [(&laptop_key, 400), (&other, 400)] {
+        let body = json!({
+            "registration": registration,
+            "nonce": B64.encode(nonce),
+            "csr": B64.encode(&swapped),
+            "signature": B64.encode(signer.sign(&hash).unwrap()),
+        });
+        let answer = device
+            .call(http::Method::POST, "/v1/logins", Some(&body))
+            .await;
+        assert_eq!(status_of(answer), status);
+    }
+    assert!(
+        linking::pending(&mut phone).await.unwrap().is_empty(),
+        "nothing waits"
+    );
 
     // A device unlinked between its request and the approval gets nothing, and the
     // certificates it had are revoked.
