@@ -75,7 +75,9 @@ pub enum LinkCommand {
     Confirm {
         #[command(flatten)]
         anchor: AnchorArgs,
-        /// The link token the new device shows (or its inkan-link: URI).
+        /// The link token the new device shows (or its inkan-link: URI). Base64url: it may
+        /// start with '-'.
+        #[arg(allow_hyphen_values = true)]
         link_token: String,
         /// The six-digit code the new device shows.
         #[arg(long)]
@@ -258,7 +260,8 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
             println!("expires:      {}", code.expires_at);
             println!(
                 "on the anchor: inkan agent link confirm {} --code {} (compare the code on both screens)",
-                code.link_token, code.code
+                code.uri(),
+                code.code
             );
         }
         LinkCommand::Confirm {
@@ -350,4 +353,34 @@ pub async fn approve(args: ApproveArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// A base64url link token may start with '-': it is still the token, not an option.
+    #[test]
+    fn a_link_token_starting_with_a_hyphen_parses() {
+        let parsed = crate::Cli::try_parse_from([
+            "inkan",
+            "agent",
+            "link",
+            "confirm",
+            "-Ab_9xYz0123456789abcd",
+            "--code",
+            "123456",
+            "--authority",
+            "https://127.0.0.1:1",
+            "--ca-file",
+            "root.pem",
+            "--cert",
+            "chain.pem",
+            "--key",
+            "key.pem",
+        ]);
+        let text = format!("{parsed:?}");
+        assert!(parsed.is_ok(), "{text}");
+        assert!(text.contains("-Ab_9xYz0123456789abcd"), "{text}");
+    }
 }
