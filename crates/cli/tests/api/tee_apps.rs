@@ -15,14 +15,21 @@ use super::support::{repo_root, Env, Server};
 use super::tee::{keyd_args, post, provisioned};
 
 /// `inkan agent keyd serve`, stopped when dropped.
-struct Keyd {
+pub(super) struct Keyd {
     child: Child,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
 }
 
 impl Keyd {
     fn start(env: &Env, server: &Server, key: &Path) -> Self {
-        // In /tmp itself, so that an application running as another user can reach it.
+        let state = env.tmp.path().join("keyd");
+        Self::start_with(env, &keyd_args(env, server, "unit-1", key, &state))
+    }
+
+    /// The key service with these trusted-app arguments (authority, unit, profile, --out...).
+    pub(super) fn start_with(env: &Env, ta: &[String]) -> Self {
+        // In /tmp itself, so that an application running as another user can reach it; one
+        // socket per service, since tests run in parallel in one process.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = PathBuf::from(format!(
@@ -36,8 +43,6 @@ impl Keyd {
             "--socket",
             socket.to_str().unwrap(),
         ];
-        let state = env.tmp.path().join("keyd");
-        let ta = keyd_args(env, server, "unit-1", key, &state);
         args.extend(ta.iter().map(String::as_str));
         let mut child = env.command(&args).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();

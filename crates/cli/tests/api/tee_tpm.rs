@@ -4,10 +4,9 @@
 //! exists to stop are refused with nothing issued: a software key passed off as the TPM key, an
 //! enrollment without the secret only this TPM releases, and another TPM opening the Update.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -21,7 +20,7 @@ use inkan_test_support::upstream::{header, Upstream};
 
 use super::support::{Env, Server};
 use super::tee::post;
-use super::tee_apps::ask;
+use super::tee_apps::{ask, Keyd};
 use super::tpm_agent::Proxy;
 
 const UID: &str = "unit-t";
@@ -158,7 +157,7 @@ fn a_tpm_unit_gets_level_3_for_a_key_that_never_leaves_its_tpm() {
 
     // The key service signs with a TPM key for the application that owns it; openssl checks
     // the signature with the certificate's public key.
-    let keyd = KeydTpm::start(&env, &server, &swtpm);
+    let keyd = keyd_tpm(&env, &server, &swtpm);
     let enrolled = ask(
         "/usr/bin/python3",
         &keyd.socket,
@@ -206,47 +205,10 @@ fn a_tpm_unit_gets_level_3_for_a_key_that_never_leaves_its_tpm() {
     assert_eq!(verified["ok"], true, "{verified}");
 }
 
-/// `inkan agent keyd serve --tpm`, stopped when dropped.
-struct KeydTpm {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl KeydTpm {
-    fn start(env: &Env, server: &Server, swtpm: &Swtpm) -> Self {
-        // One socket per service: tests run in parallel in one process.
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let socket = PathBuf::from(format!(
-            "/tmp/inkan-keyd-tpm-test-{}-{n}.sock",
-            std::process::id()
-        ));
-        let state = env.tmp.path().join("keyd");
-        let mut args = vec![
-            "agent",
-            "keyd",
-            "serve",
-            "--socket",
-            socket.to_str().unwrap(),
-        ];
-        let ta = ta_args(env, server, swtpm, &state);
-        args.extend(ta.iter().map(String::as_str));
-        let mut child = env.command(&args).stdout(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("keyd listening on"), "{line}");
-        Self { child, socket }
-    }
-}
-
-impl Drop for KeydTpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.socket);
-    }
+/// `inkan agent keyd serve --tpm` for unit `UID`, stopped when dropped.
+fn keyd_tpm(env: &Env, server: &Server, swtpm: &Swtpm) -> Keyd {
+    let state = env.tmp.path().join("keyd");
+    Keyd::start_with(env, &ta_args(env, server, swtpm, &state))
 }
 
 /// The TAM's QueryRequest challenge for `UID`.
@@ -453,7 +415,7 @@ fn the_proxy_reaches_a_level_3_route_with_a_keyd_key_it_owns() {
         "--config",
         config.to_str().unwrap(),
     ]));
-    let keyd = KeydTpm::start(&env, &authority, &swtpm);
+    let keyd = keyd_tpm(&env, &authority, &swtpm);
     // The proxy is this inkan binary: it asks for its own key, so it owns it.
     let socket = keyd.socket.to_str().unwrap();
     let chain = env.ok(&[
