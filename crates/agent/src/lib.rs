@@ -8,6 +8,7 @@ mod device_state;
 mod error;
 pub mod keyd;
 pub mod linking;
+pub mod linking_pages;
 mod proxy;
 mod registration;
 #[cfg(feature = "tpm")]

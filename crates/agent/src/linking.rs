@@ -3,7 +3,9 @@
 //! device asks to log in and waits for the anchor, which approves by signing the request —
 //! through the authority, or with no network on the anchor's side by codes the two devices
 //! read from each other's screens ([`PendingLogin::request_code`], [`approve_offline`],
-//! [`deliver_approval`]).
+//! [`deliver_approval`]). Before going out of reach, the anchor may [`delegate`] approvals to
+//! a deputy device for a time and a count; the deputy then approves by the same codes
+//! ([`approve_offline_as_deputy`]).
 //! Each operation is one function; the anchor's key signs through [`AnchorSigner`] (a software
 //! key or a TPM key, chosen by the caller).
 
@@ -16,7 +18,8 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use inkan_attest::{
-    approval_message, confirmation_code, device_list_message, login_request_sha256,
+    approval_message, confirmation_code, delegated_approval_message, delegation_message,
+    device_list_message, login_request_sha256, seal_session, verify_session_proof, DelegationTerms,
 };
 use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
 use inkan_pki::{build_csr, certs_from_pem, der_to_pem, GeneratedKey, KeyAlgorithm};
@@ -311,6 +314,9 @@ pub struct PendingLogin {
     /// The device's nonce (base64url).
     pub nonce: String,
     poll_secret: String,
+    /// The session key sealed to the authority (base64url): the authority's proof is keyed
+    /// by it.
+    session_key: String,
 }
 
 impl PendingLogin {
@@ -338,14 +344,8 @@ impl PendingLogin {
     }
 }
 
-/// The anchor with no network: signs the login of `request_code` (read from the linked
-/// device's screen) and returns what the device reads back:
-/// `inkan-approval:<id>.<anchor serial>.<signed_at>.<signature>`.
-pub fn approve_offline(
-    signer: &dyn AnchorSigner,
-    anchor_serial: &str,
-    request_code: &str,
-) -> Result<String, AgentError> {
+/// (login id, request hash, nonce) of a login code `inkan-login:<id>.<request hash>.<nonce>`.
+fn parse_login_code(request_code: &str) -> Result<(String, Vec<u8>, Vec<u8>), AgentError> {
     let bad =
         || AgentError::Protocol("not a login code: it reads inkan-login:ID.HASH.NONCE".into());
     let body = request_code
@@ -360,12 +360,106 @@ pub fn approve_offline(
     };
     let request = hex::decode(hash).map_err(|_| bad())?;
     let nonce = B64URL.decode(nonce).map_err(|_| bad())?;
+    Ok((id.to_string(), request, nonce))
+}
+
+/// The anchor with no network: signs the login of `request_code` (read from the linked
+/// device's screen) and returns what the device reads back:
+/// `inkan-approval:<id>.<anchor serial>.<signed_at>.<signature>`.
+pub fn approve_offline(
+    signer: &dyn AnchorSigner,
+    anchor_serial: &str,
+    request_code: &str,
+) -> Result<String, AgentError> {
+    let (id, request, nonce) = parse_login_code(request_code)?;
     let signed_at = now_unix();
     let signature = signer.sign(&approval_message(&request, &nonce, signed_at))?;
     Ok(format!(
         "inkan-approval:{id}.{anchor_serial}.{signed_at}.{}",
         B64URL.encode(signature)
     ))
+}
+
+/// A deputy device (its `dir` from [`start_link`]) approves, under its anchor's delegation and
+/// with no network, the login of `request_code` another linked device shows; returns what that
+/// device reads back: `inkan-approval:<id>.<deputy registration>.<signed_at>.<signature>`.
+pub fn approve_offline_as_deputy(dir: &Path, request_code: &str) -> Result<String, AgentError> {
+    let (id, request, nonce) = parse_login_code(request_code)?;
+    let (link, key) = linked_identity(dir)?;
+    let signed_at = now_unix();
+    let message = delegated_approval_message(&link.registration, &request, &nonce, signed_at);
+    let signature = key.sign(&message)?;
+    Ok(format!(
+        "inkan-approval:{id}.{}.{signed_at}.{}",
+        link.registration,
+        B64URL.encode(signature)
+    ))
+}
+
+/// The anchor delegates approvals of its account's logins to `deputy` (a linked device of
+/// `account`) from now for `lasting`, at most `max_approvals` of them: signs the terms with the
+/// deputy's key hash as the authority lists it.
+pub async fn delegate(
+    session: &mut Session,
+    signer: &dyn AnchorSigner,
+    account: &str,
+    deputy: &str,
+    lasting: Duration,
+    max_approvals: i64,
+) -> Result<Value, AgentError> {
+    let view = session
+        .call(Method::GET, &format!("/v1/accounts/{account}"), None)
+        .await?;
+    let key = view["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["registration"].as_str() == Some(deputy) && d["unlinked_at"].is_null())
+        .and_then(|d| d["key_sha256"].as_str())
+        .ok_or_else(|| {
+            AgentError::Protocol(format!(
+                "{deputy} is not a linked device of account {account}"
+            ))
+        })?
+        .to_string();
+    let signed_at = now_unix();
+    let not_after = signed_at.saturating_add(i64::try_from(lasting.as_secs()).unwrap_or(i64::MAX));
+    let message = delegation_message(&DelegationTerms {
+        account_id: account,
+        deputy,
+        deputy_key_sha256: &key,
+        not_before: signed_at,
+        not_after,
+        max_approvals,
+        signed_at,
+    });
+    let signature = signer.sign(&message)?;
+    session
+        .call(
+            Method::POST,
+            &format!("/v1/accounts/{account}/delegations"),
+            Some(&json!({
+                "deputy": deputy,
+                "not_before": signed_at,
+                "not_after": not_after,
+                "max_approvals": max_approvals,
+                "signed_at": signed_at,
+                "signature": B64.encode(signature),
+            })),
+        )
+        .await
+}
+
+/// The anchor ends its account's open delegation.
+pub async fn end_delegation(session: &mut Session, account: &str) -> Result<(), AgentError> {
+    session
+        .call(
+            Method::DELETE,
+            &format!("/v1/accounts/{account}/delegations"),
+            None,
+        )
+        .await
+        .map(|_| ())
 }
 
 /// The linked device delivers the approval its anchor signed offline (`approval_code`, read
@@ -387,7 +481,7 @@ pub async fn deliver_approval(
         .strip_prefix("inkan-approval:")
         .ok_or_else(bad)?;
     let parts: Vec<&str> = body.split('.').collect();
-    let [id, serial, signed_at, signature] = parts.as_slice() else {
+    let [id, approver, signed_at, signature] = parts.as_slice() else {
         return Err(bad());
     };
     if *id != login.id {
@@ -398,24 +492,50 @@ pub async fn deliver_approval(
     }
     let signed_at: i64 = signed_at.parse().map_err(|_| bad())?;
     let signature = B64URL.decode(signature).map_err(|_| bad())?;
+    // A deputy is named by its registration number (ld-…), an anchor by its serial (hex).
+    let approver_field = if approver.starts_with("ld-") {
+        "deputy"
+    } else {
+        "anchor_serial"
+    };
     let answer = session
         .call(
             Method::POST,
             &format!("/v1/logins/{id}/approval"),
             Some(&json!({
                 "poll_secret": login.poll_secret,
-                "anchor_serial": serial,
+                approver_field: approver,
                 "signed_at": signed_at,
                 "signature": B64.encode(signature),
             })),
         )
         .await?;
-    install_chain(dir, &answer)
+    install_chain(dir, &login, &answer)
 }
 
-fn install_chain(dir: &Path, answer: &Value) -> Result<(String, PathBuf), AgentError> {
+/// Checks the authority's session proof for the certificate in `answer`, then writes the chain
+/// to `dir/device.pem`.
+fn install_chain(
+    dir: &Path,
+    login: &PendingLogin,
+    answer: &Value,
+) -> Result<(String, PathBuf), AgentError> {
     let chain = text(answer, "chain")?;
     let parsed = certs_from_pem(chain.as_bytes())?;
+    let leaf = parsed
+        .first()
+        .ok_or_else(|| AgentError::Protocol("the answer holds no certificate".into()))?;
+    let key = B64URL
+        .decode(&login.session_key)
+        .map_err(|_| AgentError::Protocol("login.json: the session key is not base64url".into()))?;
+    let proof = B64
+        .decode(text(answer, "session_proof")?)
+        .map_err(|_| AgentError::Protocol("session_proof is not base64".into()))?;
+    if !verify_session_proof(&key, &login.id, leaf, &proof) {
+        return Err(AgentError::Protocol(
+            "the certificate does not come with a proof from the service this login's session key was sealed to: not installed".into(),
+        ));
+    }
     let pem: String = parsed
         .iter()
         .map(|c| der_to_pem("CERTIFICATE", c))
@@ -425,19 +545,30 @@ fn install_chain(dir: &Path, answer: &Value) -> Result<(String, PathBuf), AgentE
     Ok((text(answer, "serial")?.to_string(), path))
 }
 
-/// A linked device (its `dir` from [`start_link`]) asks to log in with a CSR for its key.
-pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingLogin, AgentError> {
+/// A linked device's registration (in `dir/link.json`) and key (`dir/device.key`).
+fn linked_identity(dir: &Path) -> Result<(LinkCode, GeneratedKey), AgentError> {
     let link: LinkCode = serde_json::from_slice(
         &std::fs::read(dir.join("link.json")).map_err(|e| crate::keyd::file_error(dir, e))?,
     )
     .map_err(|e| AgentError::Protocol(format!("link.json: {e}")))?;
     let pem = std::fs::read_to_string(dir.join("device.key"))
         .map_err(|e| crate::keyd::file_error(dir, e))?;
-    let key = GeneratedKey::from_pem(&pem, None)?;
+    Ok((link, GeneratedKey::from_pem(&pem, None)?))
+}
+
+/// A linked device (its `dir` from [`start_link`]) asks to log in with a CSR for its key.
+pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingLogin, AgentError> {
+    let (link, key) = linked_identity(dir)?;
     let csr = build_csr(&key, &link.registration, &[])?;
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let request = login_request_sha256(&link.registration, &nonce, &csr);
+    let service = session.call(Method::GET, "/v1/login-key", None).await?;
+    let service_key = B64
+        .decode(text(&service, "public_key")?)
+        .map_err(|_| AgentError::Protocol("the login key is not base64".into()))?;
+    let (session_key, sealed) = seal_session(&service_key, &link.registration, &nonce)
+        .map_err(|e| AgentError::Protocol(e.to_string()))?;
+    let request = login_request_sha256(&link.registration, &nonce, &csr, &sealed);
     let signature = key.sign(&request)?;
     let answer = session
         .call(
@@ -447,6 +578,7 @@ pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingL
                 "registration": link.registration,
                 "nonce": B64.encode(nonce),
                 "csr": B64.encode(&csr),
+                "session": B64.encode(&sealed),
                 "signature": B64.encode(signature),
             })),
         )
@@ -456,6 +588,7 @@ pub async fn request_login(session: &mut Session, dir: &Path) -> Result<PendingL
         request_sha256: text(&answer, "request_sha256")?.to_string(),
         nonce: B64URL.encode(nonce),
         poll_secret: text(&answer, "poll_secret")?.to_string(),
+        session_key: B64URL.encode(session_key),
     })
 }
 
@@ -478,15 +611,7 @@ pub async fn await_login(
             )
             .await?;
         if answer["status"] == "approved" {
-            let chain = text(&answer, "chain")?;
-            let parsed = certs_from_pem(chain.as_bytes())?;
-            let pem: String = parsed
-                .iter()
-                .map(|c| der_to_pem("CERTIFICATE", c))
-                .collect();
-            let path = dir.join("device.pem");
-            write_file(&path, pem.as_bytes(), 0o644)?;
-            return Ok((text(&answer, "serial")?.to_string(), path));
+            return install_chain(dir, login, &answer);
         }
         if Instant::now() >= deadline {
             return Err(AgentError::Protocol(format!(

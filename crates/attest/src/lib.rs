@@ -25,6 +25,7 @@
 pub mod eat;
 mod error;
 pub mod link;
+pub mod login_session;
 mod psk_token;
 pub mod tee;
 pub mod tpm;
@@ -32,8 +33,12 @@ pub mod tpm;
 pub use eat::{ueid_of, EatError, LocationClaims, ParsedEat, UnsignedEat};
 pub use error::{AttestError, Check};
 pub use link::{
-    approval_message, confirmation_code, device_list_message, login_request_sha256,
-    verify_signature, LinkError,
+    approval_message, confirmation_code, delegated_approval_message, delegation_message,
+    device_list_message, login_request_sha256, verify_signature, DelegationTerms, LinkError,
+};
+pub use login_session::{
+    seal_session, session_proof, verify_session_proof, LoginKey, SessionError, LOGIN_SESSION_SUITE,
+    SEALED_SESSION_LEN, SESSION_KEY_LEN,
 };
 pub use psk_token::{check_registration_id, derive_device_key, PskError, PskToken, PSK_SCHEME};
 pub use tee::{

@@ -7,6 +7,8 @@
 //! - [`device_list_message`]: the account's device list as the anchor signs it when linking.
 //! - [`login_request_sha256`] and [`approval_message`]: a linked device's login request and the
 //!   anchor's approval of it (request hash, nonce, time).
+//! - [`delegation_message`] and [`delegated_approval_message`]: the anchor's time-boxed
+//!   delegation to a deputy device, and the deputy's approval under it.
 //! - [`verify_signature`]: ECDSA (P-256/SHA-256, P-384/SHA-384) with a key from a
 //!   SubjectPublicKeyInfo.
 
@@ -30,6 +32,8 @@ const CODE_DOMAIN: &[u8] = b"inkan-link-code-v1";
 const LIST_DOMAIN: &[u8] = b"inkan-device-list-v1";
 const LOGIN_DOMAIN: &[u8] = b"inkan-login-v1";
 const APPROVAL_DOMAIN: &[u8] = b"inkan-approval-v1";
+const DELEGATION_DOMAIN: &[u8] = b"inkan-delegation-v1";
+const DELEGATED_APPROVAL_DOMAIN: &[u8] = b"inkan-delegated-approval-v1";
 
 fn length_prefixed(out: &mut Vec<u8>, part: &[u8]) {
     out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
@@ -78,12 +82,19 @@ pub fn device_list_message(
     out
 }
 
-/// The hash of a linked device's login request: SHA-256(domain ‖ registration ‖ nonce ‖ CSR).
-pub fn login_request_sha256(registration: &str, nonce: &[u8], csr_der: &[u8]) -> [u8; 32] {
+/// The hash of a linked device's login request: SHA-256(domain ‖ registration ‖ nonce ‖ CSR ‖
+/// sealed session key (see [`crate::login_session`])).
+pub fn login_request_sha256(
+    registration: &str,
+    nonce: &[u8],
+    csr_der: &[u8],
+    sealed_session: &[u8],
+) -> [u8; 32] {
     let mut message = LOGIN_DOMAIN.to_vec();
     length_prefixed(&mut message, registration.as_bytes());
     length_prefixed(&mut message, nonce);
     length_prefixed(&mut message, csr_der);
+    length_prefixed(&mut message, sealed_session);
     let hash = digest::digest(&digest::SHA256, &message);
     let mut out = [0u8; 32];
     out.copy_from_slice(hash.as_ref());
@@ -93,6 +104,56 @@ pub fn login_request_sha256(registration: &str, nonce: &[u8], csr_der: &[u8]) ->
 /// What an anchor signs to approve a login: domain ‖ request hash ‖ nonce ‖ time (Unix s).
 pub fn approval_message(request_sha256: &[u8], nonce: &[u8], signed_at: i64) -> Vec<u8> {
     let mut out = APPROVAL_DOMAIN.to_vec();
+    length_prefixed(&mut out, request_sha256);
+    length_prefixed(&mut out, nonce);
+    out.extend_from_slice(&signed_at.to_be_bytes());
+    out
+}
+
+/// The limits of a delegation, as the anchor signs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelegationTerms<'a> {
+    /// The account.
+    pub account_id: &'a str,
+    /// The deputy device's registration number.
+    pub deputy: &'a str,
+    /// SHA-256 of the deputy's key (SubjectPublicKeyInfo), hex.
+    pub deputy_key_sha256: &'a str,
+    /// From when approvals count (Unix s).
+    pub not_before: i64,
+    /// Until when (Unix s, exclusive).
+    pub not_after: i64,
+    /// How many logins the deputy may approve.
+    pub max_approvals: i64,
+    /// When the anchor signed (Unix s).
+    pub signed_at: i64,
+}
+
+/// What an anchor signs to delegate approvals to a deputy device: domain ‖ account ‖ deputy ‖
+/// deputy key hash ‖ not before ‖ not after ‖ maximum approvals ‖ time.
+pub fn delegation_message(terms: &DelegationTerms<'_>) -> Vec<u8> {
+    let mut out = DELEGATION_DOMAIN.to_vec();
+    length_prefixed(&mut out, terms.account_id.as_bytes());
+    length_prefixed(&mut out, terms.deputy.as_bytes());
+    length_prefixed(&mut out, terms.deputy_key_sha256.as_bytes());
+    out.extend_from_slice(&terms.not_before.to_be_bytes());
+    out.extend_from_slice(&terms.not_after.to_be_bytes());
+    out.extend_from_slice(&terms.max_approvals.to_be_bytes());
+    out.extend_from_slice(&terms.signed_at.to_be_bytes());
+    out
+}
+
+/// What deputy `deputy` (its registration number) signs to approve a login under its anchor's
+/// delegation: domain ‖ deputy ‖ request hash ‖ nonce ‖ time (Unix s). Its own domain, so an
+/// anchor's approval and a deputy's are never the same message.
+pub fn delegated_approval_message(
+    deputy: &str,
+    request_sha256: &[u8],
+    nonce: &[u8],
+    signed_at: i64,
+) -> Vec<u8> {
+    let mut out = DELEGATED_APPROVAL_DOMAIN.to_vec();
+    length_prefixed(&mut out, deputy.as_bytes());
     length_prefixed(&mut out, request_sha256);
     length_prefixed(&mut out, nonce);
     out.extend_from_slice(&signed_at.to_be_bytes());

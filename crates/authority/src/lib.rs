@@ -12,6 +12,7 @@ mod config;
 mod credentials;
 mod crl_publisher;
 mod data_dir;
+mod delegation;
 mod device_page;
 mod error;
 mod est_secret;
@@ -42,21 +43,23 @@ pub use crl_publisher::{CrlPublisher, RootCrl};
 pub use data_dir::{
     replace_file, CaInitOptions, CaPaths, DataDir, RootCrlState, ROOT_CRL_VALIDITY,
 };
+pub use delegation::{DelegationRequest, MAX_DELEGATED_APPROVALS, MAX_DELEGATION};
 pub use device_page::{BadCursor, DevicePage, PageCursor};
 pub use error::AuthorityError;
 pub use est_secret::{generate_secret, hash_secret, SecretVerifier};
 pub use issuer::{DeviceCertRequest, InProcessIssuer, IssuedDeviceCert, Issuer};
 pub use linking::{
-    AccountRegistry, LinkPreview, LinkRefusal, LinkStart, LoginStarted, LoginStatus, PresentedKey,
-    LINK_TTL, LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS, SIGNATURE_SKEW_SECS,
+    AccountDetails, AccountRegistry, LinkPreview, LinkRefusal, LinkStart, LoginStarted,
+    LoginStatus, PresentedKey, LINK_TTL, LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS,
+    SIGNATURE_SKEW_SECS,
 };
 pub use metrics::Metrics;
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, IssueRequest, Issued};
 pub use policy::{
-    decide, is_inkan_identifier, read_identity, reserved_profile, EnrollMethod, Grant, LinkedLogin,
-    PolicyInput, PresentedCert, Refusal, ADMIN_MAX_LEVEL, IDENTITY_FIELDS, INKAN_URN,
-    SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
+    decide, is_inkan_identifier, read_identity, reserved_profile, DeputyApproval, EnrollMethod,
+    Grant, LinkedLogin, PolicyInput, PresentedCert, Refusal, ADMIN_MAX_LEVEL, IDENTITY_FIELDS,
+    INKAN_URN, SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
 };
 pub use registry::Registry;
 pub use rejection::Rejection;

@@ -86,6 +86,18 @@ pub enum LinkRefusal {
         "the login was approved already, expired, or its device was unlinked: start a new login"
     )]
     LoginUnavailable,
+    /// The delegation's terms are out of bounds.
+    #[error("delegation: {0}")]
+    DelegationTerms(String),
+    /// The device is not the deputy of an open delegation of the login's account.
+    #[error("{0:?} is not the deputy of an open delegation of this account: the anchor delegates with `inkan agent delegate`")]
+    NotADeputy(String),
+    /// A deputy approves the logins of the account's other devices, not its own.
+    #[error("a deputy does not approve its own logins")]
+    DeputyOwnLogin,
+    /// The delegation is used up, outside its window, ended, or its anchor is no longer one.
+    #[error("the delegation cannot approve: {0}")]
+    DelegationUnusable(String),
     /// A device has too many logins waiting.
     #[error("this device has {MAX_OPEN_LOGINS} logins waiting already: wait for them to be approved or expire")]
     TooManyLogins,
@@ -139,16 +151,24 @@ impl AccountRegistry {
     }
 
     /// One account, its anchors and devices.
-    pub async fn show(
-        &self,
-        id: &str,
-    ) -> Result<(Account, Vec<Anchor>, Vec<LinkedDevice>), AuthorityError> {
+    pub async fn show(&self, id: &str) -> Result<AccountDetails, AuthorityError> {
         let account = self.store.account(id).await?.ok_or_else(|| {
             AuthorityError::Invalid(format!("no account {id:?}: see `inkan account list`"))
         })?;
-        let anchors = self.store.anchors(id).await?;
-        let devices = self.store.linked_devices(id).await?;
-        Ok((account, anchors, devices))
+        Ok(AccountDetails {
+            anchors: self.store.anchors(id).await?,
+            devices: self.store.linked_devices(id).await?,
+            delegations: self.store.delegations(id).await?,
+            account,
+        })
+    }
+
+    /// Ends the account's open delegation (a deputy device is lost); false if there was none.
+    pub async fn end_delegation(&self, id: &str, actor: &str) -> Result<bool, AuthorityError> {
+        Ok(self
+            .store
+            .end_delegation(id, "revoked", unix_ms(OffsetDateTime::now_utc()), actor)
+            .await?)
     }
 
     /// Binds the key of certificate `serial` (valid, level 3, not an administrator's) as an
@@ -250,6 +270,19 @@ impl AccountRegistry {
     }
 }
 
+/// An account as its administrator sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AccountDetails {
+    /// The account.
+    pub account: Account,
+    /// Its anchors, current and removed.
+    pub anchors: Vec<Anchor>,
+    /// Its devices, linked and unlinked.
+    pub devices: Vec<LinkedDevice>,
+    /// Its delegations, newest first.
+    pub delegations: Vec<inkan_store::Delegation>,
+}
+
 /// A client certificate's key, as a linking request presents it (verified over mTLS).
 #[derive(Clone, Debug)]
 pub struct PresentedKey {
@@ -262,7 +295,7 @@ pub struct PresentedKey {
 }
 
 impl PresentedKey {
-    fn spki_sha256(&self) -> String {
+    pub(crate) fn spki_sha256(&self) -> String {
         sha256_hex(&self.spki_der)
     }
 }
@@ -308,8 +341,9 @@ pub struct LoginStarted {
 pub enum LoginStatus {
     /// Waiting for the anchor.
     Pending(Login),
-    /// Approved: the certificate it produced.
-    Approved(Login, Box<inkan_store::CertificateRecord>),
+    /// Approved: the certificate it produced, and the proof keyed by the login's session key
+    /// that this authority issued it.
+    Approved(Login, Box<inkan_store::CertificateRecord>, Vec<u8>),
 }
 
 fn random(bytes: usize) -> Vec<u8> {
@@ -331,7 +365,7 @@ fn check_name(name: &str) -> Result<(), AuthorityError> {
     }
 }
 
-fn check_time(signed_at: i64, now: OffsetDateTime) -> Result<(), LinkRefusal> {
+pub(crate) fn check_time(signed_at: i64, now: OffsetDateTime) -> Result<(), LinkRefusal> {
     let off = signed_at - now.unix_timestamp();
     if off.abs() > SIGNATURE_SKEW_SECS {
         return Err(LinkRefusal::Stale(off));
@@ -399,7 +433,7 @@ impl Authority {
     }
 
     /// The account `anchor` anchors, which must be `account_id`.
-    async fn own_account(
+    pub(crate) async fn own_account(
         &self,
         anchor: &PresentedKey,
         account_id: &str,
@@ -599,6 +633,7 @@ impl Authority {
         registration: &str,
         nonce: &[u8],
         csr_der: &[u8],
+        sealed_session: &[u8],
         signature: &[u8],
     ) -> Result<LoginStarted, AuthorityError> {
         if !(16..=64).contains(&nonce.len()) {
@@ -610,6 +645,10 @@ impl Authority {
             .await?
             .filter(|d| d.unlinked_at_ms.is_none())
             .ok_or_else(|| LinkRefusal::UnknownDevice(registration.into()))?;
+        // The session key must open for this device and nonce before anything is stored.
+        self.login_key()?
+            .open(sealed_session, registration, nonce)
+            .map_err(|e| AuthorityError::Invalid(format!("session: {e}")))?;
         let profile = self
             .profile("linked")
             .ok_or_else(|| AuthorityError::UnknownProfile("linked".into()))?;
@@ -619,7 +658,7 @@ impl Authority {
                 "the CSR is not for this device's linked key".into(),
             ));
         }
-        let request_sha256 = login_request_sha256(registration, nonce, csr_der);
+        let request_sha256 = login_request_sha256(registration, nonce, csr_der, sealed_session);
         verify_signature(&device.spki_der, &request_sha256, signature)
             .map_err(|_| LinkRefusal::Signature("device"))?;
         let now = self.now();
@@ -631,6 +670,7 @@ impl Authority {
             request_sha256: hex::encode(request_sha256),
             nonce: nonce.to_vec(),
             csr: csr_der.to_vec(),
+            session: sealed_session.to_vec(),
             poll_sha256: sha256_hex(&poll_secret),
             created_at_ms: unix_ms(now),
             expires_at_ms: unix_ms(now + LOGIN_TTL),
@@ -638,6 +678,7 @@ impl Authority {
             anchor_serial: None,
             signature: None,
             serial: None,
+            delegation_id: None,
         };
         let stored = self
             .store()
@@ -698,6 +739,7 @@ impl Authority {
                 anchor_level: anchor.level,
                 signature: signature.to_vec(),
                 signed_at,
+                deputy: None,
             })),
             validity: None,
         })
@@ -718,8 +760,50 @@ impl Authority {
         signature: &[u8],
     ) -> Result<Issued, AuthorityError> {
         let login = self.login_for_poller(login_id, poll_secret).await?;
+        let anchor = self.stored_anchor(anchor_serial).await?;
+        self.approve_login(&anchor, &login.id, signed_at, signature)
+            .await
+    }
+
+    /// Login `login_id`, if `poll_secret` is its device's.
+    /// The proof, keyed by `login`'s session key, that this authority issued `certificate_der`
+    /// for it (see [`inkan_attest::session_proof`]).
+    pub fn session_proof(
+        &self,
+        login: &Login,
+        certificate_der: &[u8],
+    ) -> Result<Vec<u8>, AuthorityError> {
+        let key = self
+            .login_key()?
+            .open(&login.session, &login.registration, &login.nonce)
+            .map_err(|e| AuthorityError::Ca(format!("login {}: {e}", login.id)))?;
+        Ok(inkan_attest::session_proof(
+            &key,
+            &login.id,
+            certificate_der,
+        ))
+    }
+
+    /// The proof for login `login_id`'s certificate `certificate_der`, as
+    /// [`Authority::session_proof`].
+    pub async fn login_proof(
+        &self,
+        login_id: &str,
+        certificate_der: &[u8],
+    ) -> Result<Vec<u8>, AuthorityError> {
+        let login = self
+            .store()
+            .login(login_id)
+            .await?
+            .ok_or_else(|| LinkRefusal::UnknownLogin(login_id.into()))?;
+        self.session_proof(&login, certificate_der)
+    }
+
+    /// The key of certificate `serial` as an anchor would present it, if the certificate is
+    /// valid now (whether it anchors an account is checked by the caller).
+    pub(crate) async fn stored_anchor(&self, serial: &str) -> Result<PresentedKey, AuthorityError> {
         let record = self
-            .certificate(anchor_serial)
+            .certificate(serial)
             .await?
             .ok_or(LinkRefusal::NotAnAnchor)?;
         let now = self.now().unix_timestamp();
@@ -730,17 +814,14 @@ impl Authority {
             return Err(LinkRefusal::NotAnAnchor.into());
         }
         let info = inkan_pki::CertificateInfo::parse(&record.der)?;
-        let anchor = PresentedKey {
+        Ok(PresentedKey {
             serial: record.serial.clone(),
             spki_der: inkan_pki::spki_der(&record.der)?,
             level: info.level.unwrap_or(0),
-        };
-        self.approve_login(&anchor, &login.id, signed_at, signature)
-            .await
+        })
     }
 
-    /// Login `login_id`, if `poll_secret` is its device's.
-    async fn login_for_poller(
+    pub(crate) async fn login_for_poller(
         &self,
         login_id: &str,
         poll_secret: &[u8],
@@ -766,7 +847,8 @@ impl Authority {
                 let record = self.certificate(serial).await?.ok_or_else(|| {
                     AuthorityError::Ca(format!("certificate {serial} is not recorded"))
                 })?;
-                Ok(LoginStatus::Approved(login, Box::new(record)))
+                let proof = self.session_proof(&login, &record.der)?;
+                Ok(LoginStatus::Approved(login, Box::new(record), proof))
             }
             None if login.expires_at_ms <= unix_ms(self.now()) => {
                 Err(LinkRefusal::LoginUnavailable.into())

@@ -63,6 +63,7 @@ pub struct Authority {
     credentials: crate::Credentials,
     tpm: TpmTrust,
     tee: std::sync::OnceLock<crate::TeeRegistry>,
+    login_key: std::sync::OnceLock<inkan_attest::LoginKey>,
 }
 
 /// Deletes expired, unused TPM activations now and every ten minutes, while the authority lives.
@@ -150,6 +151,7 @@ impl Authority {
             credentials: crate::Credentials::with_clock(store.clone(), clock),
             tpm,
             tee: std::sync::OnceLock::new(),
+            login_key: std::sync::OnceLock::new(),
             ca,
             config,
             store,
@@ -331,6 +333,7 @@ impl Authority {
                     registration: login.registration.clone(),
                     anchor_serial: login.anchor_serial.clone(),
                     signature: login.signature.clone(),
+                    delegation_id: login.deputy.as_ref().map(|d| d.delegation_id.clone()),
                 }),
                 _ => None,
             },
@@ -358,6 +361,13 @@ impl Authority {
                 RecordOutcome::ActivationUnavailable => {
                     return Err(match method {
                         EnrollMethod::Tee(_) => crate::TeeRefusal::ChallengeUsed.into(),
+                        EnrollMethod::Linked(l) if l.deputy.is_some() => {
+                            crate::LinkRefusal::DelegationUnusable(
+                                "used up, ended or expired meanwhile, or the login was approved already"
+                                    .into(),
+                            )
+                            .into()
+                        }
                         EnrollMethod::Linked(_) => crate::LinkRefusal::LoginUnavailable.into(),
                         EnrollMethod::Tpm(e) => {
                             AuthorityError::ActivationUsed(e.activation_id.clone())
@@ -472,12 +482,24 @@ impl Authority {
     /// directory's `ca/sealing.key`); a second call changes nothing.
     /// Must run inside a Tokio runtime (it starts the purge of expired challenges).
     pub fn install_sealing_key(&self, key: crate::SealingKey) {
+        // A second call changes nothing here either.
+        let _ = self.login_key.set(key.login_key());
         let tee = crate::TeeRegistry::with_clock(self.store.clone(), Arc::new(key), self.clock);
         if self.tee.set(tee).is_ok() {
             if let Some(tee) = self.tee.get() {
                 tee.spawn_purge();
             }
         }
+    }
+
+    /// The HPKE key linked devices seal their login session keys to; an error until
+    /// [`Authority::install_sealing_key`].
+    pub fn login_key(&self) -> Result<&inkan_attest::LoginKey, AuthorityError> {
+        self.login_key.get().ok_or_else(|| {
+            AuthorityError::Config(
+                "linked-device logins need the sealing key (ca/sealing.key)".into(),
+            )
+        })
     }
 
     /// TA profiles, models and devices; an error until [`Authority::install_sealing_key`].

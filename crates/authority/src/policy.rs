@@ -23,8 +23,8 @@ mod tee_names;
 
 pub use decision::{decide, Grant, PolicyInput};
 pub use evidence::{
-    EnrollMethod, LinkedLogin, PresentedCert, ADMIN_MAX_LEVEL, SHARED_SECRET_MAX_LEVEL,
-    TPM_MAX_LEVEL,
+    DeputyApproval, EnrollMethod, LinkedLogin, PresentedCert, ADMIN_MAX_LEVEL,
+    SHARED_SECRET_MAX_LEVEL, TPM_MAX_LEVEL,
 };
 pub use names::{is_inkan_identifier, INKAN_URN};
 pub(crate) use reach::check_config;

@@ -18,6 +18,7 @@ const FORMAT: u8 = 1;
 #[derive(Clone)]
 pub struct SealingKey {
     cipher: Aes256Gcm,
+    login_ikm: [u8; 32],
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -29,8 +30,14 @@ impl std::fmt::Debug for SealingKey {
 impl SealingKey {
     /// A key from its 32 bytes.
     pub fn from_bytes(key: &[u8; 32]) -> Self {
+        // The login key's seed: HKDF-SHA256 from this key, for that purpose only.
+        let mut login_ikm = [0u8; 32];
+        let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, key)
+            .expand(b"inkan-login-hpke-v1", &mut login_ikm);
+        debug_assert!(expanded.is_ok(), "32 bytes is within HKDF-SHA256's output");
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            login_ikm,
         }
     }
 
@@ -39,6 +46,12 @@ impl SealingKey {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         (Self::from_bytes(&key), hex::encode(key))
+    }
+
+    /// The authority's HPKE login key (linked devices seal their session keys to it), derived
+    /// from this key, so every replica holding `ca/sealing.key` has the same one.
+    pub fn login_key(&self) -> inkan_attest::LoginKey {
+        inkan_attest::LoginKey::derive(&self.login_ikm)
     }
 
     /// Reads the key file (64 hex characters).

@@ -259,6 +259,21 @@ pub(crate) fn answer(e: &AuthorityError) -> Answer {
                     "urn:inkan:problem:login-unavailable",
                     "Login approved already, expired, or device unlinked",
                 ),
+                LinkRefusal::DelegationTerms(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "urn:inkan:problem:delegation-terms",
+                    "Delegation terms out of bounds",
+                ),
+                LinkRefusal::NotADeputy(_) | LinkRefusal::DeputyOwnLogin => (
+                    StatusCode::FORBIDDEN,
+                    "urn:inkan:problem:delegation-not-deputy",
+                    "Not a deputy for this login",
+                ),
+                LinkRefusal::DelegationUnusable(_) => (
+                    StatusCode::CONFLICT,
+                    "urn:inkan:problem:delegation-unusable",
+                    "Delegation used up, ended or outside its window",
+                ),
                 LinkRefusal::TooManyLogins => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "urn:inkan:problem:login-too-many",
@@ -390,6 +405,9 @@ pub(crate) const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("urn:inkan:problem:login-unknown", "404: no such login (or a wrong poll secret)"),
     ("urn:inkan:problem:login-unavailable", "409: the login was approved already, expired, or its device was unlinked"),
     ("urn:inkan:problem:login-too-many", "429: the device has 4 logins waiting already"),
+    ("urn:inkan:problem:delegation-terms", "400: a delegation's window is empty, past, longer than 7 days, or its count is not 1 to 100"),
+    ("urn:inkan:problem:delegation-not-deputy", "403: the device has no delegation of the login's account, or a deputy approves its own login"),
+    ("urn:inkan:problem:delegation-unusable", "409: the delegation is used up, ended, outside its window, or its anchor no longer anchors the account"),
     ("urn:inkan:problem:upstream", "502: the certificate authority this one relies on failed"),
     ("urn:inkan:problem:conflict", "409: a concurrent request took the same name or key first; nothing was written"),
     ("urn:inkan:problem:shutting-down", "503: the authority is shutting down; retry"),

@@ -15,9 +15,9 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
-use inkan_authority::{Authority, LoginStatus, PresentedKey};
+use inkan_authority::{Authority, DelegationRequest, LoginStatus, PresentedKey};
 use inkan_pki::der_to_pem;
-use inkan_store::{Account, LinkedDevice, Login};
+use inkan_store::{Account, Delegation, LinkedDevice, Login};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -41,8 +41,13 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
             "/v1/accounts/{id}/devices/{registration}",
             delete(unlink_device),
         )
+        .route(
+            "/v1/accounts/{id}/delegations",
+            post(delegate).delete(end_delegation),
+        )
         .route("/v1/links", post(start_link))
         .route("/v1/links/preview", post(preview_link))
+        .route("/v1/login-key", get(login_key))
         .route("/v1/logins", post(request_login))
         .route("/v1/logins/{id}/status", post(login_status))
         .route("/v1/logins/{id}/approval", post(carried_approval))
@@ -92,6 +97,21 @@ fn device_json(d: &LinkedDevice) -> Result<Value, Problem> {
         "anchor_serial": d.anchor_serial,
         "linked_at": rfc3339_ms(d.linked_at_ms)?,
         "unlinked_at": d.unlinked_at_ms.map(rfc3339_ms).transpose()?,
+    }))
+}
+
+fn delegation_json(d: &Delegation) -> Result<Value, Problem> {
+    Ok(json!({
+        "id": d.id,
+        "deputy": d.deputy,
+        "anchor_serial": d.anchor_serial,
+        "not_before": rfc3339_ms(d.not_before_ms)?,
+        "not_after": rfc3339_ms(d.not_after_ms)?,
+        "max_approvals": d.max_approvals,
+        "used": d.used,
+        "created_at": rfc3339_ms(d.created_at_ms)?,
+        "ended_at": d.ended_at_ms.map(rfc3339_ms).transpose()?,
+        "end_reason": d.end_reason,
     }))
 }
 
@@ -153,7 +173,7 @@ pub(crate) async fn create_account(
     params(("id" = String, Path, description = "Account id")),
     security(("mtls" = [])),
     responses(
-        (status = 200, description = "`{account, anchors, devices}`", body = serde_json::Value),
+        (status = 200, description = "`{account, anchors, devices, delegations}`", body = serde_json::Value),
         (status = 400, description = "Malformed path", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No valid client certificate", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "Not this account's anchor", body = ProblemDetails, content_type = "application/problem+json"),
@@ -181,11 +201,105 @@ pub(crate) async fn get_account(
         .iter()
         .map(device_json)
         .collect::<Result<Vec<_>, _>>()?;
+    let delegations = authority
+        .delegations(&anchor, &id)
+        .await?
+        .iter()
+        .map(delegation_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({
         "account": account_json(&account)?,
         "anchors": anchors,
         "devices": devices,
+        "delegations": delegations,
     })))
+}
+
+/// An anchor's delegation of login approvals to a deputy device, signed by the anchor.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DelegationBody {
+    /// The deputy: a linked device of the account (registration number).
+    deputy: String,
+    /// From when its approvals count (Unix seconds).
+    not_before: i64,
+    /// Until when (Unix seconds, exclusive; at most 7 days after `not_before`).
+    not_after: i64,
+    /// How many logins it may approve (1 to 100).
+    max_approvals: i64,
+    /// When the anchor signed (Unix seconds; within 2 minutes of the authority's clock).
+    signed_at: i64,
+    /// The anchor's ECDSA signature (DER, base64) over the terms (docs/linking.md).
+    #[schema(format = Byte)]
+    signature: String,
+}
+
+/// Delegates login approvals to a deputy device while the anchor is away: a time window and a
+/// count the authority enforces; ends the open delegation, and ends itself when the anchor
+/// approves a login again.
+#[utoipa::path(post, path = "/v1/accounts/{id}/delegations", tag = "linking", request_body = DelegationBody,
+    params(("id" = String, Path, description = "Account id")),
+    security(("mtls" = [])),
+    responses(
+        (status = 201, description = "`{id, deputy, anchor_serial, not_before, not_after, max_approvals, used, created_at, ended_at, end_reason}`", body = serde_json::Value),
+        (status = 400, description = "Malformed body or path, or terms out of bounds", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid client certificate", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not this account's anchor, or the signature or its time is refused", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "The deputy is not a linked device of the account", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
+pub(crate) async fn delegate(
+    State(authority): State<Arc<Authority>>,
+    id: Result<Path<String>, PathRejection>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let anchor = anchor(&authority, &peer).await?;
+    let id = query::path(id)?;
+    let request: DelegationBody = bounded_json(&headers, &body, MAX_LINK_BODY, "linking requests")?;
+    let signature = base64_field("signature", &request.signature)?;
+    let delegation = authority
+        .delegate(
+            &anchor,
+            &id,
+            &DelegationRequest {
+                deputy: request.deputy,
+                not_before: request.not_before,
+                not_after: request.not_after,
+                max_approvals: request.max_approvals,
+                signed_at: request.signed_at,
+                signature,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(delegation_json(&delegation)?)))
+}
+
+/// Ends the account's open delegation (the anchor is back early, or the deputy is lost).
+#[utoipa::path(delete, path = "/v1/accounts/{id}/delegations", tag = "linking",
+    params(("id" = String, Path, description = "Account id")),
+    security(("mtls" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 400, description = "Malformed path", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid client certificate", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not this account's anchor", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No open delegation", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json")))]
+pub(crate) async fn end_delegation(
+    State(authority): State<Arc<Authority>>,
+    id: Result<Path<String>, PathRejection>,
+    Extension(peer): Extension<PeerCertificates>,
+) -> Result<impl IntoResponse, Problem> {
+    let anchor = anchor(&authority, &peer).await?;
+    let id = query::path(id)?;
+    if authority.end_delegation(&anchor, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("the account has no open delegation"))
+    }
 }
 
 /// A new device asking to be linked.
@@ -345,6 +459,21 @@ pub(crate) async fn unlink_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The authority's HPKE key for login session keys.
+#[utoipa::path(get, path = "/v1/login-key", tag = "linking",
+    responses(
+        (status = 200, description = "`{suite, public_key}` (public_key: the 32-byte X25519 key, base64)", body = serde_json::Value),
+        (status = 500, description = "The authority has no sealing key (ca/sealing.key)", body = ProblemDetails, content_type = "application/problem+json")))]
+pub(crate) async fn login_key(
+    State(authority): State<Arc<Authority>>,
+) -> Result<impl IntoResponse, Problem> {
+    let key = authority.login_key()?;
+    Ok(Json(json!({
+        "suite": inkan_attest::LOGIN_SESSION_SUITE,
+        "public_key": B64.encode(key.public_key()),
+    })))
+}
+
 /// A linked device's login request, signed with its key.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -357,6 +486,10 @@ pub(crate) struct LoginBody {
     /// PKCS#10 DER for the device's linked key, base64.
     #[schema(format = Byte)]
     csr: String,
+    /// A fresh 32-byte session key sealed with HPKE to the authority's login key
+    /// (`/v1/login-key`) for this registration and nonce: encapsulated key ‖ ciphertext, base64.
+    #[schema(format = Byte)]
+    session: String,
     /// The device's ECDSA signature (DER, base64) over the login request hash.
     #[schema(format = Byte)]
     signature: String,
@@ -366,7 +499,7 @@ pub(crate) struct LoginBody {
 #[utoipa::path(post, path = "/v1/logins", tag = "linking", request_body = LoginBody,
     responses(
         (status = 202, description = "`{id, poll_secret, request_sha256, expires_at}`: poll `/v1/logins/{id}/status` with the secret", body = serde_json::Value),
-        (status = 400, description = "Malformed body, nonce or CSR, or a CSR for another key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, nonce or CSR, a CSR for another key, or a session key that does not open", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The device's signature does not verify", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such linked device", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 16 KiB", body = ProblemDetails, content_type = "application/problem+json"),
@@ -381,9 +514,10 @@ pub(crate) async fn request_login(
     let request: LoginBody = bounded_json(&headers, &body, MAX_LINK_BODY, "linking requests")?;
     let nonce = base64_field("nonce", &request.nonce)?;
     let csr = base64_field("csr", &request.csr)?;
+    let session = base64_field("session", &request.session)?;
     let signature = base64_field("signature", &request.signature)?;
     let started = authority
-        .request_login(&request.registration, &nonce, &csr, &signature)
+        .request_login(&request.registration, &nonce, &csr, &session, &signature)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -409,7 +543,7 @@ pub(crate) struct PollBody {
 #[utoipa::path(post, path = "/v1/logins/{id}/status", tag = "linking", request_body = PollBody,
     params(("id" = String, Path, description = "Login id")),
     responses(
-        (status = 200, description = "`{status: pending}` or `{status: approved, serial, certificate, chain}` (PEM)", body = serde_json::Value),
+        (status = 200, description = "`{status: pending}` or `{status: approved, serial, certificate, chain, session_proof}` (PEM; the proof: HMAC-SHA256 keyed by the session key)", body = serde_json::Value),
         (status = 400, description = "Malformed body or path", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such login, or a wrong poll secret", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "The login expired unapproved", body = ProblemDetails, content_type = "application/problem+json"),
@@ -427,7 +561,7 @@ pub(crate) async fn login_status(
     let secret = base64_field("poll_secret", &request.poll_secret)?;
     match authority.login_status(&id, &secret).await? {
         LoginStatus::Pending(_) => Ok(Json(json!({"status": "pending"}))),
-        LoginStatus::Approved(_, record) => {
+        LoginStatus::Approved(_, record, proof) => {
             let certificate = der_to_pem("CERTIFICATE", &record.der);
             let chain = format!(
                 "{certificate}{}",
@@ -438,6 +572,7 @@ pub(crate) async fn login_status(
                 "serial": record.serial,
                 "certificate": certificate,
                 "chain": chain,
+                "session_proof": B64.encode(proof),
             })))
         }
     }
@@ -450,25 +585,31 @@ pub(crate) struct CarriedApprovalBody {
     /// The poll secret `/v1/logins` answered, base64.
     #[schema(format = Byte)]
     poll_secret: String,
-    /// The approving anchor's certificate serial (hex).
-    anchor_serial: String,
-    /// When the anchor signed (Unix seconds; within 2 minutes of the authority's clock).
+    /// The approving anchor's certificate serial (hex); or
+    anchor_serial: Option<String>,
+    /// the registration number of the deputy that approved under the anchor's delegation
+    /// (exactly one of the two).
+    deputy: Option<String>,
+    /// When the anchor (or deputy) signed (Unix seconds; within 2 minutes of the authority's
+    /// clock).
     signed_at: i64,
-    /// The anchor's ECDSA signature (DER, base64) over (request hash, nonce, signed_at).
+    /// The ECDSA signature (DER, base64): the anchor's over (request hash, nonce, signed_at),
+    /// or the deputy's over (deputy, request hash, nonce, signed_at).
     #[schema(format = Byte)]
     signature: String,
 }
 
 /// A linked device delivers the approval its anchor signed with no network (read from the
-/// anchor's screen): the same checks as `/v1/approvals/{id}`, the anchor named by its serial.
+/// anchor's screen): the same checks as `/v1/approvals/{id}`, the anchor named by its serial;
+/// or the approval of the deputy the anchor delegated to, checked against the delegation.
 #[utoipa::path(post, path = "/v1/logins/{id}/approval", tag = "linking", request_body = CarriedApprovalBody,
     params(("id" = String, Path, description = "Login id")),
     responses(
-        (status = 201, description = "`{serial, level, certificate, chain}` (PEM)", body = serde_json::Value),
+        (status = 201, description = "`{serial, level, certificate, chain, session_proof}` (PEM; the proof: HMAC-SHA256 keyed by the session key)", body = serde_json::Value),
         (status = 400, description = "Malformed body or path", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 403, description = "The serial is not a current anchor of the account, the signature or its time is refused, or the policy refused", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The serial is not a current anchor of the account, the deputy has no delegation of this account, a deputy's own login, the signature or its time is refused, or the policy refused", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such login, or a wrong poll secret", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "Approved already, expired, or the device was unlinked", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Approved already, expired, or the device was unlinked; or the delegation is used up, ended or outside its window", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 16 KiB", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not application/json", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "Failed on the server", body = ProblemDetails, content_type = "application/problem+json"),
@@ -484,10 +625,25 @@ pub(crate) async fn carried_approval(
         bounded_json(&headers, &body, MAX_LINK_BODY, "linking requests")?;
     let secret = base64_field("poll_secret", &request.poll_secret)?;
     let signature = base64_field("signature", &request.signature)?;
-    let serial = request.anchor_serial.replace(':', "").to_ascii_lowercase();
-    let issued = authority
-        .approve_login_carried(&id, &secret, &serial, request.signed_at, &signature)
-        .await?;
+    let issued = match (request.anchor_serial, request.deputy) {
+        (Some(serial), None) => {
+            let serial = serial.replace(':', "").to_ascii_lowercase();
+            authority
+                .approve_login_carried(&id, &secret, &serial, request.signed_at, &signature)
+                .await?
+        }
+        (None, Some(deputy)) => {
+            authority
+                .approve_login_as_deputy(&id, &secret, &deputy, request.signed_at, &signature)
+                .await?
+        }
+        _ => {
+            return Err(Problem::bad_request(
+                "name the approver: anchor_serial (the anchor signed) or deputy (its deputy did), not both",
+            ))
+        }
+    };
+    let proof = authority.login_proof(&id, &issued.der).await?;
     let certificate = der_to_pem("CERTIFICATE", &issued.der);
     Ok((
         StatusCode::CREATED,
@@ -496,6 +652,7 @@ pub(crate) async fn carried_approval(
             "level": issued.info.level,
             "certificate": certificate,
             "chain": format!("{certificate}{}", der_to_pem("CERTIFICATE", authority.ca().cert_der())),
+            "session_proof": B64.encode(proof),
         })),
     ))
 }

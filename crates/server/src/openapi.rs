@@ -46,6 +46,9 @@ use inkan_authority::Authority;
         crate::link_api::preview_link,
         crate::link_api::link_device,
         crate::link_api::unlink_device,
+        crate::link_api::delegate,
+        crate::link_api::end_delegation,
+        crate::link_api::login_key,
         crate::link_api::request_login,
         crate::link_api::login_status,
         crate::link_api::carried_approval,
@@ -73,6 +76,7 @@ use inkan_authority::Authority;
         crate::link_api::LoginBody,
         crate::link_api::PollBody,
         crate::link_api::CarriedApprovalBody,
+        crate::link_api::DelegationBody,
         crate::link_api::ApprovalBody
     )),
     modifiers(&SecuritySchemes, &ProblemTypes)

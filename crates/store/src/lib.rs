@@ -40,7 +40,8 @@ pub use certificates::{CascadeRule, CertificateStore, Enrolled, Revocation};
 pub use copy::{copy_to_postgres, CopiedTable, CopyReport};
 pub use error::StoreError;
 pub use link::{
-    Account, Anchor, ApprovalUse, LinkOutcome, LinkRequest, LinkStore, LinkedDevice, Login,
+    Account, Anchor, ApprovalUse, Delegation, LinkOutcome, LinkRequest, LinkStore, LinkedDevice,
+    Login,
 };
 pub use model::{
     CertificateQuery, CertificateRecord, CrlRecord, DeviceCertificate, DeviceCursor, DeviceRecord,

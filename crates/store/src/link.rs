@@ -97,6 +97,9 @@ pub struct Login {
     /// The CSR for the device's key (DER).
     #[serde(skip)]
     pub csr: Vec<u8>,
+    /// The device's session key, sealed to the authority's login key (HPKE).
+    #[serde(skip)]
+    pub session: Vec<u8>,
     /// SHA-256 of the device's poll secret, hex.
     #[serde(skip)]
     pub poll_sha256: String,
@@ -113,6 +116,41 @@ pub struct Login {
     pub signature: Option<Vec<u8>>,
     /// The certificate the approval produced.
     pub serial: Option<String>,
+    /// The delegation under which a deputy approved it (none: the anchor did).
+    pub delegation_id: Option<String>,
+}
+
+/// An anchor's time-boxed delegation of login approvals to a deputy device of its account, for
+/// while the anchor is away. At most one is open per account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    /// Random id, `dlg-` and 16 hex digits.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The deputy's registration number.
+    pub deputy: String,
+    /// The anchor certificate that signed it.
+    pub anchor_serial: String,
+    /// Unix ms; approvals count from then.
+    pub not_before_ms: i64,
+    /// Unix ms; no approval counts from then.
+    pub not_after_ms: i64,
+    /// How many logins the deputy may approve.
+    pub max_approvals: i64,
+    /// How many it has approved.
+    pub used: i64,
+    /// When the anchor signed (Unix s).
+    pub signed_at: i64,
+    /// The anchor's signature over the terms.
+    #[serde(skip)]
+    pub signature: Vec<u8>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Unix ms when it ended.
+    pub ended_at_ms: Option<i64>,
+    /// Why: `anchor-returned`, `replaced`, `revoked` or `unlinked`.
+    pub end_reason: Option<String>,
 }
 
 /// An anchor's approval of a login, consumed by the certificate it produces.
@@ -124,8 +162,11 @@ pub struct ApprovalUse {
     pub registration: String,
     /// The approving anchor's certificate.
     pub anchor_serial: String,
-    /// The anchor's signature.
+    /// The anchor's (or, under a delegation, the deputy's) signature.
     pub signature: Vec<u8>,
+    /// The delegation a deputy approved under; none when the anchor approved, which ends the
+    /// account's open delegation in the same transaction (the anchor is back).
+    pub delegation_id: Option<String>,
 }
 
 /// What [`LinkStore::link_device`] did.
@@ -224,8 +265,9 @@ pub trait LinkStore: Send + Sync + 'static {
         registration: &str,
     ) -> Result<Option<LinkedDevice>, crate::StoreError>;
 
-    /// Unlinks a device of `account_id` at `at_ms` (audited `link.device.unlinked`); false if
-    /// it is not a currently linked device of that account.
+    /// Unlinks a device of `account_id` at `at_ms` (audited `link.device.unlinked`), ending a
+    /// delegation to it (`unlinked`); false if it is not a currently linked device of that
+    /// account.
     async fn unlink_device(
         &self,
         account_id: &str,
@@ -253,6 +295,30 @@ pub trait LinkStore: Send + Sync + 'static {
         account_id: &str,
         now_ms: i64,
     ) -> Result<Vec<Login>, crate::StoreError>;
+
+    /// Stores a delegation (audited `delegation.created`), ending the account's open one
+    /// (`replaced`); false if the deputy is not a currently linked device of the account.
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+        actor: &str,
+    ) -> Result<bool, crate::StoreError>;
+
+    /// One delegation.
+    async fn delegation(&self, id: &str) -> Result<Option<Delegation>, crate::StoreError>;
+
+    /// An account's delegations, newest first.
+    async fn delegations(&self, account_id: &str) -> Result<Vec<Delegation>, crate::StoreError>;
+
+    /// Ends the account's open delegation at `at_ms` for `reason` (audited `delegation.ended`);
+    /// returns whether there was one.
+    async fn end_delegation(
+        &self,
+        account_id: &str,
+        reason: &str,
+        at_ms: i64,
+        actor: &str,
+    ) -> Result<bool, crate::StoreError>;
 
     /// Deletes expired, unused link requests and expired, unapproved logins (audited
     /// `link.purged` when there were any); returns how many.

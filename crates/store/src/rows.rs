@@ -308,6 +308,7 @@ pub(crate) fn login<R: StoredRow>(row: &R) -> Result<crate::Login, StoreError> {
         request_sha256: row.text("request_sha256")?,
         nonce: row.bytes("nonce")?,
         csr: row.bytes("csr")?,
+        session: row.opt_bytes("session")?.unwrap_or_default(),
         poll_sha256: row.text("poll_sha256")?,
         created_at_ms: row.int("created_at")?,
         expires_at_ms: row.int("expires_at")?,
@@ -315,5 +316,24 @@ pub(crate) fn login<R: StoredRow>(row: &R) -> Result<crate::Login, StoreError> {
         anchor_serial: row.opt_text("anchor_serial")?,
         signature: row.opt_bytes("signature")?,
         serial: row.opt_text("serial")?,
+        delegation_id: row.opt_text("delegation_id")?,
+    })
+}
+
+pub(crate) fn delegation<R: StoredRow>(row: &R) -> Result<crate::Delegation, StoreError> {
+    Ok(crate::Delegation {
+        id: row.text("id")?,
+        account_id: row.text("account_id")?,
+        deputy: row.text("deputy")?,
+        anchor_serial: row.text("anchor_serial")?,
+        not_before_ms: row.int("not_before")?,
+        not_after_ms: row.int("not_after")?,
+        max_approvals: row.int("max_approvals")?,
+        used: row.int("used")?,
+        signed_at: row.int("signed_at")?,
+        signature: row.bytes("signature")?,
+        created_at_ms: row.int("created_at")?,
+        ended_at_ms: row.opt_int("ended_at")?,
+        end_reason: row.opt_text("end_reason")?,
     })
 }

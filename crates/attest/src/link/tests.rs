@@ -49,7 +49,7 @@ fn a_signature_verifies_only_for_its_message_and_key() {
     // SubjectPublicKeyInfo of a P-256 key: the fixed header, then the point.
     let mut spki = hex_literal_p256_header();
     spki.extend_from_slice(key.public_key().as_ref());
-    let request = login_request_sha256("ld-1", &[9; 16], b"csr");
+    let request = login_request_sha256("ld-1", &[9; 16], b"csr", b"sealed");
     let message = approval_message(&request, &[9; 16], 1_700_000_000);
     let signature = key.sign(&rng, &message).unwrap();
     assert_eq!(
@@ -72,4 +72,59 @@ fn hex_literal_p256_header() -> Vec<u8> {
         0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
         0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
     ]
+}
+
+#[test]
+fn a_delegation_covers_every_limit_and_its_approvals_have_their_own_domain() {
+    let terms = DelegationTerms {
+        account_id: "acct-1",
+        deputy: "ld-1",
+        deputy_key_sha256: "ab",
+        not_before: 10,
+        not_after: 20,
+        max_approvals: 3,
+        signed_at: 10,
+    };
+    let base = delegation_message(&terms);
+    for changed in [
+        DelegationTerms {
+            account_id: "acct-2",
+            ..terms.clone()
+        },
+        DelegationTerms {
+            deputy: "ld-2",
+            ..terms.clone()
+        },
+        DelegationTerms {
+            deputy_key_sha256: "cd",
+            ..terms.clone()
+        },
+        DelegationTerms {
+            not_before: 11,
+            ..terms.clone()
+        },
+        DelegationTerms {
+            not_after: 21,
+            ..terms.clone()
+        },
+        DelegationTerms {
+            max_approvals: 4,
+            ..terms.clone()
+        },
+        DelegationTerms {
+            signed_at: 11,
+            ..terms.clone()
+        },
+    ] {
+        assert_ne!(delegation_message(&changed), base);
+    }
+    let request = login_request_sha256("ld-2", &[9; 16], b"csr", b"sealed");
+    assert_ne!(
+        delegated_approval_message("ld-1", &request, &[9; 16], 5),
+        approval_message(&request, &[9; 16], 5)
+    );
+    assert_ne!(
+        delegated_approval_message("ld-1", &request, &[9; 16], 5),
+        delegated_approval_message("ld-3", &request, &[9; 16], 5)
+    );
 }

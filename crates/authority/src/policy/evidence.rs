@@ -76,6 +76,19 @@ pub struct LinkedLogin {
     pub signature: Vec<u8>,
     /// The approval's time (Unix s).
     pub signed_at: i64,
+    /// Set when a deputy approved under the anchor's delegation (the anchor was away); then
+    /// `anchor_serial` is the certificate that signed the delegation and `signature` the
+    /// deputy's.
+    pub deputy: Option<DeputyApproval>,
+}
+
+/// A deputy device's approval under its anchor's delegation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeputyApproval {
+    /// The delegation.
+    pub delegation_id: String,
+    /// The deputy's registration number.
+    pub registration: String,
 }
 
 /// The verified facts of a certificate presented as TLS client certificate.
@@ -191,6 +204,8 @@ impl EnrollMethod {
                 "anchor_serial": l.anchor_serial,
                 "anchor_level": l.anchor_level,
                 "approved_at": l.signed_at,
+                "delegation": l.deputy.as_ref().map(|d| &d.delegation_id),
+                "deputy": l.deputy.as_ref().map(|d| &d.registration),
             }),
         }
     }
@@ -245,7 +260,10 @@ impl EnrollMethod {
             Self::Admin { actor } | Self::ProductCreation { actor, .. } => format!("admin:{actor}"),
             Self::Tpm(e) => format!("tpm-activation:{}", e.activation_id),
             Self::Tee(e) => format!("tee-device:{}", e.uid),
-            Self::Linked(l) => format!("anchor:{}", l.anchor_serial),
+            Self::Linked(l) => match &l.deputy {
+                Some(d) => format!("deputy:{}", d.registration),
+                None => format!("anchor:{}", l.anchor_serial),
+            },
         }
     }
 }

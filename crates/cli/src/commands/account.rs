@@ -17,7 +17,7 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show an account: its anchors and linked devices.
+    /// Show an account: its anchors, linked devices and delegations.
     Show {
         /// Account id.
         id: String,
@@ -25,6 +25,11 @@ pub enum AccountCommand {
     /// Anchors: bind a replacement phone's certificate, or remove a lost one.
     #[command(subcommand)]
     Anchor(AnchorCommand),
+    /// End the account's open delegation (its deputy device is lost).
+    EndDelegation {
+        /// Account id.
+        id: String,
+    },
     /// Unlink a device (its certificates are revoked).
     Unlink {
         /// Account id.
@@ -76,15 +81,17 @@ pub async fn run(data_dir: &DataDir, cmd: AccountCommand) -> anyhow::Result<()> 
             }
         }
         AccountCommand::Show { id } => {
-            let (account, anchors, devices) = accounts.show(&id).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "account": account,
-                    "anchors": anchors,
-                    "devices": devices,
-                }))?
-            );
+            let details = accounts.show(&id).await?;
+            println!("{}", serde_json::to_string_pretty(&details)?);
+        }
+        AccountCommand::EndDelegation { id } => {
+            if accounts.end_delegation(&id, &actor).await? {
+                println!("the open delegation of {id} ended");
+            } else {
+                anyhow::bail!(
+                    "account {id} has no open delegation (see `inkan account show {id}`)"
+                );
+            }
         }
         AccountCommand::Anchor(AnchorCommand::Add { id, serial }) => {
             let serial = serial.replace(':', "").to_ascii_lowercase();

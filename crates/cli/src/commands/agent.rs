@@ -37,6 +37,9 @@ pub enum AgentCommand {
     Link(crate::commands::agent_link::LinkCommand),
     /// On the anchor: list the logins waiting for approval, or approve them.
     Approve(crate::commands::agent_link::ApproveArgs),
+    /// On the anchor: let a deputy device approve the account's other logins for a while
+    /// (the anchor will be out of reach), or end that.
+    Delegate(crate::commands::agent_link::DelegateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +130,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Account(cmd) => super::agent_link::account(cmd).await,
         AgentCommand::Link(cmd) => super::agent_link::link(cmd).await,
         AgentCommand::Approve(args) => super::agent_link::approve(args).await,
+        AgentCommand::Delegate(args) => super::agent_link::delegate(args).await,
     }
 }
 

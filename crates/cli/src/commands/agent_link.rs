@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use inkan_agent::linking::{self, AnchorSigner, Session};
+use inkan_agent::linking_pages::{serve_page, AnchorConnection, Page};
 use inkan_agent::AgentError;
 
 use super::agent_tpm::read_roots;
@@ -70,6 +71,10 @@ pub enum LinkCommand {
         /// Do not print the QR code in the terminal.
         #[arg(long)]
         no_qr: bool,
+        /// Also show the link code on a local web page at this address (e.g. 127.0.0.1:8799;
+        /// port 0 picks one), until the code expires or Ctrl-C.
+        #[arg(long, value_name = "ADDR")]
+        web: Option<std::net::SocketAddr>,
     },
     /// On the anchor: link the device showing LINK_TOKEN, if its screen shows --code.
     Confirm {
@@ -102,6 +107,16 @@ pub enum LinkCommand {
         #[arg(long, value_name = "CODE")]
         approval: Option<String>,
     },
+    /// On a deputy device: approve, under the anchor's delegation (`inkan agent delegate`) and
+    /// with no network, the login code another linked device shows; prints the approval code
+    /// for that device to read back (`link login --approval CODE`).
+    DeputyApprove {
+        /// The login code the other device shows (`inkan-login:…`).
+        code: String,
+        /// This deputy's state directory (`link start --out`).
+        #[arg(long, default_value = "inkan-linked")]
+        dir: PathBuf,
+    },
     /// On the anchor: unlink a device (its certificates are revoked).
     Unlink {
         #[command(flatten)]
@@ -128,6 +143,58 @@ pub struct ApproveArgs {
     /// (`inkan-login:…`), and print the approval code for it to read back.
     #[arg(long, value_name = "CODE", conflicts_with_all = ["id", "all"])]
     pub offline: Option<String>,
+    /// Serve the approval page at this local address (e.g. 127.0.0.1:8798; port 0 picks one):
+    /// the waiting logins, each with an Approve button, until Ctrl-C.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["id", "all", "offline"])]
+    pub web: Option<std::net::SocketAddr>,
+}
+
+/// Binds a page's address: loopback only, as the pages act for this device.
+async fn page_listener(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    anyhow::ensure!(
+        address.ip().is_loopback(),
+        "{address}: the page acts for this device, so it listens on a loopback address only (127.0.0.1 or [::1])"
+    );
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+}
+
+/// Until Ctrl-C or SIGTERM.
+async fn until_stopped() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// `inkan agent delegate`: before the anchor goes out of reach, let a deputy device approve the
+/// account's other logins for a while.
+#[derive(Debug, Args)]
+pub struct DelegateArgs {
+    #[command(flatten)]
+    pub anchor: AnchorArgs,
+    /// The account.
+    #[arg(long)]
+    pub account: String,
+    /// The deputy: a linked device of the account (its registration number, ld-…).
+    #[arg(long, required_unless_present = "end")]
+    pub to: Option<String>,
+    /// How long from now (at most 7 days).
+    #[arg(long = "for", default_value = "24h", value_parser = parse_duration)]
+    pub lasting: Duration,
+    /// How many logins the deputy may approve (1 to 100).
+    #[arg(long, default_value_t = 10)]
+    pub max: i64,
+    /// End the open delegation instead (the anchor is back, or the deputy is lost).
+    #[arg(long, conflicts_with = "to")]
+    pub end: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -243,6 +310,7 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
             out,
             svg,
             no_qr,
+            web,
         } => {
             let mut session = device_session(&authority).await?;
             let code = linking::start_link(&mut session, &name, &out).await?;
@@ -263,6 +331,25 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
                 code.uri(),
                 code.code
             );
+            if let Some(address) = web {
+                let listener = page_listener(address).await?;
+                println!("link page:    http://{}/", listener.local_addr()?);
+                let expires = time::OffsetDateTime::parse(
+                    &code.expires_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map(|at| at - time::OffsetDateTime::now_utc())
+                .ok()
+                .and_then(|left| Duration::try_from(left).ok())
+                .unwrap_or(Duration::from_secs(600));
+                let stop = async move {
+                    tokio::select! {
+                        () = until_stopped() => {}
+                        () = tokio::time::sleep(expires) => {}
+                    }
+                };
+                serve_page(listener, Page::Link(code), stop).await?;
+            }
         }
         LinkCommand::Confirm {
             anchor,
@@ -308,6 +395,10 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
                     .await?;
             println!("approved: certificate {serial} in {}", path.display());
         }
+        LinkCommand::DeputyApprove { code, dir } => {
+            let approval = linking::approve_offline_as_deputy(&dir, &code)?;
+            println!("approval code: {approval}");
+        }
         LinkCommand::Unlink {
             anchor,
             account,
@@ -321,11 +412,55 @@ pub async fn link(cmd: LinkCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn delegate(args: DelegateArgs) -> anyhow::Result<()> {
+    let (mut session, signer) = anchor_session(&args.anchor).await?;
+    if args.end {
+        linking::end_delegation(&mut session, &args.account).await?;
+        println!("the delegation of {} ended", args.account);
+        return Ok(());
+    }
+    let deputy = args.to.context("name the deputy with --to")?;
+    let delegation = linking::delegate(
+        &mut session,
+        &*signer,
+        &args.account,
+        &deputy,
+        args.lasting,
+        args.max,
+    )
+    .await?;
+    println!("{}", serde_json::to_string_pretty(&delegation)?);
+    eprintln!(
+        "{deputy} may approve up to {} logins until {}: `inkan agent link deputy-approve CODE` on it; the delegation ends when this anchor approves a login again",
+        args.max,
+        delegation["not_after"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
 pub async fn approve(args: ApproveArgs) -> anyhow::Result<()> {
     if let Some(code) = &args.offline {
         let (_, signer, serial) = anchor_credentials(&args.anchor)?;
         let approval = linking::approve_offline(&*signer, &serial, code)?;
         println!("approval code: {approval}");
+        return Ok(());
+    }
+    if let Some(address) = args.web {
+        let (tls, signer, _) = anchor_credentials(&args.anchor)?;
+        let listener = page_listener(address).await?;
+        let anchor = AnchorConnection {
+            authority: args.anchor.authority.authority.clone(),
+            roots: read_roots(&args.anchor.authority.ca_file)?,
+            tls,
+        };
+        // Fail now, not on the first page view, if the authority is out of reach.
+        let mut session =
+            Session::connect(&anchor.authority, &anchor.roots, Some(anchor.tls.clone()))
+                .await
+                .with_context(|| format!("cannot reach the authority at {}", anchor.authority))?;
+        linking::pending(&mut session).await?;
+        println!("approval page: http://{}/", listener.local_addr()?);
+        serve_page(listener, Page::Approval { anchor, signer }, until_stopped()).await?;
         return Ok(());
     }
     let (mut session, signer) = anchor_session(&args.anchor).await?;

@@ -19,6 +19,9 @@ use inkan_test_support::upstream::{header, Upstream};
 
 use super::support::{binary, Env, Server};
 
+mod delegation;
+mod pages;
+
 /// An authority that trusts swtpm's EK CA, and the phone enrolled in it at level 3 (its chain in
 /// `phone/chain.pem`, its key in the TPM).
 fn authority_and_phone(env: &Env, swtpm: &Swtpm) -> (Server, PathBuf) {
@@ -492,12 +495,19 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
     let other = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
     let swapped = inkan_pki::build_csr(&other, &registration, &[]).unwrap();
     let nonce = [5u8; 16];
-    let hash = inkan_attest::login_request_sha256(&registration, &nonce, &swapped);
+    let service = device
+        .call(http::Method::GET, "/v1/login-key", None)
+        .await
+        .unwrap();
+    let service_key = B64.decode(service["public_key"].as_str().unwrap()).unwrap();
+    let (_, sealed) = inkan_attest::seal_session(&service_key, &registration, &nonce).unwrap();
+    let hash = inkan_attest::login_request_sha256(&registration, &nonce, &swapped, &sealed);
     for (signer, status) in [(&laptop_key, 400), (&other, 400)] {
         let body = json!({
             "registration": registration,
             "nonce": B64.encode(nonce),
             "csr": B64.encode(&swapped),
+            "session": B64.encode(&sealed),
             "signature": B64.encode(signer.sign(&hash).unwrap()),
         });
         let answer = device
@@ -505,6 +515,22 @@ async fn a_phone_links_a_laptop_and_approves_its_login() {
             .await;
         assert_eq!(status_of(answer), status);
     }
+    // A session key sealed for another nonce (a replayed or spliced one) is refused too, with
+    // the laptop's own CSR and signature.
+    let own = inkan_pki::build_csr(&laptop_key, &registration, &[]).unwrap();
+    let (_, spliced) = inkan_attest::seal_session(&service_key, &registration, &[6u8; 16]).unwrap();
+    let hash = inkan_attest::login_request_sha256(&registration, &nonce, &own, &spliced);
+    let body = json!({
+        "registration": registration,
+        "nonce": B64.encode(nonce),
+        "csr": B64.encode(&own),
+        "session": B64.encode(&spliced),
+        "signature": B64.encode(laptop_key.sign(&hash).unwrap()),
+    });
+    let answer = device
+        .call(http::Method::POST, "/v1/logins", Some(&body))
+        .await;
+    assert_eq!(status_of(answer), 400);
     assert!(
         linking::pending(&mut phone).await.unwrap().is_empty(),
         "nothing waits"
@@ -713,7 +739,8 @@ async fn a_login_for_another_key_and_an_unauthenticated_anchor_are_refused() {
             "/v1/logins",
             Some(
                 &json!({"registration": "ld-000000000000", "nonce": B64.encode([0u8; 16]),
-                         "csr": B64.encode(&csr), "signature": B64.encode([0u8; 8])}),
+                         "csr": B64.encode(&csr), "session": B64.encode([0u8; 80]),
+                         "signature": B64.encode([0u8; 8])}),
             ),
         )
         .await;

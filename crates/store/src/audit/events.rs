@@ -402,7 +402,38 @@ pub(crate) fn login_approved(
         "login.approved",
         actor,
         &a.login_id,
-        json!({"registration": a.registration, "anchor_serial": a.anchor_serial, "serial": serial}),
+        json!({"registration": a.registration, "anchor_serial": a.anchor_serial,
+               "delegation": a.delegation_id, "serial": serial}),
+    )
+}
+
+/// `delegation.created`.
+pub(crate) fn delegation_created(d: &crate::Delegation, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        d.created_at_ms,
+        "delegation.created",
+        actor,
+        &d.id,
+        json!({"account": d.account_id, "deputy": d.deputy, "anchor_serial": d.anchor_serial,
+               "not_before_ms": d.not_before_ms, "not_after_ms": d.not_after_ms,
+               "max_approvals": d.max_approvals}),
+    )
+}
+
+/// `delegation.ended`.
+pub(crate) fn delegation_ended(
+    id: &str,
+    account_id: &str,
+    reason: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "delegation.ended",
+        actor,
+        id,
+        json!({"account": account_id, "reason": reason}),
     )
 }
 

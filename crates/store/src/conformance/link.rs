@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::{cert, verify_chain};
 use crate::{
-    Account, Anchor, ApprovalUse, LinkOutcome, LinkRequest, LinkedDevice, Login, NewCertificate,
-    RecordOutcome, Store, StoreError,
+    Account, Anchor, ApprovalUse, Delegation, LinkOutcome, LinkRequest, LinkedDevice, Login,
+    NewCertificate, RecordOutcome, Store, StoreError,
 };
 
 fn account(id: &str, max_devices: i64) -> Account {
@@ -63,6 +63,7 @@ fn login(id: &str, registration: &str, account_id: &str, expires_at_ms: i64) -> 
         request_sha256: format!("req-{id}"),
         nonce: vec![1; 16],
         csr: vec![0x30, 0x82],
+        session: vec![7; 80],
         poll_sha256: format!("poll-{id}"),
         created_at_ms: 300,
         expires_at_ms,
@@ -70,6 +71,7 @@ fn login(id: &str, registration: &str, account_id: &str, expires_at_ms: i64) -> 
         anchor_serial: None,
         signature: None,
         serial: None,
+        delegation_id: None,
     }
 }
 
@@ -81,8 +83,40 @@ fn approved_cert(serial: &str, login_id: &str, registration: &str) -> NewCertifi
             registration: registration.into(),
             anchor_serial: "serial-anchor".into(),
             signature: vec![0x30, 0x45],
+            delegation_id: None,
         }),
         ..cert(serial)
+    }
+}
+
+fn deputy_cert(
+    serial: &str,
+    login_id: &str,
+    registration: &str,
+    delegation: &str,
+) -> NewCertificate {
+    let mut cert = approved_cert(serial, login_id, registration);
+    if let Some(approval) = cert.approval.as_mut() {
+        approval.delegation_id = Some(delegation.into());
+    }
+    cert
+}
+
+fn delegation(id: &str, deputy: &str, not_after_ms: i64, max_approvals: i64) -> Delegation {
+    Delegation {
+        id: id.into(),
+        account_id: "a1".into(),
+        deputy: deputy.into(),
+        anchor_serial: "serial-anchor".into(),
+        not_before_ms: 0,
+        not_after_ms,
+        max_approvals,
+        used: 0,
+        signed_at: 0,
+        signature: vec![0x30, 0x46],
+        created_at_ms: 250,
+        ended_at_ms: None,
+        end_reason: None,
     }
 }
 
@@ -333,4 +367,145 @@ pub(super) async fn expired_link_requests_and_logins_are_purged<S: Store>(store:
     assert!(store.login("l2").await.unwrap().is_some());
     assert_eq!(store.purge_links(1_000, "system").await.unwrap(), 0);
     verify_chain(&*store, "expired_link_requests_and_logins_are_purged").await;
+}
+
+pub(super) async fn a_delegation_counts_its_approvals_and_ends_when_the_anchor_returns<S: Store>(
+    store: Arc<S>,
+) {
+    linked(&*store).await;
+    assert!(store
+        .create_link_request(&request("t2", "ld-2", "k-2", 10_000), 100, 100, "test")
+        .await
+        .unwrap());
+    let outcome = store
+        .link_device("t2", &device("ld-2", "a1", "k-2"), 200, "test")
+        .await
+        .unwrap();
+    assert_eq!(outcome, LinkOutcome::Linked);
+    assert!(
+        !store
+            .create_delegation(&delegation("d0", "ld-9", 1000, 1), "anchor")
+            .await
+            .unwrap(),
+        "a deputy must be a linked device of the account"
+    );
+    assert!(store.delegation("d0").await.unwrap().is_none());
+    assert!(store
+        .create_delegation(&delegation("d1", "ld-2", 1000, 1), "anchor")
+        .await
+        .unwrap());
+    for id in ["l1", "l2", "l4"] {
+        assert!(store
+            .create_login(&login(id, "ld-1", "a1", 10_000), 4, "device:ld-1")
+            .await
+            .unwrap());
+    }
+    assert!(store
+        .create_login(&login("l3", "ld-2", "a1", 10_000), 4, "device:ld-2")
+        .await
+        .unwrap());
+
+    let used = store
+        .record_issued(&[deputy_cert("c1", "l1", "ld-1", "d1")], 500)
+        .await
+        .unwrap();
+    assert_eq!(used, [RecordOutcome::Recorded]);
+    assert_eq!(
+        store
+            .login("l1")
+            .await
+            .unwrap()
+            .unwrap()
+            .delegation_id
+            .as_deref(),
+        Some("d1")
+    );
+    assert_eq!(store.delegation("d1").await.unwrap().unwrap().used, 1);
+    let over = store
+        .record_issued(&[deputy_cert("c2", "l2", "ld-1", "d1")], 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        over,
+        [RecordOutcome::ActivationUnavailable],
+        "past its count"
+    );
+    assert!(store.certificate("c2").await.unwrap().is_none());
+    assert!(store
+        .login("l2")
+        .await
+        .unwrap()
+        .unwrap()
+        .approved_at_ms
+        .is_none());
+
+    assert!(store
+        .create_delegation(&delegation("d2", "ld-2", 1000, 5), "anchor")
+        .await
+        .unwrap());
+    let replaced = store.delegation("d1").await.unwrap().unwrap();
+    assert_eq!(replaced.end_reason.as_deref(), Some("replaced"));
+    let late = store
+        .record_issued(&[deputy_cert("c3", "l2", "ld-1", "d2")], 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        [RecordOutcome::ActivationUnavailable],
+        "past its window"
+    );
+    let own = store
+        .record_issued(&[deputy_cert("c4", "l3", "ld-2", "d2")], 700)
+        .await
+        .unwrap();
+    assert_eq!(
+        own,
+        [RecordOutcome::ActivationUnavailable],
+        "a deputy's own login"
+    );
+    assert_eq!(store.delegation("d2").await.unwrap().unwrap().used, 0);
+
+    // The anchor approves again: the delegation ends in the same transaction.
+    let back = store
+        .record_issued(&[approved_cert("c5", "l2", "ld-1")], 700)
+        .await
+        .unwrap();
+    assert_eq!(back, [RecordOutcome::Recorded]);
+    let ended = store.delegation("d2").await.unwrap().unwrap();
+    assert_eq!(ended.end_reason.as_deref(), Some("anchor-returned"));
+    assert_eq!(ended.ended_at_ms, Some(700));
+    let after = store
+        .record_issued(&[deputy_cert("c6", "l4", "ld-1", "d2")], 800)
+        .await
+        .unwrap();
+    assert_eq!(after, [RecordOutcome::ActivationUnavailable], "ended");
+
+    // Unlinking the deputy ends its delegation.
+    assert!(store
+        .create_delegation(&delegation("d3", "ld-2", 1000, 5), "anchor")
+        .await
+        .unwrap());
+    assert!(store
+        .unlink_device("a1", "ld-2", 900, "anchor")
+        .await
+        .unwrap());
+    let unlinked = store.delegation("d3").await.unwrap().unwrap();
+    assert_eq!(unlinked.end_reason.as_deref(), Some("unlinked"));
+    assert!(!store
+        .end_delegation("a1", "revoked", 950, "anchor")
+        .await
+        .unwrap());
+    let listed: Vec<String> = store
+        .delegations("a1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed, ["d3", "d2", "d1"]);
+    verify_chain(
+        &*store,
+        "a_delegation_counts_its_approvals_and_ends_when_the_anchor_returns",
+    )
+    .await;
 }

@@ -82,6 +82,7 @@ where
         link::a_link_request_links_once_within_the_caps,
         link::an_approval_is_consumed_once_and_never_for_an_unlinked_device,
         link::expired_link_requests_and_logins_are_purged,
+        link::a_delegation_counts_its_approvals_and_ends_when_the_anchor_returns,
     );
 }
 

@@ -6,8 +6,8 @@ use super::{audit, AuditHead, SqliteStore, Tx};
 use crate::audit::events;
 use crate::rows;
 use crate::{
-    Account, Anchor, ApprovalUse, LinkOutcome, LinkRequest, LinkStore, LinkedDevice, Login,
-    StoreError,
+    Account, Anchor, ApprovalUse, Delegation, LinkOutcome, LinkRequest, LinkStore, LinkedDevice,
+    Login, StoreError,
 };
 
 #[async_trait]
@@ -291,6 +291,16 @@ impl LinkStore for SqliteStore {
         }
         let event = events::device_unlinked(account_id, registration, actor, at_ms);
         audit(&mut tx, event).await?;
+        let open = sqlx::query(
+            "SELECT id FROM delegations WHERE account_id = ? AND deputy = ? AND ended_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(registration)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if open.is_some() {
+            end_open_delegation(&mut tx, account_id, "unlinked", at_ms, actor).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -313,8 +323,8 @@ impl LinkStore for SqliteStore {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO logins (id, registration, account_id, request_sha256, nonce, csr, poll_sha256, created_at, expires_at, approved_at, anchor_serial, signature, serial) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)",
+            "INSERT INTO logins (id, registration, account_id, request_sha256, nonce, csr, session, poll_sha256, created_at, expires_at, approved_at, anchor_serial, signature, serial) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)",
         )
         .bind(&login.id)
         .bind(&login.registration)
@@ -322,6 +332,7 @@ impl LinkStore for SqliteStore {
         .bind(&login.request_sha256)
         .bind(&login.nonce)
         .bind(&login.csr)
+        .bind(&login.session)
         .bind(&login.poll_sha256)
         .bind(login.created_at_ms)
         .bind(login.expires_at_ms)
@@ -355,6 +366,83 @@ impl LinkStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         found.iter().map(rows::login).collect()
+    }
+
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let deputy = sqlx::query(
+            "SELECT 1 FROM linked_devices WHERE registration = ? AND account_id = ? AND unlinked_at IS NULL",
+        )
+        .bind(&delegation.deputy)
+        .bind(&delegation.account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deputy.is_none() {
+            return Ok(false);
+        }
+        end_open_delegation(
+            &mut tx,
+            &delegation.account_id,
+            "replaced",
+            delegation.created_at_ms,
+            actor,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO delegations (id, account_id, deputy, anchor_serial, not_before, not_after, \
+             max_approvals, used, signed_at, signature, created_at, ended_at, end_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, NULL, NULL)",
+        )
+        .bind(&delegation.id)
+        .bind(&delegation.account_id)
+        .bind(&delegation.deputy)
+        .bind(&delegation.anchor_serial)
+        .bind(delegation.not_before_ms)
+        .bind(delegation.not_after_ms)
+        .bind(delegation.max_approvals)
+        .bind(delegation.signed_at)
+        .bind(&delegation.signature)
+        .bind(delegation.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, events::delegation_created(delegation, actor)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delegation(&self, id: &str) -> Result<Option<Delegation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM delegations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::delegation).transpose()
+    }
+
+    async fn delegations(&self, account_id: &str) -> Result<Vec<Delegation>, StoreError> {
+        let found = sqlx::query(
+            "SELECT * FROM delegations WHERE account_id = ? ORDER BY created_at DESC, id DESC",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::delegation).collect()
+    }
+
+    async fn end_delegation(
+        &self,
+        account_id: &str,
+        reason: &str,
+        at_ms: i64,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let ended = end_open_delegation(&mut tx, account_id, reason, at_ms, actor).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn purge_links(&self, now_ms: i64, actor: &str) -> Result<u64, StoreError> {
@@ -397,16 +485,63 @@ async fn insert_anchor(tx: &mut Tx, anchor: &Anchor) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Ends the account's open delegation, if any, audited; returns whether there was one.
+async fn end_open_delegation(
+    tx: &mut Tx,
+    account_id: &str,
+    reason: &str,
+    at_ms: i64,
+    actor: &str,
+) -> Result<bool, StoreError> {
+    let open: Option<(String,)> = sqlx::query_as(
+        "UPDATE delegations SET ended_at = ?, end_reason = ? \
+         WHERE account_id = ? AND ended_at IS NULL RETURNING id",
+    )
+    .bind(at_ms)
+    .bind(reason)
+    .bind(account_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id,)) = open else {
+        return Ok(false);
+    };
+    let event = events::delegation_ended(&id, account_id, reason, actor, at_ms);
+    audit(tx, event).await?;
+    Ok(true)
+}
+
 /// Marks the login approved by certificate `serial` if its device is still linked and it is
-/// unapproved and unexpired at `at_ms`; returns whether it was.
+/// unapproved and unexpired at `at_ms`; a deputy's approval also counts against its delegation,
+/// which must be open, within its window and limit, and its deputy still linked and not the
+/// login's device. Returns whether it was.
 pub(super) async fn consume_approval(
     tx: &mut Tx,
     approval: &ApprovalUse,
     serial: &str,
     at_ms: i64,
 ) -> Result<bool, StoreError> {
+    if let Some(delegation) = &approval.delegation_id {
+        let counted = sqlx::query(
+            "UPDATE delegations SET used = used + 1 \
+             WHERE id = ? AND ended_at IS NULL AND used < max_approvals \
+             AND not_before <= ? AND not_after > ? AND deputy <> ? \
+             AND EXISTS (SELECT 1 FROM linked_devices d WHERE d.registration = delegations.deputy \
+                         AND d.unlinked_at IS NULL)",
+        )
+        .bind(delegation)
+        .bind(at_ms)
+        .bind(at_ms)
+        .bind(&approval.registration)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if counted != 1 {
+            return Ok(false);
+        }
+    }
     let changed = sqlx::query(
-        "UPDATE logins SET approved_at = ?, anchor_serial = ?, signature = ?, serial = ? \
+        "UPDATE logins SET approved_at = ?, anchor_serial = ?, signature = ?, serial = ?, \
+         delegation_id = ? \
          WHERE id = ? AND registration = ? AND approved_at IS NULL AND expires_at > ? \
          AND EXISTS (SELECT 1 FROM linked_devices WHERE registration = ? AND unlinked_at IS NULL)",
     )
@@ -414,6 +549,7 @@ pub(super) async fn consume_approval(
     .bind(&approval.anchor_serial)
     .bind(&approval.signature)
     .bind(serial)
+    .bind(&approval.delegation_id)
     .bind(&approval.login_id)
     .bind(&approval.registration)
     .bind(at_ms)
@@ -435,5 +571,21 @@ pub(super) async fn approval_used(
 ) -> Result<(), StoreError> {
     let event = events::login_approved(approval, serial, actor, at_ms);
     head.append(tx, &event).await?;
+    if approval.delegation_id.is_none() {
+        // The anchor is back: the delegation it left for its absence ends.
+        let ended: Option<(String, String)> = sqlx::query_as(
+            "UPDATE delegations SET ended_at = ?, end_reason = 'anchor-returned' \
+             WHERE ended_at IS NULL AND account_id = (SELECT account_id FROM logins WHERE id = ?) \
+             RETURNING id, account_id",
+        )
+        .bind(at_ms)
+        .bind(&approval.login_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((id, account_id)) = ended {
+            let event = events::delegation_ended(&id, &account_id, "anchor-returned", actor, at_ms);
+            head.append(tx, &event).await?;
+        }
+    }
     Ok(())
 }

@@ -298,6 +298,7 @@ fn linked(anchor_level: u8) -> EnrollMethod {
         anchor_level,
         signature: vec![],
         signed_at: 0,
+        deputy: None,
     }))
 }
 
