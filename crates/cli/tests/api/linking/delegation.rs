@@ -323,6 +323,43 @@ async fn a_tablet_approves_for_the_phone_within_its_delegation() {
     );
     assert_eq!(env.certificate_count(), count);
 
+    // The tablet logs in too, approved by the phone, and opens the same site.
+    let tablet_login = {
+        let roots = inkan_pki::certs_from_pem(&std::fs::read(env.root_pem()).unwrap()).unwrap();
+        let mut device = linking::Session::connect(&authority.url(), &roots, None)
+            .await
+            .unwrap();
+        let pending = linking::request_login(&mut device, &tablet).await.unwrap();
+        let waiting = linking::pending(&mut phone).await.unwrap();
+        let login = waiting
+            .iter()
+            .find(|l| l["id"] == pending.id.as_str())
+            .unwrap();
+        linking::approve(&mut phone, &signer, login).await.unwrap();
+        linking::await_login(
+            &mut device,
+            &pending,
+            &tablet,
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(50),
+        )
+        .await
+        .unwrap()
+    };
+    assert!(tablet_login.1.ends_with("device.pem"));
+    let (status, body) = curl_with(
+        &env,
+        &tablet.join("device.pem"),
+        &tablet.join("device.key"),
+        &url,
+    );
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        header(&echo, "x-inkan-linked-device"),
+        [tablet_reg.as_str()]
+    );
+
     // The administrator ends a delegation (a lost tablet); unlinking the deputy ends one too.
     with_anchor(
         &["agent", "delegate"],
