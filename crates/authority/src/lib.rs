@@ -6,6 +6,7 @@
 //! audit event, and only then returned.
 #![warn(missing_docs)]
 
+mod audit_check;
 mod bootstrap;
 mod committer;
 mod config;
@@ -33,6 +34,7 @@ mod server_identity;
 mod tee;
 mod tpm;
 
+pub use audit_check::{verify_audit, AuditReport};
 pub use bootstrap::{NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS};
 pub use config::{
     Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,

@@ -64,6 +64,7 @@ pub struct Authority {
     tpm: TpmTrust,
     tee: std::sync::OnceLock<crate::TeeRegistry>,
     login_key: std::sync::OnceLock<inkan_attest::LoginKey>,
+    console_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 /// Deletes expired, unused TPM activations now and every ten minutes, while the authority lives.
@@ -152,6 +153,7 @@ impl Authority {
             tpm,
             tee: std::sync::OnceLock::new(),
             login_key: std::sync::OnceLock::new(),
+            console_key: std::sync::OnceLock::new(),
             ca,
             config,
             store,
@@ -484,6 +486,7 @@ impl Authority {
     pub fn install_sealing_key(&self, key: crate::SealingKey) {
         // A second call changes nothing here either.
         let _ = self.login_key.set(key.login_key());
+        let _ = self.console_key.set(key.console_key());
         let tee = crate::TeeRegistry::with_clock(self.store.clone(), Arc::new(key), self.clock);
         if self.tee.set(tee).is_ok() {
             if let Some(tee) = self.tee.get() {
@@ -500,6 +503,35 @@ impl Authority {
                 "linked-device logins need the sealing key (ca/sealing.key)".into(),
             )
         })
+    }
+
+    /// The key signing console sessions; an error until [`Authority::install_sealing_key`].
+    pub fn console_key(&self) -> Result<&[u8; 32], AuthorityError> {
+        self.console_key.get().ok_or_else(|| {
+            AuthorityError::Config("the console needs the sealing key (ca/sealing.key)".into())
+        })
+    }
+
+    /// Issued certificates, newest first, filtered and keyset-paged by `query`.
+    pub async fn certificates(
+        &self,
+        query: &inkan_store::CertificateQuery,
+    ) -> Result<Vec<inkan_store::CertificateRecord>, AuthorityError> {
+        Ok(self.store.list_certificates(query).await?)
+    }
+
+    /// Audit events after `after`, oldest first, at most `limit`.
+    pub async fn audit_events(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<inkan_store::AuditEvent>, AuthorityError> {
+        Ok(self.store.audit_events(after, limit).await?)
+    }
+
+    /// Verifies the audit log (see [`crate::verify_audit`]).
+    pub async fn verify_audit(&self) -> Result<crate::AuditReport, AuthorityError> {
+        crate::verify_audit(&**self.store()).await
     }
 
     /// TA profiles, models and devices; an error until [`Authority::install_sealing_key`].

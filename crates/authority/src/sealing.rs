@@ -19,6 +19,15 @@ const FORMAT: u8 = 1;
 pub struct SealingKey {
     cipher: Aes256Gcm,
     login_ikm: [u8; 32],
+    console_key: [u8; 32],
+}
+
+/// A 32-byte key derived from the sealing key for one purpose (HKDF-SHA256).
+fn derived(key: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, key).expand(purpose, &mut out);
+    debug_assert!(expanded.is_ok(), "32 bytes is within HKDF-SHA256's output");
+    out
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -30,14 +39,10 @@ impl std::fmt::Debug for SealingKey {
 impl SealingKey {
     /// A key from its 32 bytes.
     pub fn from_bytes(key: &[u8; 32]) -> Self {
-        // The login key's seed: HKDF-SHA256 from this key, for that purpose only.
-        let mut login_ikm = [0u8; 32];
-        let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, key)
-            .expand(b"inkan-login-hpke-v1", &mut login_ikm);
-        debug_assert!(expanded.is_ok(), "32 bytes is within HKDF-SHA256's output");
         Self {
             cipher: Aes256Gcm::new(key.into()),
-            login_ikm,
+            login_ikm: derived(key, b"inkan-login-hpke-v1"),
+            console_key: derived(key, b"inkan-console-session-v1"),
         }
     }
 
@@ -52,6 +57,11 @@ impl SealingKey {
     /// from this key, so every replica holding `ca/sealing.key` has the same one.
     pub fn login_key(&self) -> inkan_attest::LoginKey {
         inkan_attest::LoginKey::derive(&self.login_ikm)
+    }
+
+    /// The key that signs console sessions (HMAC-SHA256), the same on every replica.
+    pub fn console_key(&self) -> [u8; 32] {
+        self.console_key
     }
 
     /// Reads the key file (64 hex characters).

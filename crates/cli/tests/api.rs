@@ -8,6 +8,7 @@ mod api {
     mod agent;
     mod cert_verify;
     mod cli;
+    mod console;
     mod database_outage;
     mod device_paging;
     mod docs;

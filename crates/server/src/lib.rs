@@ -8,6 +8,7 @@ mod admin_auth;
 mod api;
 mod body_refusal;
 mod client_cert;
+mod console;
 mod eat_api;
 mod error_table;
 mod est;

@@ -20,6 +20,7 @@ pub fn router(authority: Arc<Authority>) -> Router {
         .merge(crate::tee_api::routes())
         .merge(crate::link_api::routes())
         .merge(crate::eat_api::routes())
+        .merge(crate::console::routes())
         .fallback(crate::v1_errors::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

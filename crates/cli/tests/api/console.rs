@@ -1,0 +1,258 @@
+//! The console through curl, as a browser's requests: an administrator logs in with a token (a
+//! signed session cookie) or an admin client certificate, finds a certificate, revokes it (and
+//! OCSP says so), and sees the audit chain verified; refused without login, with a forged or
+//! edited cookie, without or with another session's CSRF token, from another origin, and with a
+//! device certificate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::support::{Env, Server};
+
+struct Browser<'a> {
+    env: &'a Env,
+    jar: PathBuf,
+    client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl Browser<'_> {
+    /// (status, headers and body) of a request; `form` makes it a POST.
+    fn fetch(&self, url: &str, form: Option<&str>, extra: &[&str]) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-i", "-w", "\n%{http_code}", "--cacert"])
+            .arg(self.env.root_pem())
+            .arg("-b")
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar);
+        if let Some((cert, key)) = &self.client_cert {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        if let Some(form) = form {
+            cmd.args(["--data-raw", form]);
+        }
+        cmd.args(extra).arg(url);
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    page[at..at + 64].to_string()
+}
+
+fn location(response: &str) -> String {
+    response
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("location:")
+                .then(|| l[9..].trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn ocsp_status(env: &Env, cert: &Path, http: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(env.data.join("ca/issuing.pem"))
+        .arg("-cert")
+        .arg(cert)
+        .args(["-url", &format!("{http}/ocsp"), "-CAfile"])
+        .arg(env.data.join("ca/chain.pem"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
+    let (env, secret) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let server = Server::start_until(
+        env.command(&["serve", "--listen", "127.0.0.1:0"]),
+        "revocation (CRL, OCSP) on ",
+    );
+    let http = server
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("revocation (CRL, OCSP) on "))
+        .unwrap()
+        .to_string();
+    let console = format!("{}/console", server.url());
+    // A device certificate (EST, with the `device` secret) to find and revoke.
+    let device = env.tmp.path().join("device");
+    std::fs::create_dir_all(&device).unwrap();
+    let script = format!(
+        "set -euo pipefail; cd {dir}; \
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \
+           -subj /CN=meter-7 -outform DER 2>/dev/null | base64 > csr.b64; \
+         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \
+           --data-binary @csr.b64 {url}/.well-known/est/simpleenroll | base64 -d \
+           | openssl pkcs7 -inform DER -print_certs -out cert.pem",
+        dir = device.display(),
+        root = env.root_pem().display(),
+        url = server.url(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let issued: Value =
+        serde_json::from_str(&env.ok(&["cert", "list", "--json", "--limit", "1"])).unwrap();
+    let serial = issued[0]["serial"].as_str().unwrap().to_string();
+
+    let browser = Browser {
+        env: &env,
+        jar: env.tmp.path().join("cookies.txt"),
+        client_cert: None,
+    };
+    // Not logged in: every page sends to the login page; an action is refused.
+    let (status, page) = browser.fetch(&format!("{console}/certificates"), None, &[]);
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(location(&page), "/console/login");
+    let (status, _) = browser.fetch(
+        &format!("{console}/certificates/{serial}/revoke"),
+        Some("csrf=x&reason=superseded"),
+        &[],
+    );
+    assert_eq!(status, 403);
+    let (status, page) = browser.fetch(&format!("{console}/login"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<label for=\"token\">"), "{page}");
+    // A wrong token.
+    let (status, _) = browser.fetch(&format!("{console}/login"), Some("token=nope"), &[]);
+    assert_eq!(status, 401);
+    // The right one: a session cookie, Secure, HttpOnly, SameSite=Strict.
+    let (status, page) = browser.fetch(
+        &format!("{console}/login"),
+        Some(&format!("token={token}")),
+        &[],
+    );
+    assert_eq!(status, 303, "{page}");
+    let cookie_line = page
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie_line.contains(attribute), "{cookie_line}");
+    }
+
+    // Find the certificate by its serial, and in the list.
+    let (status, page) = browser.fetch(
+        &format!("{console}/certificates?serial={serial}"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 303);
+    assert_eq!(location(&page), format!("/console/certificates/{serial}"));
+    let (status, page) = browser.fetch(&format!("{console}/certificates?status=valid"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains(&serial), "{page}");
+    assert!(page.contains("CN=meter-7"), "{page}");
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'"),
+        "{page}"
+    );
+    let (status, page) = browser.fetch(&format!("{console}/certificates/{serial}"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("est-secret"), "{page}");
+    assert!(page.contains("BEGIN CERTIFICATE"), "{page}");
+    let csrf = csrf_of(&page);
+
+    // Forgeries change nothing.
+    let revoke = format!("{console}/certificates/{serial}/revoke");
+    let (status, _) = browser.fetch(&revoke, Some("reason=superseded"), &[]);
+    assert_eq!(status, 403, "no token");
+    let (status, _) = browser.fetch(
+        &revoke,
+        Some(&format!("csrf={}&reason=superseded", "0".repeat(64))),
+        &[],
+    );
+    assert_eq!(status, 403, "a forged token");
+    let (status, _) = browser.fetch(
+        &revoke,
+        Some(&format!("csrf={csrf}&reason=superseded")),
+        &["-H", "Origin: https://evil.example"],
+    );
+    assert_eq!(status, 403, "another site's form");
+    let forged = Browser {
+        env: &env,
+        jar: env.tmp.path().join("forged.txt"),
+        client_cert: None,
+    };
+    let jar = std::fs::read_to_string(&browser.jar).unwrap();
+    let edited = jar.replace("inkan_console\t", "inkan_console\tx");
+    std::fs::write(&forged.jar, edited).unwrap();
+    let (status, _) = forged.fetch(
+        &revoke,
+        Some(&format!("csrf={csrf}&reason=superseded")),
+        &[],
+    );
+    assert_eq!(status, 403, "an edited cookie");
+    assert!(ocsp_status(&env, &device.join("cert.pem"), &http).contains(": good"));
+
+    // The genuine form revokes it; OCSP says so at once, and the audit log names the admin.
+    let (status, page) = browser.fetch(
+        &revoke,
+        Some(&format!("csrf={csrf}&reason=superseded")),
+        &[],
+    );
+    assert_eq!(status, 303, "{page}");
+    let (_, page) = browser.fetch(&format!("{}{}", server.url(), location(&page)), None, &[]);
+    assert!(page.contains("Revoked (1 in all"), "{page}");
+    assert!(page.contains("status-revoked"), "{page}");
+    assert!(ocsp_status(&env, &device.join("cert.pem"), &http).contains(": revoked"));
+    let (status, page) = browser.fetch(&format!("{console}/audit?verify=1"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("Intact:"), "{page}");
+    assert!(page.contains("console:token:ops"), "{page}");
+
+    // Logging out ends the session.
+    let (status, _) = browser.fetch(
+        &format!("{console}/logout"),
+        Some(&format!("csrf={csrf}")),
+        &[],
+    );
+    assert_eq!(status, 303);
+    let (status, _) = browser.fetch(&format!("{console}/audit"), None, &[]);
+    assert_eq!(status, 303);
+
+    // An admin client certificate needs no login; a device certificate is not one.
+    let admin_dir = env.tmp.path().join("admin");
+    env.ok(&[
+        "admin",
+        "cert",
+        "create",
+        "alice",
+        "--out",
+        admin_dir.to_str().unwrap(),
+    ]);
+    let admin = Browser {
+        env: &env,
+        jar: env.tmp.path().join("admin-cookies.txt"),
+        client_cert: Some((admin_dir.join("admin.pem"), admin_dir.join("admin.key"))),
+    };
+    let (status, page) = admin.fetch(&console, None, &[]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("admin-cert:"), "{page}");
+    let device_browser = Browser {
+        env: &env,
+        jar: env.tmp.path().join("device-cookies.txt"),
+        client_cert: Some((device.join("cert.pem"), device.join("key.pem"))),
+    };
+    let (status, _) = device_browser.fetch(&console, None, &[]);
+    assert_eq!(status, 303, "a device certificate is no administrator");
+}

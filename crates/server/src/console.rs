@@ -1,0 +1,469 @@
+//! `/console`: the authority in a browser (docs/console.md). Server-rendered pages (askama), no
+//! JavaScript needed; every action calls the same authority service as the CLI and `/v1`.
+//!
+//! Administrators log in with an admin client certificate (no cookie needed) or an admin token
+//! exchanged for a signed session cookie (`session`); every form carries the session's CSRF
+//! token and is refused from another origin; actions are audited with the administrator's
+//! identity as actor (`console:token:NAME`, `console:admin-cert:SERIAL`).
+
+mod pages;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use inkan_authority::Authority;
+use inkan_pki::RevocationReason;
+use serde::Deserialize;
+
+use crate::admin_auth::{admin_actor, AdminCheck};
+use crate::PeerCertificates;
+use pages::{render, CertRow};
+use session::{ConsoleSession, SESSION_SECS};
+
+const STYLE: &str = include_str!("../templates/console/console.css");
+
+pub(crate) fn routes() -> Router<Arc<Authority>> {
+    Router::new()
+        .route("/console", get(overview))
+        .route("/console/", get(overview))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/certificates", get(certificates))
+        .route("/console/certificates/{serial}", get(certificate))
+        .route("/console/certificates/{serial}/revoke", post(revoke))
+        .route("/console/audit", get(audit))
+        .route("/console/static/console.css", get(style))
+}
+
+/// Why a console request did not get its page.
+enum Refused {
+    /// Not logged in: to the login page (a page) or 403 (an action).
+    Login,
+    /// The form's CSRF token or origin is wrong.
+    Forbidden(&'static str),
+    /// Anything else, shown as a page with its message.
+    Failed(StatusCode, String),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Login => (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, "/console/login")],
+                "log in first\n",
+            )
+                .into_response(),
+            Refused::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, page_headers(), format!("{why}\n")).into_response()
+            }
+            Refused::Failed(status, why) => {
+                (status, page_headers(), format!("{why}\n")).into_response()
+            }
+        }
+    }
+}
+
+impl From<crate::problem::Problem> for Refused {
+    fn from(p: crate::problem::Problem) -> Self {
+        Refused::Failed(StatusCode::INTERNAL_SERVER_ERROR, format!("{p:?}"))
+    }
+}
+
+/// A query string, or 400 with what is wrong with it.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Refused> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| Refused::Failed(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+impl From<inkan_authority::AuthorityError> for Refused {
+    fn from(e: inkan_authority::AuthorityError) -> Self {
+        tracing::warn!(error = %e, "console request failed");
+        Refused::Failed(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn page_headers() -> [(header::HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ]
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, page_headers(), body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The logged-in administrator: an admin client certificate, or a valid session cookie.
+async fn session_of(
+    authority: &Authority,
+    headers: &HeaderMap,
+    peer: &PeerCertificates,
+) -> Result<ConsoleSession, Refused> {
+    let key = authority.console_key()?;
+    // Only the connection's certificate counts here, never a bearer header.
+    if let AdminCheck::Admin(actor) = admin_actor(authority, &HeaderMap::new(), peer).await? {
+        // Stable for the certificate, so its CSRF token is too.
+        let expires_at = match peer.0.first().map(|c| inkan_pki::CertificateInfo::parse(c)) {
+            Some(Ok(info)) => info.not_after,
+            _ => now() + SESSION_SECS,
+        };
+        return Ok(ConsoleSession { actor, expires_at });
+    }
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    session::cookie_in(cookies)
+        .and_then(|value| ConsoleSession::from_cookie(value, key, now()))
+        .ok_or(Refused::Login)
+}
+
+/// A form's checks: the session's CSRF token, and no other site's Origin.
+fn check_form(
+    authority: &Authority,
+    headers: &HeaderMap,
+    session: &ConsoleSession,
+    csrf: &str,
+) -> Result<(), Refused> {
+    let key = authority.console_key()?;
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if origin.as_bytes() != format!("https://{host}").as_bytes() {
+            return Err(Refused::Forbidden("a form from another site"));
+        }
+    }
+    if !session.csrf_matches(key, csrf) {
+        return Err(Refused::Forbidden(
+            "the form's token is not this session's: reload the page",
+        ));
+    }
+    Ok(())
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLE,
+    )
+}
+
+async fn login_page() -> Response {
+    html(StatusCode::OK, render(&pages::Login::new(None)))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(authority): State<Arc<Authority>>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, Refused> {
+    let key = authority.console_key()?;
+    let Some(name) = authority
+        .credentials()
+        .admin_token(form.token.trim())
+        .await?
+    else {
+        return Ok(html(
+            StatusCode::UNAUTHORIZED,
+            render(&pages::Login::new(Some(
+                "That is not a valid administrator token.".into(),
+            ))),
+        ));
+    };
+    let session = ConsoleSession {
+        actor: format!("token:{name}"),
+        expires_at: now() + SESSION_SECS,
+    };
+    let cookie = session::set_cookie(&session.cookie_value(key));
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/console".to_string()),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refused> {
+    let session = session_of(&authority, &headers, &peer).await?;
+    check_form(&authority, &headers, &session, &form.csrf)?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/console/login".to_string()),
+            (header::SET_COOKIE, session::clear_cookie()),
+        ],
+    )
+        .into_response())
+}
+
+async fn overview(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let session = session_of(&authority, &headers, &peer).await?;
+    let key = authority.console_key()?;
+    let latest = authority
+        .certificates(&inkan_store::CertificateQuery {
+            limit: Some(10),
+            ..Default::default()
+        })
+        .await?;
+    let page = pages::Overview {
+        actor: Some(session.actor.clone()),
+        csrf: session.csrf(key),
+        notice: None,
+        issuer_id: authority.issuer_id().to_string(),
+        rows: latest.iter().map(CertRow::from).collect(),
+    };
+    Ok(html(StatusCode::OK, render(&page)))
+}
+
+#[derive(Deserialize, Default)]
+struct CertificateFilter {
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    profile: String,
+    #[serde(default)]
+    status: String,
+    before: Option<i64>,
+}
+
+/// Rows per page of the certificate list.
+const PAGE_ROWS: i64 = 50;
+
+async fn certificates(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    filter: Result<Query<CertificateFilter>, QueryRejection>,
+) -> Result<Response, Refused> {
+    let session = session_of(&authority, &headers, &peer).await?;
+    let key = authority.console_key()?;
+    let filter = query(filter)?;
+    let serial = filter.serial.trim().replace(':', "").to_ascii_lowercase();
+    if !serial.is_empty() {
+        // A serial is a lookup: straight to the certificate, or an empty list.
+        let hex = serial.len() <= 40 && serial.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex && authority.certificate(&serial).await?.is_some() {
+            return Ok((
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, format!("/console/certificates/{serial}"))],
+            )
+                .into_response());
+        }
+    }
+    let status = match filter.status.as_str() {
+        "" => None,
+        "valid" => Some(inkan_store::CertificateStatus::Valid),
+        "revoked" => Some(inkan_store::CertificateStatus::Revoked),
+        _ => {
+            return Err(Refused::Failed(
+                StatusCode::BAD_REQUEST,
+                "status: valid, revoked or empty".into(),
+            ))
+        }
+    };
+    let profile = filter.profile.trim().to_string();
+    if profile.len() > 64 {
+        return Err(Refused::Failed(
+            StatusCode::BAD_REQUEST,
+            "profile: at most 64 characters".into(),
+        ));
+    }
+    let rows = if serial.is_empty() {
+        authority
+            .certificates(&inkan_store::CertificateQuery {
+                profile: (!profile.is_empty()).then(|| profile.clone()),
+                status,
+                limit: Some(PAGE_ROWS),
+                before_audit_seq: filter.before,
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let next = (rows.len() as i64 == PAGE_ROWS)
+        .then(|| rows.last().map(|r| r.audit_seq))
+        .flatten();
+    let page = pages::Certificates {
+        actor: Some(session.actor.clone()),
+        csrf: session.csrf(key),
+        notice: (!serial.is_empty()).then(|| format!("No certificate has serial {serial}.")),
+        serial,
+        profile,
+        status: filter.status.clone(),
+        rows: rows.iter().map(CertRow::from).collect(),
+        next,
+    };
+    Ok(html(StatusCode::OK, render(&page)))
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    revoked: Option<String>,
+}
+
+async fn certificate(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+    notice: Result<Query<Notice>, QueryRejection>,
+) -> Result<Response, Refused> {
+    let session = session_of(&authority, &headers, &peer).await?;
+    let key = authority.console_key()?;
+    let serial = serial.to_ascii_lowercase();
+    let record = authority.certificate(&serial).await?.ok_or_else(|| {
+        Refused::Failed(StatusCode::NOT_FOUND, format!("no certificate {serial}"))
+    })?;
+    let notice = query(notice)?
+        .revoked
+        .map(|count| format!("Revoked ({count} in all, with what it was used to obtain). OCSP answers revoked now; the next CRL follows within moments."));
+    let page = pages::Certificate {
+        actor: Some(session.actor.clone()),
+        csrf: session.csrf(key),
+        notice,
+        evidence: serde_json::to_string_pretty(&record.evidence).unwrap_or_default(),
+        pem: inkan_pki::der_to_pem("CERTIFICATE", &record.der),
+        cert: CertRow::from(&record),
+    };
+    Ok(html(StatusCode::OK, render(&page)))
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    reason: String,
+    cascade: Option<String>,
+}
+
+async fn revoke(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, Refused> {
+    let session = match session_of(&authority, &headers, &peer).await {
+        Ok(s) => s,
+        Err(Refused::Login) => return Err(Refused::Forbidden("log in first")),
+        Err(e) => return Err(e),
+    };
+    check_form(&authority, &headers, &session, &form.csrf)?;
+    let reason: RevocationReason = form.reason.parse().map_err(|e: inkan_pki::PkiError| {
+        Refused::Failed(StatusCode::BAD_REQUEST, e.to_string())
+    })?;
+    let serial = serial.to_ascii_lowercase();
+    let actor = format!("console:{}", session.actor);
+    let result = authority
+        .revoke(&serial, reason, &actor, form.cascade.is_some())
+        .await?;
+    if matches!(result.outcome, inkan_store::RevokeOutcome::NotFound) {
+        return Err(Refused::Failed(
+            StatusCode::NOT_FOUND,
+            format!("no certificate {serial}"),
+        ));
+    }
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            format!(
+                "/console/certificates/{serial}?revoked={}",
+                1 + result.cascaded.len()
+            ),
+        )],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    after: Option<i64>,
+    verify: Option<String>,
+}
+
+/// Events per page of the audit view.
+const AUDIT_ROWS: i64 = 100;
+
+async fn audit(
+    State(authority): State<Arc<Authority>>,
+    Extension(peer): Extension<PeerCertificates>,
+    headers: HeaderMap,
+    asked: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, Refused> {
+    let session = session_of(&authority, &headers, &peer).await?;
+    let key = authority.console_key()?;
+    let query = query(asked)?;
+    let after = query.after.unwrap_or(0).max(0);
+    let events = authority.audit_events(after, AUDIT_ROWS).await?;
+    let report = match query.verify {
+        Some(_) => Some(authority.verify_audit().await?),
+        None => None,
+    };
+    let next = (events.len() as i64 == AUDIT_ROWS)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let page = pages::Audit {
+        actor: Some(session.actor.clone()),
+        csrf: session.csrf(key),
+        notice: None,
+        events: events.iter().map(pages::EventRow::from).collect(),
+        report,
+        after,
+        next,
+    };
+    Ok(html(StatusCode::OK, render(&page)))
+}

@@ -1,0 +1,143 @@
+//! The console's pages: one askama template each (`templates/console/`), with the rows they show.
+//! Every value is escaped by the templates.
+
+use askama::Template;
+use inkan_authority::AuditReport;
+use inkan_store::{AuditEvent, CertificateRecord};
+
+/// Renders a page; a template error becomes a plain message (they are compiled, so only a
+/// formatting failure could cause one).
+pub(super) fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "console template failed");
+        "the page could not be rendered\n".into()
+    })
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// A certificate as the pages show it.
+pub(super) struct CertRow {
+    pub serial: String,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub profile: String,
+    pub method: String,
+    pub status: String,
+    pub revocation_reason: Option<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub spki_sha256: String,
+    pub bootstrap_serial: Option<String>,
+}
+
+impl From<&CertificateRecord> for CertRow {
+    fn from(c: &CertificateRecord) -> Self {
+        Self {
+            serial: c.serial.clone(),
+            subject: c.subject.clone(),
+            sans: c.sans.clone(),
+            profile: c.profile.clone(),
+            method: c.method.clone(),
+            status: c.status.as_str().to_string(),
+            revocation_reason: c.revocation_reason.clone(),
+            not_before: rfc3339(c.not_before),
+            not_after: rfc3339(c.not_after),
+            spki_sha256: c.spki_sha256.clone(),
+            bootstrap_serial: c.bootstrap_serial.clone(),
+        }
+    }
+}
+
+/// An audit event as the audit page shows it.
+pub(super) struct EventRow {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    pub subject: String,
+}
+
+impl From<&AuditEvent> for EventRow {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: rfc3339(e.at_ms / 1000),
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            subject: e.subject.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub(super) struct Login {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+impl Login {
+    pub(super) fn new(notice: Option<String>) -> Self {
+        Self {
+            actor: None,
+            csrf: String::new(),
+            notice,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+pub(super) struct Overview {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub issuer_id: String,
+    pub rows: Vec<CertRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/certificates.html")]
+pub(super) struct Certificates {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub serial: String,
+    pub profile: String,
+    pub status: String,
+    pub rows: Vec<CertRow>,
+    pub next: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "console/certificate.html")]
+pub(super) struct Certificate {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub cert: CertRow,
+    pub evidence: String,
+    pub pem: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub(super) struct Audit {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub events: Vec<EventRow>,
+    pub report: Option<AuditReport>,
+    pub after: i64,
+    pub next: Option<i64>,
+}
