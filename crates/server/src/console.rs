@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
@@ -145,10 +145,12 @@ async fn session_of(
         .ok_or(Refused::Login)
 }
 
-/// A form's checks: the session's CSRF token, and no other site's Origin.
+/// A form's checks: the session's CSRF token, and no other site's Origin (compared with the
+/// request's own authority: the Host header, or HTTP/2's `:authority`).
 fn check_form(
     authority: &Authority,
     headers: &HeaderMap,
+    uri: &Uri,
     session: &ConsoleSession,
     csrf: &str,
 ) -> Result<(), Refused> {
@@ -157,6 +159,7 @@ fn check_form(
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
         if origin.as_bytes() != format!("https://{host}").as_bytes() {
             return Err(Refused::Forbidden("a form from another site"));
@@ -231,10 +234,11 @@ async fn logout(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
+    uri: Uri,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
     let session = session_of(&authority, &headers, &peer).await?;
-    check_form(&authority, &headers, &session, &form.csrf)?;
+    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -393,6 +397,7 @@ async fn revoke(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
+    uri: Uri,
     Path(serial): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, Refused> {
@@ -401,7 +406,7 @@ async fn revoke(
         Err(Refused::Login) => return Err(Refused::Forbidden("log in first")),
         Err(e) => return Err(e),
     };
-    check_form(&authority, &headers, &session, &form.csrf)?;
+    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
     let reason: RevocationReason = form.reason.parse().map_err(|e: inkan_pki::PkiError| {
         Refused::Failed(StatusCode::BAD_REQUEST, e.to_string())
     })?;

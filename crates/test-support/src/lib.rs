@@ -11,6 +11,7 @@
 //! reader, Chromium driven over WebDriver) each get a module of their own here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod postgres;
 pub mod server;
 pub mod swtpm;

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use super::support::{Env, Server};
 
+mod in_browser;
+
 struct Browser<'a> {
     env: &'a Env,
     jar: PathBuf,
@@ -73,31 +75,17 @@ fn ocsp_status(env: &Env, cert: &Path, http: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-#[test]
-fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
-    let (env, secret) = Env::with_ca();
-    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
-    let token = token.lines().last().unwrap().trim().to_string();
-    let server = Server::start_until(
-        env.command(&["serve", "--listen", "127.0.0.1:0"]),
-        "revocation (CRL, OCSP) on ",
-    );
-    let http = server
-        .banner
-        .iter()
-        .find_map(|l| l.strip_prefix("revocation (CRL, OCSP) on "))
-        .unwrap()
-        .to_string();
-    let console = format!("{}/console", server.url());
-    // A device certificate (EST, with the `device` secret) to find and revoke.
+/// A device certificate from EST (with the `device` secret) in `device/cert.pem` and
+/// `device/key.pem`: (that directory, its serial).
+fn est_device(env: &Env, server: &Server, secret: &str) -> (PathBuf, String) {
     let device = env.tmp.path().join("device");
     std::fs::create_dir_all(&device).unwrap();
     let script = format!(
-        "set -euo pipefail; cd {dir}; \
-         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \
-           -subj /CN=meter-7 -outform DER 2>/dev/null | base64 > csr.b64; \
-         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \
-           --data-binary @csr.b64 {url}/.well-known/est/simpleenroll | base64 -d \
+        "set -euo pipefail; cd {dir}; \\
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \\
+           -subj /CN=meter-7 -outform DER 2>/dev/null | base64 > csr.b64; \\
+         curl -fsS --cacert {root} -u x:{secret} -H 'Content-Type: application/pkcs10' \\
+           --data-binary @csr.b64 {url}/.well-known/est/simpleenroll | base64 -d \\
            | openssl pkcs7 -inform DER -print_certs -out cert.pem",
         dir = device.display(),
         root = env.root_pem().display(),
@@ -111,7 +99,32 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     );
     let issued: Value =
         serde_json::from_str(&env.ok(&["cert", "list", "--json", "--limit", "1"])).unwrap();
-    let serial = issued[0]["serial"].as_str().unwrap().to_string();
+    (device, issued[0]["serial"].as_str().unwrap().to_string())
+}
+
+/// The authority, started with its plain-HTTP listener: (server, that listener's URL).
+fn authority(env: &Env) -> (Server, String) {
+    let server = Server::start_until(
+        env.command(&["serve", "--listen", "127.0.0.1:0"]),
+        "revocation (CRL, OCSP) on ",
+    );
+    let http = server
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("revocation (CRL, OCSP) on "))
+        .unwrap()
+        .to_string();
+    (server, http)
+}
+
+#[test]
+fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
+    let (env, secret) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let (server, http) = authority(&env);
+    let console = format!("{}/console", server.url());
+    let (device, serial) = est_device(&env, &server, &secret);
 
     let browser = Browser {
         env: &env,

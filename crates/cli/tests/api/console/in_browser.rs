@@ -1,0 +1,116 @@
+//! The console in a real browser (Debian's headless Chromium through chromedriver): log in with
+//! an administrator token, find a certificate by its serial, revoke it with a reason, see OCSP
+//! say revoked and the audit log verified. The screenshots in docs/console.md come from here
+//! (`scripts/screenshots`).
+
+use inkan_test_support::browser::{self, Browser, Locator};
+
+use super::{authority, est_device, ocsp_status};
+use crate::api::support::Env;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_revokes_a_certificate_in_chromium() {
+    assert!(
+        browser::present(),
+        "Chromium and chromedriver are missing: scripts/test installs them (apt-get install chromium chromium-driver)"
+    );
+    let (env, secret) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let (server, http) = authority(&env);
+    let (device, serial) = est_device(&env, &server, &secret);
+    let console = format!("{}/console", server.url());
+    let browser = Browser::start(&env.tmp.path().join("screenshots")).await;
+    let page = &browser.client;
+
+    // Not logged in: the certificates page sends to the login form.
+    page.goto(&format!("{console}/certificates")).await.unwrap();
+    assert!(page
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    browser.screenshot("console-login").await;
+    page.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
+    page.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::XPath("//h2[text()='Latest certificates']"))
+        .await
+        .unwrap();
+    let overview = page.source().await.unwrap();
+    assert!(overview.contains("Latest certificates"), "{overview}");
+    assert!(overview.contains(&serial), "{overview}");
+    browser.screenshot("console-overview").await;
+
+    // Find it by its serial.
+    page.goto(&format!("{console}/certificates")).await.unwrap();
+    page.find(Locator::Css("#serial"))
+        .await
+        .unwrap()
+        .send_keys(&serial)
+        .await
+        .unwrap();
+    page.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::XPath("//h2[text()='Evidence']"))
+        .await
+        .unwrap();
+    assert!(page
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with(&format!("/console/certificates/{serial}")));
+    let detail = page.source().await.unwrap();
+    assert!(detail.contains("CN=meter-7"), "{detail}");
+    browser.screenshot("console-certificate").await;
+
+    // Revoke it, superseded.
+    page.find(Locator::Css("#reason"))
+        .await
+        .unwrap()
+        .select_by_value("superseded")
+        .await
+        .unwrap();
+    page.find(Locator::Css("form[action$='/revoke'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    let revoked = page.source().await.unwrap();
+    assert!(revoked.contains("Revoked (1 in all"), "{revoked}");
+    assert!(revoked.contains("superseded"), "{revoked}");
+    browser.screenshot("console-revoked").await;
+    assert!(ocsp_status(&env, &device.join("cert.pem"), &http).contains(": revoked"));
+
+    // The audit log, verified, names the administrator.
+    page.goto(&format!("{console}/audit?verify=1"))
+        .await
+        .unwrap();
+    let audit = page.source().await.unwrap();
+    assert!(audit.contains("Intact:"), "{audit}");
+    assert!(audit.contains("console:token:ops"), "{audit}");
+    browser.screenshot("console-audit").await;
+    browser.close().await;
+}
