@@ -7,6 +7,7 @@
 //! identity as actor (`console:token:NAME`, `console:admin-cert:SERIAL`).
 
 mod pages;
+mod products;
 mod session;
 
 use std::sync::Arc;
@@ -38,6 +39,19 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/console/certificates/{serial}", get(certificate))
         .route("/console/certificates/{serial}/revoke", post(revoke))
         .route("/console/audit", get(audit))
+        .route(
+            "/console/products",
+            get(products::products).post(products::create),
+        )
+        .route("/console/products/{id}", get(products::product))
+        .route(
+            "/console/products/{id}/status",
+            post(products::set_product_status),
+        )
+        .route(
+            "/console/devices/{id}/status",
+            post(products::set_device_status),
+        )
         .route("/console/static/console.css", get(style))
 }
 

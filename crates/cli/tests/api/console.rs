@@ -233,6 +233,88 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     assert!(page.contains("Intact:"), "{page}");
     assert!(page.contains("console:token:ops"), "{page}");
 
+    // Products: created here, the bundle (chain and key) comes back once as a download.
+    let (status, page) = browser.fetch(&format!("{console}/products"), None, &[]);
+    assert_eq!(status, 200);
+    let csrf_products = csrf_of(&page);
+    assert_eq!(csrf_products, csrf, "one token per session");
+    let before = env.certificate_count();
+    for (form, why) in [
+        (
+            format!("csrf={csrf}&name=&validity_days=30"),
+            "an empty name",
+        ),
+        (
+            format!("csrf={csrf}&name=a%2Fb&validity_days=30"),
+            "a '/' in the name",
+        ),
+        (
+            format!("csrf={csrf}&name=meter&validity_days=0"),
+            "no validity",
+        ),
+        (
+            format!("csrf={csrf}&name=meter&max_devices=-1"),
+            "a negative cap",
+        ),
+    ] {
+        let (status, body) = browser.fetch(&format!("{console}/products"), Some(&form), &[]);
+        assert_eq!(status, 400, "{why}: {body}");
+    }
+    let (status, _) = browser.fetch(
+        &format!("{console}/products"),
+        Some("name=meter&validity_days=30"),
+        &[],
+    );
+    assert_eq!(status, 403, "no token");
+    assert_eq!(env.certificate_count(), before, "nothing issued");
+    let (status, bundle) = browser.fetch(
+        &format!("{console}/products"),
+        Some(&format!(
+            "csrf={csrf}&name=meter&max_devices=100&validity_days=30&psk=on"
+        )),
+        &[],
+    );
+    assert_eq!(status, 201, "{bundle}");
+    assert!(
+        bundle.contains("attachment; filename=\"product-"),
+        "{bundle}"
+    );
+    assert!(bundle.contains("# PSK group key: "), "{bundle}");
+    assert!(bundle.contains("BEGIN PRIVATE KEY"), "{bundle}");
+    let pem = bundle
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or(&bundle);
+    std::fs::write(env.tmp.path().join("product.pem"), pem).unwrap();
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(env.root_pem())
+        .arg("-untrusted")
+        .arg(env.tmp.path().join("product.pem"))
+        .arg(env.tmp.path().join("product.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let products: Value = serde_json::from_str(&env.ok(&["product", "list", "--json"])).unwrap();
+    let id = products[0]["id"].as_str().unwrap().to_string();
+    let (status, page) = browser.fetch(&format!("{console}/products"), None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("/console/products/{id}")), "{page}");
+    assert!(page.contains("0 of 100"), "{page}");
+    let (status, _) = browser.fetch(
+        &format!("{console}/products/{id}/status"),
+        Some(&format!("csrf={csrf}&status=disabled")),
+        &[],
+    );
+    assert_eq!(status, 303);
+    let (_, page) = browser.fetch(&format!("{console}/products/{id}"), None, &[]);
+    assert!(page.contains("status-disabled"), "{page}");
+    assert!(page.contains("No devices registered"), "{page}");
+
     // Logging out ends the session.
     let (status, _) = browser.fetch(
         &format!("{console}/logout"),

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use inkan_authority::AuditReport;
-use inkan_store::{AuditEvent, CertificateRecord};
+use inkan_store::{AuditEvent, CertificateRecord, DeviceRecord, ProductRecord};
 
 /// Renders a page; a template error becomes a plain message (they are compiled, so only a
 /// formatting failure could cause one).
@@ -140,4 +140,70 @@ pub(super) struct Audit {
     pub report: Option<AuditReport>,
     pub after: i64,
     pub next: Option<i64>,
+}
+
+/// A product as the pages show it.
+pub(super) struct ProductRow {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub devices: i64,
+    pub max_devices: Option<i64>,
+    pub psk: bool,
+    pub cert_serial: Option<String>,
+    pub created_at: String,
+}
+
+impl ProductRow {
+    pub(super) fn new(p: &ProductRecord, devices: i64) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            status: p.status.as_str().to_string(),
+            devices,
+            max_devices: p.max_devices,
+            psk: p.psk,
+            cert_serial: p.cert_serial.clone(),
+            created_at: rfc3339(p.created_at_ms / 1000),
+        }
+    }
+}
+
+/// A device as the product page shows it.
+pub(super) struct DeviceRow {
+    pub id: String,
+    pub status: String,
+    pub created_at: String,
+    pub last_seen: String,
+}
+
+impl From<&DeviceRecord> for DeviceRow {
+    fn from(d: &DeviceRecord) -> Self {
+        Self {
+            id: d.id.clone(),
+            status: d.status.as_str().to_string(),
+            created_at: rfc3339(d.created_at_ms / 1000),
+            last_seen: rfc3339(d.last_seen_ms / 1000),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/products.html")]
+pub(super) struct Products {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub products: Vec<ProductRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/product.html")]
+pub(super) struct Product {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub product: ProductRow,
+    pub devices: Vec<DeviceRow>,
+    pub next: Option<String>,
 }

@@ -112,5 +112,42 @@ async fn an_operator_revokes_a_certificate_in_chromium() {
     assert!(audit.contains("Intact:"), "{audit}");
     assert!(audit.contains("console:token:ops"), "{audit}");
     browser.screenshot("console-audit").await;
+
+    // A product made in the form: the bundle downloads, the list shows it.
+    page.goto(&format!("{console}/products")).await.unwrap();
+    page.find(Locator::Css("#name"))
+        .await
+        .unwrap()
+        .send_keys("thermostat")
+        .await
+        .unwrap();
+    page.find(Locator::Css("#max_devices"))
+        .await
+        .unwrap()
+        .send_keys("5000")
+        .await
+        .unwrap();
+    page.find(Locator::Css("form[action='/console/products'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let made = std::time::Instant::now();
+    while !env
+        .ok(&["product", "list", "--json"])
+        .contains("thermostat")
+    {
+        assert!(
+            made.elapsed() < std::time::Duration::from_secs(20),
+            "no product made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    page.goto(&format!("{console}/products")).await.unwrap();
+    let products = page.source().await.unwrap();
+    assert!(products.contains("thermostat"), "{products}");
+    assert!(products.contains("0 of 5000"), "{products}");
+    browser.screenshot("console-products").await;
     browser.close().await;
 }
