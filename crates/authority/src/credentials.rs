@@ -10,6 +10,9 @@ use time::OffsetDateTime;
 
 use crate::{generate_secret, hash_secret, unix_ms, AuthorityError};
 
+/// The name of single-use admin tokens behind one-time console login links.
+pub const CONSOLE_LINK: &str = "console-link";
+
 /// Admin tokens and EST secrets. Cheap to clone; needs only the store.
 #[derive(Clone)]
 pub struct Credentials {
@@ -52,10 +55,35 @@ impl Credentials {
         Ok(token)
     }
 
+    /// A one-time console login link's token: a single-use admin token named
+    /// [`CONSOLE_LINK`], taken by [`Credentials::take_console_link`].
+    pub async fn create_console_link(&self, actor: &str) -> Result<String, AuthorityError> {
+        self.create_admin_token(CONSOLE_LINK, actor).await
+    }
+
+    /// Uses up a console login link's token; false if it is not one (used already, or another
+    /// kind of token, which is left alone).
+    pub async fn take_console_link(
+        &self,
+        token: &str,
+        actor: &str,
+    ) -> Result<bool, AuthorityError> {
+        let hash = inkan_pki::sha256_hex(token.as_bytes());
+        Ok(self
+            .store
+            .take_admin_token(&hash, CONSOLE_LINK, actor, unix_ms((self.clock)()))
+            .await?)
+    }
+
     /// The name of the admin token `token`, if it is one.
+    /// A console login link's token is not one: it only opens a console session, once.
     pub async fn admin_token(&self, token: &str) -> Result<Option<String>, AuthorityError> {
         let hash = inkan_pki::sha256_hex(token.as_bytes());
-        Ok(self.store.admin_token(&hash).await?)
+        Ok(self
+            .store
+            .admin_token(&hash)
+            .await?
+            .filter(|name| name != CONSOLE_LINK))
     }
 
     /// Makes a new EST secret for `label` (replacing any earlier one), audited, and returns it:

@@ -40,7 +40,7 @@ pub use config::{
     Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,
     ServerConfig, TpmConfig, DEFAULT_HTTP_PORT,
 };
-pub use credentials::Credentials;
+pub use credentials::{Credentials, CONSOLE_LINK};
 pub use crl_publisher::{CrlPublisher, RootCrl};
 pub use data_dir::{
     replace_file, CaInitOptions, CaPaths, DataDir, RootCrlState, ROOT_CRL_VALIDITY,

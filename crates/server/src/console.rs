@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route("/console", get(overview))
         .route("/console/", get(overview))
         .route("/console/login", get(login_page).post(login))
+        .route("/console/login/link", get(login_link))
         .route("/console/logout", post(logout))
         .route("/console/certificates", get(certificates))
         .route("/console/certificates/{serial}", get(certificate))
@@ -233,6 +234,52 @@ async fn login(
         [
             (header::LOCATION, "/console".to_string()),
             (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: String,
+}
+
+/// A one-time login link (`inkan quickstart`, `inkan admin console-link`): its single-use
+/// token opens a session once.
+async fn login_link(
+    State(authority): State<Arc<Authority>>,
+    asked: Result<Query<LinkQuery>, QueryRejection>,
+) -> Result<Response, Refused> {
+    let key = authority.console_key()?;
+    let asked = query(asked)?;
+    if !authority
+        .credentials()
+        .take_console_link(asked.token.trim(), "console")
+        .await?
+    {
+        let mut page = html(
+            StatusCode::UNAUTHORIZED,
+            render(&pages::Login::new(Some(
+                "That login link was used already, or is not one: make a new one with `inkan admin console-link`, or log in below.".into(),
+            ))),
+        );
+        page.headers_mut().insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        return Ok(page);
+    }
+    let session = ConsoleSession {
+        actor: format!("token:{}", inkan_authority::CONSOLE_LINK),
+        expires_at: now() + SESSION_SECS,
+    };
+    let cookie = session::set_cookie(&session.cookie_value(key));
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/console".to_string()),
+            (header::SET_COOKIE, cookie),
+            (header::REFERRER_POLICY, "no-referrer".to_string()),
         ],
     )
         .into_response())

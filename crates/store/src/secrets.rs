@@ -31,4 +31,15 @@ pub trait SecretStore: Send + Sync + 'static {
 
     /// The name of the admin token with this SHA-256, if it exists.
     async fn admin_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError>;
+
+    /// Deletes the admin token with this SHA-256 if it is named `name` (a single-use kind),
+    /// audited (`admin.token.consumed`); returns whether it did. False if there is no such
+    /// token (used already, never made, or another kind); of two parallel calls, one gets it.
+    async fn take_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
 }

@@ -5,6 +5,7 @@
 //! else beside the test's other files.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,7 +40,9 @@ impl Browser {
     /// `shots` unless `INKAN_SCREENSHOT_DIR` says otherwise.
     pub async fn start(shots: &Path) -> Self {
         let port = free_port();
+        // Its own process group, so the browser it starts goes with it (see Drop).
         let driver = Command::new("/usr/bin/chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -110,7 +113,12 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver and every browser process it started (its process group), also
+    /// when a test failed before [`Browser::close`].
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -16,6 +16,17 @@ pub enum AdminCommand {
     /// Admin client certificates (TLS client authentication to the /v1 API).
     #[command(subcommand)]
     Cert(AdminCertCommand),
+    /// Print a one-time login link for the console (a single-use token: it opens one session,
+    /// then it is gone).
+    ConsoleLink {
+        /// The authority's URL as the browser reaches it, https://HOST:PORT.
+        #[arg(
+            long,
+            env = "INKAN_AUTHORITY",
+            default_value = "https://localhost:8443"
+        )]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,12 +57,33 @@ pub enum AdminTokenCommand {
 pub async fn run(data_dir: &DataDir, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Token(AdminTokenCommand::Create { name }) => token(data_dir, name).await,
+        AdminCommand::ConsoleLink { url } => {
+            println!("{}", console_link(data_dir, &url).await?);
+            Ok(())
+        }
         AdminCommand::Cert(AdminCertCommand::Create {
             name,
             out,
             passphrase: pass,
         }) => cert(data_dir, name, out, pass.passphrase_file).await,
     }
+}
+
+/// A one-time console login link for the authority at `url`.
+pub(crate) async fn console_link(data_dir: &DataDir, url: &str) -> anyhow::Result<String> {
+    let config = load_config(data_dir, None)?;
+    let store = open_store(data_dir, &config).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "admin".into())
+    );
+    let token = inkan_authority::Credentials::new(store)
+        .create_console_link(&actor)
+        .await?;
+    Ok(format!(
+        "{}/console/login/link?token={token}",
+        url.trim_end_matches('/')
+    ))
 }
 
 /// Issues an admin-profile client certificate for a fresh key.
@@ -111,6 +143,10 @@ async fn cert(
 }
 
 async fn token(data_dir: &DataDir, name: String) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        name != inkan_authority::CONSOLE_LINK,
+        "{name:?} names one-time console links: choose another name, or run `inkan admin console-link`"
+    );
     let config = load_config(data_dir, None)?;
     let store = open_store(data_dir, &config).await?;
     let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());

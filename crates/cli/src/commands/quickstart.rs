@@ -69,6 +69,21 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
     let secret = quickstart_secret(data_dir, &running).await?;
     let demo = enroll_demo_device(data_dir, &url, &secret, &arc).await?;
     print_summary(data_dir, &url, &demo);
+    if !args.no_serve {
+        // A browser reaches the authority by the name its certificate carries.
+        let link = running
+            .authority
+            .credentials()
+            .create_console_link("quickstart")
+            .await?;
+        let browser_url = url.replacen("127.0.0.1", "localhost", 1);
+        println!();
+        println!(
+            "console (one-time login link; later: inkan --data-dir {} admin console-link):",
+            data_dir.root().display()
+        );
+        println!("  {browser_url}/console/login/link?token={link}");
+    }
 
     if args.no_serve {
         return running.shutdown().await;

@@ -54,6 +54,11 @@ pub(crate) fn est_secret_set(label: &str, actor: &str, at_ms: i64) -> NewAuditEv
     NewAuditEvent::new(at_ms, "est.secret.set", actor, label, json!({}))
 }
 
+/// `admin.token.consumed`: a single-use admin token was used.
+pub(crate) fn admin_token_consumed(name: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, "admin.token.consumed", actor, name, json!({}))
+}
+
 /// `admin.token.created`.
 pub(crate) fn admin_token_created(name: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
     NewAuditEvent::new(at_ms, "admin.token.created", actor, name, json!({}))

@@ -67,6 +67,7 @@ where
         audit::parallel_appends_keep_one_chain,
         secrets::est_secrets_are_replaced_and_audited,
         secrets::admin_tokens_are_found_by_hash_and_unique,
+        secrets::a_single_use_admin_token_is_taken_once,
         tpm::a_tpm_activation_is_consumed_once_with_its_certificate,
         tpm::parallel_enrollments_share_no_activation,
         tpm::outstanding_activations_are_counted_and_expired_ones_purged,

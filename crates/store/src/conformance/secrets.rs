@@ -50,3 +50,49 @@ pub(super) async fn admin_tokens_are_found_by_hash_and_unique<S: Store>(store: A
     ));
     assert_eq!(store.audit_events(0, 100).await.unwrap().len(), head);
 }
+
+pub(super) async fn a_single_use_admin_token_is_taken_once<S: Store>(store: Arc<S>) {
+    store
+        .create_admin_token("once", "console-link", "cli:root", 1)
+        .await
+        .unwrap();
+    store
+        .create_admin_token("durable", "ops", "cli:root", 1)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .take_admin_token("durable", "console-link", "console", 2)
+            .await
+            .unwrap(),
+        "another kind of token is not taken"
+    );
+    assert!(store.admin_token("durable").await.unwrap().is_some());
+    let (first, second) = tokio::join!(
+        store.take_admin_token("once", "console-link", "console", 2),
+        store.take_admin_token("once", "console-link", "console", 2)
+    );
+    assert!(
+        first.unwrap() ^ second.unwrap(),
+        "exactly one of two parallel calls gets it"
+    );
+    assert!(store.admin_token("once").await.unwrap().is_none());
+    assert!(!store
+        .take_admin_token("never", "console-link", "console", 3)
+        .await
+        .unwrap());
+    let kinds: Vec<String> = store
+        .audit_events(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "admin.token.consumed")
+            .count(),
+        1
+    );
+}

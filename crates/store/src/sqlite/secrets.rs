@@ -67,4 +67,26 @@ impl SecretStore for SqliteStore {
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
+
+    async fn take_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let taken = sqlx::query("DELETE FROM admin_tokens WHERE token_sha256 = ? AND name = ?")
+            .bind(token_sha256)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if taken != 1 {
+            return Ok(false);
+        }
+        audit(&mut tx, events::admin_token_consumed(name, actor, at_ms)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }
