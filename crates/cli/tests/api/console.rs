@@ -325,6 +325,37 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     let (status, _) = browser.fetch(&format!("{console}/audit"), None, &[]);
     assert_eq!(status, 303);
 
+    // A one-time login link opens one session, once; its token is no admin token for /v1.
+    let link = env.ok(&["admin", "console-link", "--url", &server.url()]);
+    let link = link.trim().to_string();
+    let token = link.rsplit_once("token=").unwrap().1.to_string();
+    let (status, _) = browser.fetch(
+        &format!("{}/v1/products", server.url()),
+        None,
+        &["-H", &format!("Authorization: Bearer {token}")],
+    );
+    assert_eq!(status, 401, "a link's token is not an admin token");
+    let (status, page) = browser.fetch(&link, None, &[]);
+    assert_eq!(status, 303, "{page}");
+    assert!(page
+        .to_ascii_lowercase()
+        .contains("referrer-policy: no-referrer"));
+    let (status, page) = browser.fetch(&console, None, &[]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("token:console-link"), "{page}");
+    let other = Browser {
+        env: &env,
+        jar: env.tmp.path().join("second-use.txt"),
+        client_cert: None,
+    };
+    let (status, page) = other.fetch(&link, None, &[]);
+    assert_eq!(status, 401, "used once already: {page}");
+    let named = env
+        .command(&["admin", "token", "create", "--name", "console-link"])
+        .output()
+        .unwrap();
+    assert!(!named.status.success(), "that name is reserved");
+
     // An admin client certificate needs no login; a device certificate is not one.
     let admin_dir = env.tmp.path().join("admin");
     env.ok(&[
