@@ -588,6 +588,29 @@ impl Authority {
         Ok((account, anchors, devices))
     }
 
+    /// Accounts as an administrator sees them (over this authority's store).
+    pub fn account_registry(&self) -> AccountRegistry {
+        AccountRegistry::new(self.store().clone())
+    }
+
+    /// An administrator unlinks a device (audited with `actor`); its certificates are revoked
+    /// through this authority, so OCSP and the revocation feed know at once.
+    pub async fn unlink_as_admin(
+        &self,
+        account_id: &str,
+        registration: &str,
+        actor: &str,
+    ) -> Result<(), AuthorityError> {
+        let unlinked = self
+            .store()
+            .unlink_device(account_id, registration, unix_ms(self.now()), actor)
+            .await?;
+        if !unlinked {
+            return Err(LinkRefusal::UnknownDevice(registration.into()).into());
+        }
+        self.revoke_linked_certificates(registration, actor).await
+    }
+
     /// `anchor` unlinks a device of its account: its logins are refused from now on, and its
     /// certificates are revoked.
     pub async fn unlink(

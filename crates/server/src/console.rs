@@ -6,6 +6,7 @@
 //! token and is refused from another origin; actions are audited with the administrator's
 //! identity as actor (`console:token:NAME`, `console:admin-cert:SERIAL`).
 
+mod accounts;
 mod pages;
 mod products;
 mod session;
@@ -45,6 +46,16 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
             get(products::products).post(products::create),
         )
         .route("/console/products/{id}", get(products::product))
+        .route("/console/accounts", get(accounts::accounts))
+        .route("/console/accounts/{id}", get(accounts::account))
+        .route(
+            "/console/accounts/{id}/devices/{registration}/unlink",
+            post(accounts::unlink),
+        )
+        .route(
+            "/console/accounts/{id}/delegation/end",
+            post(accounts::end_delegation),
+        )
         .route(
             "/console/products/{id}/status",
             post(products::set_product_status),

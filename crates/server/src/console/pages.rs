@@ -207,3 +207,121 @@ pub(super) struct Product {
     pub devices: Vec<DeviceRow>,
     pub next: Option<String>,
 }
+
+/// An account in the list.
+pub(super) struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub max_devices: i64,
+    pub created_at: String,
+}
+
+impl From<&inkan_store::Account> for AccountRow {
+    fn from(a: &inkan_store::Account) -> Self {
+        Self {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            max_devices: a.max_devices,
+            created_at: rfc3339(a.created_at_ms / 1000),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/accounts.html")]
+pub(super) struct Accounts {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub accounts: Vec<AccountRow>,
+}
+
+pub(super) struct AnchorRow {
+    pub key: String,
+    pub serial: String,
+    pub added: String,
+    pub removed: String,
+}
+
+pub(super) struct LinkedRow {
+    pub registration: String,
+    pub name: String,
+    pub linked: String,
+    pub unlinked: String,
+}
+
+pub(super) struct DelegationRow {
+    pub deputy: String,
+    pub from: String,
+    pub until: String,
+    pub used: i64,
+    pub max: i64,
+    pub ended: String,
+}
+
+fn ms(at: Option<i64>) -> String {
+    at.map(|ms| rfc3339(ms / 1000)).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "console/account.html")]
+pub(super) struct AccountPage {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub account: AccountRow,
+    pub anchors: Vec<AnchorRow>,
+    pub devices: Vec<LinkedRow>,
+    pub delegations: Vec<DelegationRow>,
+}
+
+impl AccountPage {
+    pub(super) fn new(
+        d: &inkan_authority::AccountDetails,
+        actor: Option<String>,
+        csrf: String,
+    ) -> Self {
+        Self {
+            actor,
+            csrf,
+            notice: None,
+            account: AccountRow::from(&d.account),
+            anchors: d
+                .anchors
+                .iter()
+                .map(|a| AnchorRow {
+                    key: a.spki_sha256.clone(),
+                    serial: a.serial.clone(),
+                    added: ms(Some(a.added_at_ms)),
+                    removed: ms(a.removed_at_ms),
+                })
+                .collect(),
+            devices: d
+                .devices
+                .iter()
+                .map(|l| LinkedRow {
+                    registration: l.registration.clone(),
+                    name: l.name.clone(),
+                    linked: ms(Some(l.linked_at_ms)),
+                    unlinked: ms(l.unlinked_at_ms),
+                })
+                .collect(),
+            delegations: d
+                .delegations
+                .iter()
+                .map(|g| DelegationRow {
+                    deputy: g.deputy.clone(),
+                    from: ms(Some(g.not_before_ms)),
+                    until: ms(Some(g.not_after_ms)),
+                    used: g.used,
+                    max: g.max_approvals,
+                    ended: match (&g.ended_at_ms, &g.end_reason) {
+                        (Some(at), Some(why)) => format!("{} ({why})", ms(Some(*at))),
+                        (Some(at), None) => ms(Some(*at)),
+                        _ => String::new(),
+                    },
+                })
+                .collect(),
+        }
+    }
+}

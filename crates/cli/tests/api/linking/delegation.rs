@@ -391,6 +391,83 @@ async fn a_tablet_approves_for_the_phone_within_its_delegation() {
         "{shown}"
     );
     drop((phone, signer));
+
+    // The administrator sees the account in the console and unlinks the laptop there: its
+    // certificate is revoked and the gateway refuses it.
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let jar = env.tmp.path().join("console-jar");
+    let console = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-i", "--cacert"])
+            .arg(env.root_pem())
+            .arg("-b")
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let base = format!("{}/console", authority.url());
+    console(&[
+        "--data-urlencode",
+        &format!("token={token}"),
+        &format!("{base}/login"),
+    ]);
+    let listed = console(&[&format!("{base}/accounts")]);
+    assert!(listed.contains(&account_id), "{listed}");
+    let page = console(&[&format!("{base}/accounts/{account_id}")]);
+    for expected in [
+        "laptop",
+        "tablet",
+        "(unlinked)",
+        "(anchor-returned)",
+        "(replaced)",
+    ] {
+        assert!(page.contains(expected), "{expected}: {page}");
+    }
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 64].to_string();
+    let refused = console(&[
+        "-d",
+        "csrf=forged",
+        &format!("{base}/accounts/{account_id}/devices/{laptop_reg}/unlink"),
+    ]);
+    assert!(
+        refused.starts_with("HTTP/2 403") || refused.starts_with("HTTP/1.1 403"),
+        "{refused}"
+    );
+    let done = console(&[
+        "-d",
+        &format!("csrf={csrf}"),
+        &format!("{base}/accounts/{account_id}/devices/{laptop_reg}/unlink"),
+    ]);
+    assert!(
+        done.starts_with("HTTP/2 303") || done.starts_with("HTTP/1.1 303"),
+        "{done}"
+    );
+    let unlinked_at = std::time::Instant::now();
+    loop {
+        let (status, _) = curl_with(
+            &env,
+            &laptop.join("device.pem"),
+            &laptop.join("device.key"),
+            &url,
+        );
+        if status == 403 {
+            break;
+        }
+        assert!(
+            unlinked_at.elapsed() < std::time::Duration::from_secs(10),
+            "the gateway still admits the unlinked laptop ({status})"
+        );
+    }
+    eprintln!(
+        "gateway refused the laptop unlinked in the console after {:?}",
+        unlinked_at.elapsed()
+    );
     let verified: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
 }
