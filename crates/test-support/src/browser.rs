@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use fantoccini::key::Key;
 pub use fantoccini::Locator;
 use fantoccini::{Client, ClientBuilder};
 

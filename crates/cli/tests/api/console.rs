@@ -43,6 +43,31 @@ impl Browser<'_> {
     }
 }
 
+/// Every visible form field has a label naming it (`<label for=ID>` or a wrapping label), and
+/// the page is under 100 KB.
+fn accessible(page: &str) {
+    assert!(page.len() < 100_000, "{} bytes", page.len());
+    for field in page
+        .split("<input")
+        .skip(1)
+        .chain(page.split("<select").skip(1))
+    {
+        let tag = &field[..field.find('>').unwrap()];
+        if tag.contains("type=\"hidden\"") || tag.contains("type=\"checkbox\"") {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("a field without an id: {tag}"));
+        assert!(
+            page.contains(&format!("<label for=\"{id}\">")),
+            "no label for {id}"
+        );
+    }
+}
+
 fn csrf_of(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
@@ -143,6 +168,7 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     assert_eq!(status, 403);
     let (status, page) = browser.fetch(&format!("{console}/login"), None, &[]);
     assert_eq!(status, 200);
+    accessible(&page);
     assert!(page.contains("<label for=\"token\">"), "{page}");
     // A wrong token.
     let (status, _) = browser.fetch(&format!("{console}/login"), Some("token=nope"), &[]);
@@ -172,6 +198,7 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     assert_eq!(location(&page), format!("/console/certificates/{serial}"));
     let (status, page) = browser.fetch(&format!("{console}/certificates?status=valid"), None, &[]);
     assert_eq!(status, 200);
+    accessible(&page);
     assert!(page.contains(&serial), "{page}");
     assert!(page.contains("CN=meter-7"), "{page}");
     assert!(
@@ -181,6 +208,7 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     );
     let (status, page) = browser.fetch(&format!("{console}/certificates/{serial}"), None, &[]);
     assert_eq!(status, 200);
+    accessible(&page);
     assert!(page.contains("est-secret"), "{page}");
     assert!(page.contains("BEGIN CERTIFICATE"), "{page}");
     let csrf = csrf_of(&page);
@@ -236,6 +264,7 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     // Products: created here, the bundle (chain and key) comes back once as a download.
     let (status, page) = browser.fetch(&format!("{console}/products"), None, &[]);
     assert_eq!(status, 200);
+    accessible(&page);
     let csrf_products = csrf_of(&page);
     assert_eq!(csrf_products, csrf, "one token per session");
     let before = env.certificate_count();

@@ -3,7 +3,7 @@
 //! say revoked and the audit log verified. The screenshots in docs/console.md come from here
 //! (`scripts/screenshots`).
 
-use inkan_test_support::browser::{self, Browser, Locator};
+use inkan_test_support::browser::{self, Browser, Key, Locator};
 
 use super::{authority, est_device, ocsp_status};
 use crate::api::support::Env;
@@ -32,18 +32,24 @@ async fn an_operator_revokes_a_certificate_in_chromium() {
         .path()
         .ends_with("/console/login"));
     browser.screenshot("console-login").await;
-    page.find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(&token)
-        .await
-        .unwrap();
-    page.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // With the keyboard only: Tab to the token field, type it, Enter.
+    let mut tabs = 0;
+    loop {
+        let focused = page.active_element().await.unwrap();
+        if focused.attr("id").await.unwrap().as_deref() == Some("token") {
+            focused
+                .send_keys(&format!("{token}{}", char::from(Key::Enter)))
+                .await
+                .unwrap();
+            break;
+        }
+        tabs += 1;
+        assert!(tabs < 12, "the token field is not reachable with Tab");
+        focused
+            .send_keys(&char::from(Key::Tab).to_string())
+            .await
+            .unwrap();
+    }
     page.wait()
         .for_element(Locator::XPath("//h2[text()='Latest certificates']"))
         .await
