@@ -520,6 +520,20 @@ impl Authority {
         Ok(self.store.list_certificates(query).await?)
     }
 
+    /// Counts for an overview: all, revoked, issued in the last hour, and valid ones expiring
+    /// within 30 days.
+    pub async fn certificate_stats(&self) -> Result<inkan_store::CertificateStats, AuthorityError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .certificate_stats(
+                crate::unix_ms(now - time::Duration::hours(1)),
+                now.unix_timestamp(),
+                (now + time::Duration::days(30)).unix_timestamp(),
+            )
+            .await?)
+    }
+
     /// Audit events after `after`, oldest first, at most `limit`.
     pub async fn audit_events(
         &self,

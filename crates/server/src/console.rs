@@ -199,6 +199,15 @@ fn check_form(
     Ok(())
 }
 
+/// A serial as the store keeps it (lowercase hex, no leading zeros), from any spelling; None
+/// if it is not one.
+fn normal_serial(text: &str) -> Option<String> {
+    text.trim()
+        .parse::<inkan_pki::Serial>()
+        .ok()
+        .map(|s| s.to_string())
+}
+
 async fn style() -> impl IntoResponse {
     (
         [
@@ -334,10 +343,12 @@ async fn overview(
             ..Default::default()
         })
         .await?;
+    let stats = authority.certificate_stats().await?;
     let page = pages::Overview {
         actor: Some(session.actor.clone()),
         csrf: session.csrf(key),
         notice: None,
+        stats,
         issuer_id: authority.issuer_id().to_string(),
         rows: latest.iter().map(CertRow::from).collect(),
     };
@@ -367,16 +378,18 @@ async fn certificates(
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
     let filter = query(filter)?;
-    let serial = filter.serial.trim().replace(':', "").to_ascii_lowercase();
+    let serial = filter.serial.trim().to_string();
     if !serial.is_empty() {
-        // A serial is a lookup: straight to the certificate, or an empty list.
-        let hex = serial.len() <= 40 && serial.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex && authority.certificate(&serial).await?.is_some() {
-            return Ok((
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, format!("/console/certificates/{serial}"))],
-            )
-                .into_response());
+        // A serial is a lookup: straight to the certificate, or an empty list. Any spelling
+        // openssl prints (colons, upper case, leading zeros) finds it.
+        if let Some(serial) = normal_serial(&serial) {
+            if authority.certificate(&serial).await?.is_some() {
+                return Ok((
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, format!("/console/certificates/{serial}"))],
+                )
+                    .into_response());
+            }
         }
     }
     let status = match filter.status.as_str() {
@@ -439,7 +452,7 @@ async fn certificate(
 ) -> Result<Response, Refused> {
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
-    let serial = serial.to_ascii_lowercase();
+    let serial = normal_serial(&serial).unwrap_or(serial);
     let record = authority.certificate(&serial).await?.ok_or_else(|| {
         Refused::Failed(StatusCode::NOT_FOUND, format!("no certificate {serial}"))
     })?;
@@ -482,7 +495,7 @@ async fn revoke(
     let reason: RevocationReason = form.reason.parse().map_err(|e: inkan_pki::PkiError| {
         Refused::Failed(StatusCode::BAD_REQUEST, e.to_string())
     })?;
-    let serial = serial.to_ascii_lowercase();
+    let serial = normal_serial(&serial).unwrap_or(serial);
     let actor = format!("console:{}", session.actor);
     let result = authority
         .revoke(&serial, reason, &actor, form.cascade.is_some())
@@ -543,4 +556,16 @@ async fn audit(
         next,
     };
     Ok(html(StatusCode::OK, render(&page)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_serial;
+
+    #[test]
+    fn a_serial_is_found_however_openssl_spells_it() {
+        assert_eq!(normal_serial("0D770ECA").as_deref(), Some("d770eca"));
+        assert_eq!(normal_serial("0d:77:0e:ca").as_deref(), Some("d770eca"));
+        assert_eq!(normal_serial("not hex"), None);
+    }
 }

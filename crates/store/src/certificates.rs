@@ -103,6 +103,16 @@ pub trait CertificateStore: Send + Sync + 'static {
     /// The sequence number of the newest revocation (0 when there is none).
     async fn latest_revocation_seq(&self) -> Result<i64, StoreError>;
 
+    /// Counts for an overview: all certificates, the revoked ones, those recorded since
+    /// `since_ms`, and the valid ones that expire before `expiring_before` (Unix s) and after
+    /// `now` (Unix s).
+    async fn certificate_stats(
+        &self,
+        since_ms: i64,
+        now: i64,
+        expiring_before: i64,
+    ) -> Result<crate::CertificateStats, StoreError>;
+
     /// Revoked certificates of an issuer that are still unexpired at `now` (Unix seconds).
     async fn revoked_entries(
         &self,

@@ -44,9 +44,9 @@ pub use link::{
     Login,
 };
 pub use model::{
-    CertificateQuery, CertificateRecord, CrlRecord, DeviceCertificate, DeviceCursor, DeviceRecord,
-    IssuedRef, IssuerRecord, NewCertificate, ProductRecord, RecordOutcome, RegisterOutcome,
-    RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
+    CertificateQuery, CertificateRecord, CertificateStats, CrlRecord, DeviceCertificate,
+    DeviceCursor, DeviceRecord, IssuedRef, IssuerRecord, NewCertificate, ProductRecord,
+    RecordOutcome, RegisterOutcome, RevocationRecord, RevokeOutcome, RevokeResult, RevokedEntry,
 };
 pub use options::DatabaseOptions;
 pub use postgres::PgStore;

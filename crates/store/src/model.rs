@@ -110,6 +110,20 @@ pub struct CertificateQuery {
     pub before_audit_seq: Option<i64>,
 }
 
+/// Counts of certificates, for an overview (see
+/// [`crate::CertificateStore::certificate_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateStats {
+    /// Every certificate recorded.
+    pub total: i64,
+    /// Revoked ones.
+    pub revoked: i64,
+    /// Recorded since the asked time.
+    pub issued_since: i64,
+    /// Valid ones expiring within the asked window.
+    pub expiring: i64,
+}
+
 /// A certificate and the audit event that recorded it, for cross-checking the two.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedRef {

@@ -403,6 +403,18 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     let (status, page) = admin.fetch(&console, None, &[]);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("admin-cert:"), "{page}");
+    // The overview's counts: the device, the product and the admin certificate issued in the
+    // last hour (and the server's own), one revoked.
+    let total = env.certificate_count();
+    assert!(
+        page.contains(&format!("<strong>{total}</strong> certificates")),
+        "{total}: {page}"
+    );
+    assert!(page.contains("<strong>1</strong> revoked"), "{page}");
+    assert!(
+        page.contains(&format!("<strong>{total}</strong> issued in the last hour")),
+        "{page}"
+    );
     let device_browser = Browser {
         env: &env,
         jar: env.tmp.path().join("device-cookies.txt"),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::cert;
 use crate::{
-    CertificateQuery, CertificateStatus, CrlRecord, Enrolled, RecordOutcome, Revocation,
-    RevokeOutcome, Store,
+    CertificateQuery, CertificateStatus, CrlRecord, Enrolled, NewCertificate, RecordOutcome,
+    Revocation, RevokeOutcome, Store,
 };
 
 fn revocation<'a>(serial: &'a str, reason: &'a str, at: i64) -> Revocation<'a> {
@@ -318,4 +318,42 @@ pub(super) async fn crl_numbers_only_go_up<S: Store>(store: Arc<S>) {
     assert!(!store.save_crl(&crl(2)).await.unwrap());
     assert!(store.save_crl(&crl(3)).await.unwrap());
     assert_eq!(store.crl("issuer").await.unwrap().unwrap(), crl(3));
+}
+
+pub(super) async fn certificate_stats_count_what_an_overview_shows<S: Store>(store: Arc<S>) {
+    let with_expiry = |serial: &str, not_after: i64| NewCertificate {
+        not_after,
+        ..cert(serial)
+    };
+    assert_eq!(
+        store.certificate_stats(0, 0, 0).await.unwrap(),
+        crate::CertificateStats::default()
+    );
+    store
+        .record_issued(&[with_expiry("s1", 2)], 1)
+        .await
+        .unwrap();
+    store
+        .record_issued(&[with_expiry("s2", 1000)], 5000)
+        .await
+        .unwrap();
+    store
+        .record_issued(&[with_expiry("s3", 1500)], 6000)
+        .await
+        .unwrap();
+    store
+        .revoke(revocation("s3", "superseded", 7), None)
+        .await
+        .unwrap();
+    let stats = store.certificate_stats(5000, 10, 2000).await.unwrap();
+    assert_eq!(
+        stats,
+        crate::CertificateStats {
+            total: 3,
+            revoked: 1,
+            issued_since: 2,
+            expiring: 1,
+        },
+        "s1 expired already, s3 is revoked"
+    );
 }

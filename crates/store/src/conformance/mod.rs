@@ -52,6 +52,7 @@ where
         certificates::parallel_revocations_of_one_certificate_revoke_it_once,
         certificates::the_feed_is_gapless_under_parallel_revocations,
         certificates::crl_numbers_only_go_up,
+        certificates::certificate_stats_count_what_an_overview_shows,
         registry::a_product_comes_with_its_cert_and_psk_key_in_one_transaction,
         registry::a_refused_product_writes_nothing,
         registry::product_status_changes_are_audited_once,

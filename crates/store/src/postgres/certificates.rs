@@ -164,6 +164,38 @@ impl CertificateStore for PgStore {
         rows.iter().map(rows::revocation).collect()
     }
 
+    async fn certificate_stats(
+        &self,
+        since_ms: i64,
+        now: i64,
+        expiring_before: i64,
+    ) -> Result<crate::CertificateStats, StoreError> {
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let total = count("SELECT COUNT(*) FROM certificates")
+            .fetch_one(&self.pool)
+            .await?;
+        let revoked = count("SELECT COUNT(*) FROM certificates WHERE status = 'revoked'")
+            .fetch_one(&self.pool)
+            .await?;
+        let issued_since = count("SELECT COUNT(*) FROM certificates WHERE created_at >= $1")
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        let expiring = count(
+            "SELECT COUNT(*) FROM certificates WHERE status = 'valid' AND not_after > $1 AND not_after < $2",
+        )
+        .bind(now)
+        .bind(expiring_before)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::CertificateStats {
+            total,
+            revoked,
+            issued_since,
+            expiring,
+        })
+    }
+
     async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM revocations")
             .fetch_one(&self.pool)

@@ -165,6 +165,38 @@ impl CertificateStore for SqliteStore {
         rows.iter().map(rows::revocation).collect()
     }
 
+    async fn certificate_stats(
+        &self,
+        since_ms: i64,
+        now: i64,
+        expiring_before: i64,
+    ) -> Result<crate::CertificateStats, StoreError> {
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let total = count("SELECT COUNT(*) FROM certificates")
+            .fetch_one(&self.pool)
+            .await?;
+        let revoked = count("SELECT COUNT(*) FROM certificates WHERE status = 'revoked'")
+            .fetch_one(&self.pool)
+            .await?;
+        let issued_since = count("SELECT COUNT(*) FROM certificates WHERE created_at >= ?")
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        let expiring = count(
+            "SELECT COUNT(*) FROM certificates WHERE status = 'valid' AND not_after > ? AND not_after < ?",
+        )
+        .bind(now)
+        .bind(expiring_before)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::CertificateStats {
+            total,
+            revoked,
+            issued_since,
+            expiring,
+        })
+    }
+
     async fn latest_revocation_seq(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM revocations")
             .fetch_one(&self.pool)
