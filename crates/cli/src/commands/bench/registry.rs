@@ -1,7 +1,8 @@
 //! `inkan bench registry`: fills a scratch database with products, devices, their certificates
 //! and revocations, step by step, and measures at each size the reads that must not slow down
 //! with it: a device by id, a certificate by serial, a page of a product's devices (first and
-//! deep), and the revocation set a CRL is made from.
+//! deep), the revocation set a CRL is made from, and what the console's pages read (a page of
+//! valid certificates, first and deep, and the overview's counts).
 
 use std::time::{Duration, Instant};
 
@@ -73,8 +74,9 @@ pub async fn registry(_data_dir: &DataDir, args: BenchRegistryArgs) -> anyhow::R
         let row = measure(&*store, size, args.lookups).await?;
         if !args.json {
             println!(
-                "{size:>10} devices: by id {:.0} µs, certificate by serial {:.0} µs, first page {:.2} ms, deep page {:.2} ms, revocation set ({} entries) {:.1} ms; filled at {fill_rate:.0} devices/s",
-                row.by_id_us, row.by_serial_us, row.first_page_ms, row.deep_page_ms, row.revoked, row.revoked_set_ms
+                "{size:>10} devices: by id {:.0} µs, certificate by serial {:.0} µs, first page {:.2} ms, deep page {:.2} ms, revocation set ({} entries) {:.1} ms; console: certificates page {:.2} ms, deep {:.2} ms, overview counts {:.1} ms; filled at {fill_rate:.0} devices/s",
+                row.by_id_us, row.by_serial_us, row.first_page_ms, row.deep_page_ms, row.revoked, row.revoked_set_ms,
+                row.console_page_ms, row.console_deep_page_ms, row.overview_counts_ms
             );
         }
         rows.push((size, row, fill_rate));
@@ -91,6 +93,9 @@ pub async fn registry(_data_dir: &DataDir, args: BenchRegistryArgs) -> anyhow::R
                     "deep_page_ms": r.deep_page_ms,
                     "revoked_entries": r.revoked,
                     "revocation_set_ms": r.revoked_set_ms,
+                    "console_certificates_page_ms": r.console_page_ms,
+                    "console_deep_certificates_page_ms": r.console_deep_page_ms,
+                    "console_overview_counts_ms": r.overview_counts_ms,
                     "fill_devices_per_sec": fill,
                 })
             })
@@ -227,6 +232,9 @@ struct Measured {
     deep_page_ms: f64,
     revoked: usize,
     revoked_set_ms: f64,
+    console_page_ms: f64,
+    console_deep_page_ms: f64,
+    overview_counts_ms: f64,
 }
 
 /// The reads, at `size` devices: means over `lookups` random keys and over ten pages.
@@ -266,7 +274,33 @@ async fn measure(store: &dyn Store, size: u64, lookups: usize) -> anyhow::Result
     let started = Instant::now();
     let revoked = store.revoked_entries(ISSUER, 0).await?.len();
     let revoked_set_ms = micros(started.elapsed()) / 1000.0;
+    // The console's certificates page (valid ones, 50 newest; then from halfway down), and
+    // its overview counts.
+    let valid = |before: Option<i64>| inkan_store::CertificateQuery {
+        profile: None,
+        status: Some(inkan_store::CertificateStatus::Valid),
+        limit: Some(50),
+        before_audit_seq: before,
+    };
+    let started = Instant::now();
+    let first_page = store.list_certificates(&valid(None)).await?;
+    let console_page_ms = micros(started.elapsed()) / 1000.0;
+    anyhow::ensure!(
+        first_page.len() == 50.min(size as usize),
+        "a short first page"
+    );
+    let middle_seq = first_page.first().map(|c| c.audit_seq / 2);
+    let started = Instant::now();
+    store.list_certificates(&valid(middle_seq)).await?;
+    let console_deep_page_ms = micros(started.elapsed()) / 1000.0;
+    let started = Instant::now();
+    let stats = store.certificate_stats(0, 0, i64::MAX).await?;
+    let overview_counts_ms = micros(started.elapsed()) / 1000.0;
+    anyhow::ensure!(stats.total as u64 >= size, "the counts miss certificates");
     Ok(Measured {
+        console_page_ms,
+        console_deep_page_ms,
+        overview_counts_ms,
         by_id_us,
         by_serial_us,
         first_page_ms: micros(first) / 1000.0 / PRODUCTS as f64,
