@@ -423,3 +423,34 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
     let (status, _) = device_browser.fetch(&console, None, &[]);
     assert_eq!(status, 303, "a device certificate is no administrator");
 }
+
+/// `inkan bench registry` fills a scratch database and measures, among the registry's reads,
+/// what the console's pages read; a short run here keeps it working.
+#[test]
+fn bench_registry_measures_the_console_reads() {
+    let env = Env::new();
+    let scratch = format!("sqlite:{}", env.tmp.path().join("scale.db").display());
+    let out = env.ok(&[
+        "bench",
+        "registry",
+        "--scratch",
+        &scratch,
+        "--devices",
+        "100,300",
+        "--lookups",
+        "20",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(out.trim()).unwrap();
+    let steps = summary["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for step in steps {
+        for field in [
+            "console_certificates_page_ms",
+            "console_deep_certificates_page_ms",
+            "console_overview_counts_ms",
+        ] {
+            assert!(step[field].as_f64().unwrap() >= 0.0, "{field}: {step}");
+        }
+    }
+}
