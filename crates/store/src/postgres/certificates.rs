@@ -174,7 +174,7 @@ impl CertificateStore for PgStore {
         let total = count("SELECT COUNT(*) FROM certificates")
             .fetch_one(&self.pool)
             .await?;
-        let revoked = count("SELECT COUNT(*) FROM certificates WHERE status = 'revoked'")
+        let revoked = count("SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL")
             .fetch_one(&self.pool)
             .await?;
         let issued_since = count("SELECT COUNT(*) FROM certificates WHERE created_at >= $1")
