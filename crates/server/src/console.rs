@@ -208,6 +208,23 @@ fn normal_serial(text: &str) -> Option<String> {
         .map(|s| s.to_string())
 }
 
+/// The administrator behind a form: logged in (else 403, not the login page: an action is
+/// never redirected), the session's CSRF token, no other site's origin.
+async fn form_session(
+    authority: &Authority,
+    headers: &HeaderMap,
+    peer: &PeerCertificates,
+    uri: &Uri,
+    csrf: &str,
+) -> Result<ConsoleSession, Refused> {
+    let session = match session_of(authority, headers, peer).await {
+        Err(Refused::Login) => return Err(Refused::Forbidden("log in first")),
+        other => other?,
+    };
+    check_form(authority, headers, uri, &session, csrf)?;
+    Ok(session)
+}
+
 async fn style() -> impl IntoResponse {
     (
         [
@@ -486,12 +503,7 @@ async fn revoke(
     Path(serial): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, Refused> {
-    let session = match session_of(&authority, &headers, &peer).await {
-        Ok(s) => s,
-        Err(Refused::Login) => return Err(Refused::Forbidden("log in first")),
-        Err(e) => return Err(e),
-    };
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let reason: RevocationReason = form.reason.parse().map_err(|e: inkan_pki::PkiError| {
         Refused::Failed(StatusCode::BAD_REQUEST, e.to_string())
     })?;

@@ -11,7 +11,7 @@ use axum::{Extension, Form};
 use inkan_authority::Authority;
 
 use super::pages::{self, render};
-use super::{check_form, html, session_of, CsrfForm, Refused};
+use super::{form_session, html, session_of, CsrfForm, Refused};
 use crate::PeerCertificates;
 
 pub(super) async fn accounts(
@@ -56,10 +56,7 @@ pub(super) async fn unlink(
     Path((id, registration)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
-    let session = session_of(&authority, &headers, &peer)
-        .await
-        .map_err(|_| Refused::Forbidden("log in first"))?;
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     authority
         .unlink_as_admin(&id, &registration, &format!("console:{}", session.actor))
         .await
@@ -75,10 +72,7 @@ pub(super) async fn end_delegation(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
-    let session = session_of(&authority, &headers, &peer)
-        .await
-        .map_err(|_| Refused::Forbidden("log in first"))?;
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let ended = authority
         .account_registry()
         .end_delegation(&id, &format!("console:{}", session.actor))

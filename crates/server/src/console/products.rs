@@ -15,7 +15,7 @@ use inkan_store::{DeviceStatus, ProductStatus};
 use serde::Deserialize;
 
 use super::pages::{self, render, DeviceRow, ProductRow};
-use super::{check_form, html, query, session_of, Refused};
+use super::{form_session, html, query, session_of, Refused};
 use crate::PeerCertificates;
 
 /// Devices per page of a product.
@@ -67,10 +67,7 @@ pub(super) async fn create(
     uri: Uri,
     Form(form): Form<NewProductForm>,
 ) -> Result<Response, Refused> {
-    let session = session_of(&authority, &headers, &peer)
-        .await
-        .map_err(|_| Refused::Forbidden("log in first"))?;
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let max_devices = match form.max_devices.trim() {
         "" => None,
         n => Some(
@@ -189,10 +186,7 @@ pub(super) async fn set_product_status(
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, Refused> {
-    let session = session_of(&authority, &headers, &peer)
-        .await
-        .map_err(|_| Refused::Forbidden("log in first"))?;
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let status = match form.status.as_str() {
         "active" => ProductStatus::Active,
         "disabled" => ProductStatus::Disabled,
@@ -215,10 +209,7 @@ pub(super) async fn set_device_status(
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, Refused> {
-    let session = session_of(&authority, &headers, &peer)
-        .await
-        .map_err(|_| Refused::Forbidden("log in first"))?;
-    check_form(&authority, &headers, &uri, &session, &form.csrf)?;
+    let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let status = match form.status.as_str() {
         "active" => DeviceStatus::Active,
         "disabled" => DeviceStatus::Disabled,
