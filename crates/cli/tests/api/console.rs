@@ -223,6 +223,15 @@ fn an_administrator_finds_and_revokes_a_certificate_in_the_console() {
         &[],
     );
     assert_eq!(status, 403, "a forged token");
+    let oversized = format!("csrf={csrf}&reason=superseded&pad={}", "x".repeat(1 << 20));
+    let body_file = env.tmp.path().join("oversized.form");
+    std::fs::write(&body_file, oversized).unwrap();
+    let (status, _) = browser.fetch(
+        &revoke,
+        None,
+        &["--data-binary", &format!("@{}", body_file.display())],
+    );
+    assert_eq!(status, 413, "an oversized form");
     let (status, _) = browser.fetch(
         &revoke,
         Some(&format!("csrf={csrf}&reason=superseded")),

@@ -180,6 +180,9 @@ fn the_link_and_approval_pages_work_in_a_browser_and_refuse_forgeries() {
         let (got, body) = curl(&all);
         assert_eq!(got, status, "{why}: {body}");
     }
+    let oversized = format!("csrf={csrf}&id={id}&pad={}", "x".repeat(8 * 1024));
+    let (status, _) = curl(&["--data-binary", &oversized, &approve_url]);
+    assert_eq!(status, 413, "a form over 4 KiB");
     assert_eq!(env.certificate_count(), before, "nothing issued");
     let (status, body) = curl(&["-d", &format!("csrf={csrf}&id={id}"), &approve_url]);
     assert_eq!(status, 303, "{body}");
