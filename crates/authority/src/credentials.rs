@@ -86,13 +86,36 @@ impl Credentials {
             .filter(|name| name != CONSOLE_LINK))
     }
 
+    /// The id (SHA-256, hex) and name of the admin token `token`, if it is one (a console login
+    /// link's token is not).
+    pub async fn admin_token_id(
+        &self,
+        token: &str,
+    ) -> Result<Option<(String, String)>, AuthorityError> {
+        let hash = inkan_pki::sha256_hex(token.as_bytes());
+        Ok(self
+            .store
+            .admin_token(&hash)
+            .await?
+            .filter(|name| name != CONSOLE_LINK)
+            .map(|name| (hash, name)))
+    }
+
+    /// Whether the admin token with this id (SHA-256, hex) still exists.
+    pub async fn admin_token_exists(&self, id: &str) -> Result<bool, AuthorityError> {
+        Ok(self.store.admin_token(id).await?.is_some())
+    }
+
     /// Makes a new EST secret for `label` (replacing any earlier one), audited, and returns it:
-    /// it is shown once, only its argon2id hash is stored.
+    /// it is shown once, only its argon2id hash is stored. Refuses labels `config` does not
+    /// know and those that would select a profile no EST secret may reach, saying why.
     pub async fn create_est_secret(
         &self,
+        config: &crate::Config,
         label: &str,
         actor: &str,
     ) -> Result<String, AuthorityError> {
+        config.est_label(label).map_err(AuthorityError::Invalid)?;
         let secret = generate_secret();
         self.store
             .set_est_secret(
@@ -103,5 +126,65 @@ impl Credentials {
             )
             .await?;
         Ok(secret)
+    }
+
+    /// Every EST secret's label and when it was set.
+    pub async fn est_secrets(&self) -> Result<Vec<inkan_store::EstSecretEntry>, AuthorityError> {
+        Ok(self.store.est_secrets().await?)
+    }
+
+    /// Revokes a label's EST secret (audited): its clients cannot enroll until a new one is
+    /// made. False if the label has none.
+    pub async fn revoke_est_secret(
+        &self,
+        label: &str,
+        actor: &str,
+    ) -> Result<bool, AuthorityError> {
+        Ok(self
+            .store
+            .revoke_est_secret(label, actor, unix_ms((self.clock)()))
+            .await?)
+    }
+
+    /// Every admin token (by its SHA-256 id), newest first.
+    pub async fn admin_tokens(&self) -> Result<Vec<inkan_store::AdminTokenEntry>, AuthorityError> {
+        Ok(self.store.admin_tokens().await?)
+    }
+
+    /// Revokes the admin token with this id (its SHA-256, hex, as `admin_tokens` lists it; a
+    /// unique prefix of at least 8 digits will do), audited; returns its name, None if no token
+    /// has that id. Sessions it opened in the console end when their cookie expires.
+    pub async fn revoke_admin_token(
+        &self,
+        id: &str,
+        actor: &str,
+    ) -> Result<Option<String>, AuthorityError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 8 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AuthorityError::Invalid(format!(
+                "{id:?} is not a token id: give its SHA-256 (hex, at least 8 digits) as `inkan admin token list` shows it"
+            )));
+        }
+        let matching: Vec<String> = self
+            .admin_tokens()
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .filter(|t| t.starts_with(&id))
+            .collect();
+        let full = match matching.as_slice() {
+            [] => return Ok(None),
+            [one] => one.clone(),
+            _ => {
+                return Err(AuthorityError::Invalid(format!(
+                    "{} tokens start with {id}: give more digits",
+                    matching.len()
+                )))
+            }
+        };
+        Ok(self
+            .store
+            .revoke_admin_token(&full, actor, unix_ms((self.clock)()))
+            .await?)
     }
 }

@@ -94,6 +94,14 @@ impl SecretVerifier {
         Ok(ok)
     }
 
+    /// Forgets what is remembered of `label`, so the next check reads the store: after its
+    /// secret was replaced or revoked here. (Other replicas notice within the refresh delay.)
+    pub fn forget(&self, label: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(label);
+        }
+    }
+
     fn cached(&self, label: &str, digest: &[u8; 32]) -> Lookup {
         let Ok(cache) = self.cache.lock() else {
             return Lookup::Stale;

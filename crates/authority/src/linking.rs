@@ -118,6 +118,7 @@ async fn linked_certificates(
                 status: Some(inkan_store::CertificateStatus::Valid),
                 limit: Some(1000),
                 before_audit_seq: before,
+                ..Default::default()
             })
             .await?;
         let Some(last) = page.last() else {

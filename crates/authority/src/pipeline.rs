@@ -470,6 +470,33 @@ impl Authority {
         &self.secrets
     }
 
+    /// Makes a new EST secret for `label` (see [`crate::Credentials::create_est_secret`]); the
+    /// old one stops working here at once.
+    pub async fn create_est_secret(
+        &self,
+        label: &str,
+        actor: &str,
+    ) -> Result<String, AuthorityError> {
+        let made = self
+            .credentials()
+            .create_est_secret(self.config(), label, actor)
+            .await;
+        self.secrets.forget(label);
+        made
+    }
+
+    /// Revokes the EST secret of `label` (see [`crate::Credentials::revoke_est_secret`]); it
+    /// stops working here at once, on other replicas within two seconds.
+    pub async fn revoke_est_secret(
+        &self,
+        label: &str,
+        actor: &str,
+    ) -> Result<bool, AuthorityError> {
+        let revoked = self.credentials().revoke_est_secret(label, actor).await;
+        self.secrets.forget(label);
+        revoked
+    }
+
     /// The profile a profile name refers to.
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.get(name)

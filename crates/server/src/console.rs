@@ -7,9 +7,12 @@
 //! identity as actor (`console:token:NAME`, `console:admin-cert:SERIAL`).
 
 mod accounts;
+mod credentials;
+mod export;
 mod pages;
 mod products;
 mod session;
+mod tee;
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ use pages::{render, CertRow};
 use session::{ConsoleSession, SESSION_SECS};
 
 const STYLE: &str = include_str!("../templates/console/console.css");
+/// htmx 2 (npm `htmx.org`, BSD Zero Clause, `assets/htmx-LICENSE`), served by the authority.
+const HTMX: &str = include_str!("../assets/htmx-2.0.11.min.js");
 
 pub(crate) fn routes() -> Router<Arc<Authority>> {
     Router::new()
@@ -64,7 +69,28 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
             "/console/devices/{id}/status",
             post(products::set_device_status),
         )
+        .route("/console/credentials", get(credentials::credentials))
+        .route(
+            "/console/credentials/est-secrets",
+            post(credentials::create_est_secret),
+        )
+        .route(
+            "/console/credentials/est-secrets/{label}/revoke",
+            post(credentials::revoke_est_secret),
+        )
+        .route(
+            "/console/credentials/admin-tokens",
+            post(credentials::create_admin_token),
+        )
+        .route(
+            "/console/credentials/admin-tokens/{id}/revoke",
+            post(credentials::revoke_admin_token),
+        )
+        .route("/console/tee", get(tee::profiles))
+        .route("/console/tee/{name}/rotate", post(tee::rotate))
+        .route("/console/tee/{name}/revoke", post(tee::revoke))
         .route("/console/static/console.css", get(style))
+        .route("/console/static/htmx-2.0.11.min.js", get(htmx))
 }
 
 /// Why a console request did not get its page.
@@ -86,14 +112,25 @@ impl IntoResponse for Refused {
                 "log in first\n",
             )
                 .into_response(),
-            Refused::Forbidden(why) => {
-                (StatusCode::FORBIDDEN, page_headers(), format!("{why}\n")).into_response()
-            }
-            Refused::Failed(status, why) => {
-                (status, page_headers(), format!("{why}\n")).into_response()
-            }
+            Refused::Forbidden(why) => html(StatusCode::FORBIDDEN, problem_page(why)),
+            Refused::Failed(status, why) => html(status, problem_page(&why)),
         }
     }
+}
+
+/// A refusal as a page whose `#problem` element htmx swaps into the page the form was on.
+fn problem_page(why: &str) -> String {
+    let why = why
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Refused · inkan console</title>\
+         <link rel=\"stylesheet\" href=\"/console/static/console.css\"></head>\n<body><main>\
+         <div id=\"problem\" role=\"alert\"><p class=\"broken\">{why}</p></div>\
+         <p><a href=\"/console\">Back to the console</a></p></main></body></html>\n"
+    )
 }
 
 impl From<crate::problem::Problem> for Refused {
@@ -121,7 +158,7 @@ fn page_headers() -> [(header::HeaderName, HeaderValue); 4] {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
@@ -142,6 +179,15 @@ fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// 303 to another console page (after a form).
+fn see(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -160,15 +206,26 @@ async fn session_of(
             Some(Ok(info)) => info.not_after,
             _ => now() + SESSION_SECS,
         };
-        return Ok(ConsoleSession { actor, expires_at });
+        return Ok(ConsoleSession {
+            actor,
+            expires_at,
+            token_id: None,
+        });
     }
     let cookies = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    session::cookie_in(cookies)
+    let session = session::cookie_in(cookies)
         .and_then(|value| ConsoleSession::from_cookie(value, key, now()))
-        .ok_or(Refused::Login)
+        .ok_or(Refused::Login)?;
+    // A revoked token ends the sessions it opened.
+    if let Some(id) = &session.token_id {
+        if !authority.credentials().admin_token_exists(id).await? {
+            return Err(Refused::Login);
+        }
+    }
+    Ok(session)
 }
 
 /// A form's checks: the session's CSRF token, and no other site's Origin (compared with the
@@ -235,6 +292,18 @@ async fn style() -> impl IntoResponse {
     )
 }
 
+async fn htmx() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            // The version is in the path: a new one is a new URL.
+            (header::CACHE_CONTROL, "max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        HTMX,
+    )
+}
+
 async fn login_page() -> Response {
     html(StatusCode::OK, render(&pages::Login::new(None)))
 }
@@ -249,9 +318,9 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, Refused> {
     let key = authority.console_key()?;
-    let Some(name) = authority
+    let Some((token_id, name)) = authority
         .credentials()
-        .admin_token(form.token.trim())
+        .admin_token_id(form.token.trim())
         .await?
     else {
         return Ok(html(
@@ -264,6 +333,7 @@ async fn login(
     let session = ConsoleSession {
         actor: format!("token:{name}"),
         expires_at: now() + SESSION_SECS,
+        token_id: Some(token_id),
     };
     let cookie = session::set_cookie(&session.cookie_value(key));
     Ok((
@@ -309,6 +379,7 @@ async fn login_link(
     let session = ConsoleSession {
         actor: format!("token:{}", inkan_authority::CONSOLE_LINK),
         expires_at: now() + SESSION_SECS,
+        token_id: None,
     };
     let cookie = session::set_cookie(&session.cookie_value(key));
     Ok((
@@ -320,6 +391,13 @@ async fn login_link(
         ],
     )
         .into_response())
+}
+
+/// The `format` of a table page (html, csv, json) and, for credentials, which table.
+#[derive(Deserialize, Default)]
+struct FormatQuery {
+    format: Option<String>,
+    table: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -377,14 +455,57 @@ struct CertificateFilter {
     #[serde(default)]
     serial: String,
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     profile: String,
+    #[serde(default)]
+    method: String,
     #[serde(default)]
     status: String,
     before: Option<i64>,
+    format: Option<String>,
+    limit: Option<i64>,
 }
 
 /// Rows per page of the certificate list.
 const PAGE_ROWS: i64 = 50;
+/// Rows per exported page (CSV, JSON) by default, and at most.
+const EXPORT_ROWS: (i64, i64) = (1_000, 10_000);
+
+/// A filter value: trimmed, at most 255 bytes, or 400.
+fn filter_text(what: &str, value: &str) -> Result<String, Refused> {
+    let value = value.trim();
+    if value.len() > 255 {
+        return Err(Refused::Failed(
+            StatusCode::BAD_REQUEST,
+            format!("{what}: at most 255 characters"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A query string of the non-empty pairs, escaped.
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 async fn certificates(
     State(authority): State<Arc<Authority>>,
@@ -395,17 +516,23 @@ async fn certificates(
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
     let filter = query(filter)?;
-    let serial = filter.serial.trim().to_string();
-    if !serial.is_empty() {
+    let format = export::Format::parse(filter.format.as_deref())?;
+    let serial = filter_text("serial", &filter.serial)?;
+    if !serial.is_empty() && format == export::Format::Html {
         // A serial is a lookup: straight to the certificate, or an empty list. Any spelling
         // openssl prints (colons, upper case, leading zeros) finds it.
         if let Some(serial) = normal_serial(&serial) {
             if authority.certificate(&serial).await?.is_some() {
-                return Ok((
-                    StatusCode::SEE_OTHER,
-                    [(header::LOCATION, format!("/console/certificates/{serial}"))],
-                )
-                    .into_response());
+                let location = format!("/console/certificates/{serial}");
+                if headers.contains_key("hx-request") {
+                    // htmx would follow a 303 and swap a part; the detail is a page of its own.
+                    let mut found = StatusCode::OK.into_response();
+                    if let Ok(v) = HeaderValue::from_str(&location) {
+                        found.headers_mut().insert("hx-redirect", v);
+                    }
+                    return Ok(found);
+                }
+                return Ok(see(&location));
             }
         }
     }
@@ -420,37 +547,82 @@ async fn certificates(
             ))
         }
     };
-    let profile = filter.profile.trim().to_string();
-    if profile.len() > 64 {
-        return Err(Refused::Failed(
-            StatusCode::BAD_REQUEST,
-            "profile: at most 64 characters".into(),
-        ));
-    }
-    let rows = if serial.is_empty() {
+    let name = filter_text("name", &filter.name)?;
+    let profile = filter_text("profile", &filter.profile)?;
+    let method = filter_text("method", &filter.method)?;
+    let limit = match format {
+        export::Format::Html => PAGE_ROWS,
+        _ => filter
+            .limit
+            .unwrap_or(EXPORT_ROWS.0)
+            .clamp(1, EXPORT_ROWS.1),
+    };
+    let rows = if !serial.is_empty() {
+        // An export of one serial: that certificate, if it exists.
+        match normal_serial(&serial) {
+            Some(s) => authority.certificate(&s).await?.into_iter().collect(),
+            None => Vec::new(),
+        }
+    } else {
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
         authority
             .certificates(&inkan_store::CertificateQuery {
-                profile: (!profile.is_empty()).then(|| profile.clone()),
+                name: some(&name),
+                profile: some(&profile),
+                method: some(&method),
                 status,
-                limit: Some(PAGE_ROWS),
+                limit: Some(limit),
                 before_audit_seq: filter.before,
             })
             .await?
-    } else {
-        Vec::new()
     };
-    let next = (rows.len() as i64 == PAGE_ROWS)
+    let next = (rows.len() as i64 == limit && serial.is_empty())
         .then(|| rows.last().map(|r| r.audit_seq))
         .flatten();
+    let filters = query_string(&[
+        ("name", &name),
+        ("profile", &profile),
+        ("method", &method),
+        ("status", &filter.status),
+    ]);
+    let rows: Vec<CertRow> = rows.iter().map(CertRow::from).collect();
+    if format != export::Format::Html {
+        let table = export::Table {
+            name: "certificates",
+            columns: &[
+                "serial",
+                "subject",
+                "sans",
+                "profile",
+                "method",
+                "status",
+                "revocation_reason",
+                "not_before",
+                "not_after",
+                "spki_sha256",
+                "bootstrap_serial",
+            ],
+            rows: rows.iter().map(CertRow::cells).collect(),
+        };
+        let fmt = filter.format.as_deref().unwrap_or_default();
+        let next = next.map(|n| {
+            format!("/console/certificates?{filters}&format={fmt}&limit={limit}&before={n}")
+        });
+        return Ok(export::download(format, &table, next));
+    }
     let page = pages::Certificates {
         actor: Some(session.actor.clone()),
         csrf: session.csrf(key),
         notice: (!serial.is_empty()).then(|| format!("No certificate has serial {serial}.")),
         serial,
+        name,
         profile,
         status: filter.status.clone(),
-        rows: rows.iter().map(CertRow::from).collect(),
+        methods: pages::METHODS.iter().map(|m| (*m, *m == method)).collect(),
+        method,
+        rows,
         next,
+        filters,
     };
     Ok(html(StatusCode::OK, render(&page)))
 }
@@ -476,15 +648,73 @@ async fn certificate(
     let notice = query(notice)?
         .revoked
         .map(|count| format!("Revoked ({count} in all, with what it was used to obtain). OCSP answers revoked now; the next CRL follows within moments."));
+    let attestation = attestation_of(&authority, &record).await?;
     let page = pages::Certificate {
         actor: Some(session.actor.clone()),
         csrf: session.csrf(key),
         notice,
+        attestation,
         evidence: serde_json::to_string_pretty(&record.evidence).unwrap_or_default(),
         pem: inkan_pki::der_to_pem("CERTIFICATE", &record.der),
         cert: CertRow::from(&record),
     };
     Ok(html(StatusCode::OK, render(&page)))
+}
+
+/// The TPM or TEE attestation a certificate was issued on, as labelled facts.
+async fn attestation_of(
+    authority: &Authority,
+    record: &inkan_store::CertificateRecord,
+) -> Result<Option<pages::EvidenceView>, Refused> {
+    let fact = |label: &str, value: &str| (label.to_string(), value.to_string());
+    if record.method == "tpm2" {
+        if let Some(a) = authority.tpm_attestation(&record.serial).await? {
+            return Ok(Some(pages::EvidenceView {
+                title: "TPM 2.0 attestation".into(),
+                facts: vec![
+                    fact(
+                        "EK certificate (SHA-256)",
+                        a.ek_cert_sha256
+                            .as_deref()
+                            .unwrap_or("none: EK allowed by its public key"),
+                    ),
+                    fact(
+                        "EK certificate issuer",
+                        a.ek_issuer.as_deref().unwrap_or(""),
+                    ),
+                    fact("EK public key (SHA-256)", &a.ek_public_sha256),
+                    fact("AK name", &a.ak_name),
+                    fact("Certified key name", &a.key_name),
+                    fact("Activation", &a.activation_id),
+                    fact("Verified", &pages::ms(Some(a.verified_at_ms))),
+                ],
+                checks: a.checks,
+            }));
+        }
+    }
+    if record.method == "tee" {
+        if let Some(a) = authority.tee_attestation(&record.serial).await? {
+            let mut facts = vec![
+                fact("Device UID", &a.uid),
+                fact("Model", &a.model),
+                fact("TA profile", &format!("{} v{}", a.profile, a.version)),
+                fact("Key storage", &a.key_storage),
+                fact("Challenge", &a.challenge),
+                fact("Verified", &pages::ms(Some(a.verified_at_ms))),
+            ];
+            facts.extend(
+                a.identity
+                    .iter()
+                    .map(|(k, v)| fact(&format!("Identity: {k}"), v)),
+            );
+            return Ok(Some(pages::EvidenceView {
+                title: "TEE attestation".into(),
+                facts,
+                checks: a.checks,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Deserialize)]
@@ -535,6 +765,8 @@ async fn revoke(
 struct AuditQuery {
     after: Option<i64>,
     verify: Option<String>,
+    format: Option<String>,
+    limit: Option<i64>,
 }
 
 /// Events per page of the audit view.
@@ -549,13 +781,48 @@ async fn audit(
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
     let query = query(asked)?;
+    let format = export::Format::parse(query.format.as_deref())?;
     let after = query.after.unwrap_or(0).max(0);
-    let events = authority.audit_events(after, AUDIT_ROWS).await?;
+    let limit = match format {
+        export::Format::Html => AUDIT_ROWS,
+        _ => query.limit.unwrap_or(EXPORT_ROWS.0).clamp(1, EXPORT_ROWS.1),
+    };
+    let events = authority.audit_events(after, limit).await?;
+    if format != export::Format::Html {
+        let table = export::Table {
+            name: "audit",
+            columns: &["seq", "at", "kind", "actor", "subject", "data", "hash"],
+            rows: events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        pages::ms(Some(e.at_ms)),
+                        e.kind.clone(),
+                        e.actor.clone(),
+                        e.subject.clone(),
+                        e.data.clone(),
+                        e.hash.clone(),
+                    ]
+                })
+                .collect(),
+        };
+        let next = (events.len() as i64 == limit)
+            .then(|| events.last().map(|e| e.seq))
+            .flatten()
+            .map(|n| {
+                format!(
+                    "/console/audit?format={}&limit={limit}&after={n}",
+                    query.format.as_deref().unwrap_or_default()
+                )
+            });
+        return Ok(export::download(format, &table, next));
+    }
     let report = match query.verify {
         Some(_) => Some(authority.verify_audit().await?),
         None => None,
     };
-    let next = (events.len() as i64 == AUDIT_ROWS)
+    let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
     let page = pages::Audit {

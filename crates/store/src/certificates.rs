@@ -7,6 +7,62 @@ use crate::{
     NewCertificate, RecordOutcome, RevocationRecord, RevokeResult, RevokedEntry, StoreError,
 };
 
+/// The names a certificate is found by (the `name` of [`CertificateQuery`]): each subject
+/// attribute value and each SAN value without its type, lowercased, each at most 255 bytes.
+pub fn search_names(subject: &str, sans: &[String]) -> Vec<String> {
+    let mut names = Vec::new();
+    // `subject` is `A=v,B=w` with `,` `+` `"` `\` `<` `>` `;` `=` escaped by a backslash.
+    let mut value = String::new();
+    let mut in_value = false;
+    let mut escaped = false;
+    for c in subject.chars().chain(std::iter::once(',')) {
+        match (escaped, c) {
+            (true, c) => {
+                if in_value {
+                    value.push(c);
+                }
+                escaped = false;
+            }
+            (false, '\\') => escaped = true,
+            (false, '=') if !in_value => in_value = true,
+            (false, ',') => {
+                names.push(std::mem::take(&mut value));
+                in_value = false;
+            }
+            (false, c) if in_value => value.push(c),
+            _ => {}
+        }
+    }
+    names.extend(sans.iter().map(|san| {
+        san.split_once(':')
+            .map_or(san.as_str(), |(_, v)| v)
+            .to_string()
+    }));
+    let mut names: Vec<String> = names
+        .into_iter()
+        .map(|n| {
+            let mut n = n.trim().to_lowercase();
+            let mut end = n.len().min(255);
+            while !n.is_char_boundary(end) {
+                end -= 1;
+            }
+            n.truncate(end);
+            n
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The range of names starting with `prefix` (lowercased): `>= low` and `< high`, bytewise.
+pub(crate) fn name_range(prefix: &str) -> (String, String) {
+    let low = prefix.trim().to_lowercase();
+    let high = format!("{low}\u{10FFFF}");
+    (low, high)
+}
+
 /// A certificate enrolled with another one (its `bootstrap_serial`): a fact for [`CascadeRule`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enrolled {
@@ -125,4 +181,42 @@ pub trait CertificateStore: Send + Sync + 'static {
 
     /// Saves a CRL unless one with a number at least as high is stored; returns whether saved.
     async fn save_crl(&self, crl: &CrlRecord) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_subject_values_and_san_values_lowercased() {
+        let names = search_names(
+            "CN=Meter-7,O=Acme\\, Inc.,serialNumber=SN1",
+            &["DNS:meter-7.Fleet.example".into(), "IP:10.0.0.7".into()],
+        );
+        assert_eq!(
+            names,
+            [
+                "10.0.0.7",
+                "acme, inc.",
+                "meter-7",
+                "meter-7.fleet.example",
+                "sn1"
+            ]
+        );
+        assert!(search_names("", &[]).is_empty());
+    }
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_names_that_start_with_it() {
+        let (low, high) = name_range(" Meter ");
+        for inside in ["meter", "meter-7", "meterz\u{10FFFE}"] {
+            assert!(inside >= low.as_str() && inside < high.as_str(), "{inside}");
+        }
+        for outside in ["metep", "metes", "mete"] {
+            assert!(
+                !(outside >= low.as_str() && outside < high.as_str()),
+                "{outside}"
+            );
+        }
+    }
 }

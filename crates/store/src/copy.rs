@@ -52,6 +52,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("bootstrap_serial", Text),
         ],
     ),
+    ("certificate_names", &[("name", Text), ("serial", Text)]),
     (
         "audit_events",
         &[

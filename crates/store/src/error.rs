@@ -40,8 +40,11 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::PoolTimedOut => return Self::Busy(e.to_string()),
+            // A protocol error is a connection that broke or a server that answered nonsense
+            // while restarting (e.g. "unexpected response from SSLRequest" mid-shutdown).
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => return Self::Unavailable(e.to_string()),
             _ => {}
@@ -93,5 +96,27 @@ impl StoreError {
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
             other => Self::Batch(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_answering_nonsense_while_restarting_is_unavailable_not_an_error() {
+        let e = StoreError::from(sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00".into(),
+        ));
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.for_batch().is_unavailable());
+    }
+
+    #[test]
+    fn a_timed_out_pool_is_busy() {
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Busy(_)
+        ));
     }
 }

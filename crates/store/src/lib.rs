@@ -36,7 +36,7 @@ mod tpm;
 use std::sync::Arc;
 
 pub use audit::{AuditBreak, AuditEvent, AuditStore, ChainVerifier, NewAuditEvent};
-pub use certificates::{CascadeRule, CertificateStore, Enrolled, Revocation};
+pub use certificates::{search_names, CascadeRule, CertificateStore, Enrolled, Revocation};
 pub use copy::{copy_to_postgres, CopiedTable, CopyReport};
 pub use error::StoreError;
 pub use link::{
@@ -51,7 +51,7 @@ pub use model::{
 pub use options::DatabaseOptions;
 pub use postgres::PgStore;
 pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore};
-pub use secrets::SecretStore;
+pub use secrets::{AdminTokenEntry, EstSecretEntry, SecretStore};
 pub use sqlite::SqliteStore;
 pub use status::{CertificateStatus, DeviceStatus, ProductStatus};
 pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore, TpmBinding};

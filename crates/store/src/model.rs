@@ -103,6 +103,11 @@ pub struct CertificateQuery {
     pub profile: Option<String>,
     /// Only this status.
     pub status: Option<CertificateStatus>,
+    /// Only this enrollment method.
+    pub method: Option<String>,
+    /// Only certificates with a subject attribute or SAN value starting with this (compared
+    /// lowercased; see [`crate::search_names`]).
+    pub name: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
     /// Keyset cursor: only certificates recorded before the one whose audit event is this

@@ -52,11 +52,62 @@ pub enum AdminTokenCommand {
         #[arg(long, default_value = "admin")]
         name: String,
     },
+    /// List the tokens: id (the SHA-256 they are stored by), name, when made. One-time console
+    /// links not yet used are listed too, named console-link.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (as `list` shows it; a unique prefix of 8 or more digits will
+    /// do): /v1 refuses it at once, console sessions it opened end at their next request.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
 }
 
 pub async fn run(data_dir: &DataDir, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Token(AdminTokenCommand::Create { name }) => token(data_dir, name).await,
+        AdminCommand::Token(AdminTokenCommand::List { json }) => {
+            let tokens = credentials(data_dir).await?.admin_tokens().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else if tokens.is_empty() {
+                eprintln!("no admin tokens: make one with `inkan admin token create --name NAME`");
+            } else {
+                let rows: Vec<Vec<String>> = tokens
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.get(..16).unwrap_or(&t.id).to_string(),
+                            t.name.clone(),
+                            crate::output::rfc3339(t.created_at_ms / 1000),
+                        ]
+                    })
+                    .collect();
+                crate::output::table(&["ID", "NAME", "CREATED"], &rows);
+            }
+            Ok(())
+        }
+        AdminCommand::Token(AdminTokenCommand::Revoke { id }) => {
+            let actor = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "admin".into())
+            );
+            match credentials(data_dir)
+                .await?
+                .revoke_admin_token(&id, &actor)
+                .await?
+            {
+                Some(name) => println!("revoked admin token {name:?}"),
+                None => anyhow::bail!(
+                    "no admin token has id {id}: `inkan admin token list` shows their ids"
+                ),
+            }
+            Ok(())
+        }
         AdminCommand::ConsoleLink { url } => {
             println!("{}", console_link(data_dir, &url).await?);
             Ok(())
@@ -67,6 +118,11 @@ pub async fn run(data_dir: &DataDir, cmd: AdminCommand) -> anyhow::Result<()> {
             passphrase: pass,
         }) => cert(data_dir, name, out, pass.passphrase_file).await,
     }
+}
+
+async fn credentials(data_dir: &DataDir) -> anyhow::Result<Credentials> {
+    let config = load_config(data_dir, None)?;
+    Ok(Credentials::new(open_store(data_dir, &config).await?))
 }
 
 /// A one-time console login link for the authority at `url`.

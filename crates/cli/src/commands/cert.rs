@@ -75,7 +75,7 @@ pub async fn run(data_dir: &DataDir, cmd: CertCommand) -> anyhow::Result<()> {
                 profile,
                 status: status.map(|s| s.parse()).transpose()?,
                 limit: Some(limit),
-                before_audit_seq: None,
+                ..Default::default()
             };
             let certs = store.list_certificates(&query).await?;
             if json {

@@ -66,6 +66,24 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    let signal = termination_signal()?;
+    let (listener, gateway, tls, limits) = prepare(&config).await?;
+    reload_on_sighup(gateway.clone(), path.clone())?;
+    println!("listening on https://{}", listener.local_addr()?);
+    inkan_server::serve(listener, tls, gateway_router(gateway), limits, signal).await?;
+    Ok(())
+}
+
+/// A gateway ready to serve: its listener bound, its revocation set following the authority,
+/// its TLS configuration and connection limits (the metrics listener, if any, serving).
+async fn prepare(
+    config: &GatewayConfig,
+) -> anyhow::Result<(
+    TcpListener,
+    Arc<Gateway>,
+    Arc<rustls::ServerConfig>,
+    inkan_server::ConnectionLimits,
+)> {
     let revoked = RevokedSet::new(config.revocation.fail_closed_after);
     let from_crls = revoked
         .load_crls(&config.revocation.crl_files)
@@ -88,9 +106,9 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
         let tls = inkan_client::client_tls_config(&anchors, None)?;
         tokio::spawn(revoked.clone().follow(authority.clone(), tls));
     }
-    let gateway = Arc::new(Gateway::new(&config, revoked).map_err(anyhow::Error::msg)?);
+    let gateway = Arc::new(Gateway::new(config, revoked).map_err(anyhow::Error::msg)?);
 
-    let (chain, key) = server_identity(&config).await?;
+    let (chain, key) = server_identity(config).await?;
     let mut hints = Vec::new();
     for file in &config.client_ca {
         for ca in certs_from_pem(&std::fs::read(file)?)? {
@@ -98,8 +116,6 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
         }
     }
     let tls = inkan_server::server_tls_config(&chain, key.pkcs8_der(), hints)?;
-    let signal = termination_signal()?;
-    reload_on_sighup(gateway.clone(), path.clone())?;
     let limits = crate::running::fitted_limits(
         &config.limits,
         1 + usize::from(config.admin_listen.is_some()),
@@ -120,9 +136,28 @@ pub async fn run(data_dir: &DataDir, args: GatewayArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    println!("listening on https://{}", listener.local_addr()?);
-    inkan_server::serve(listener, tls, gateway_router(gateway), limits, signal).await?;
-    Ok(())
+    Ok((listener, gateway, tls, limits))
+}
+
+/// Starts a gateway in the background (for `inkan quickstart`); returns the address it
+/// listens on. It serves until the process ends.
+pub(crate) async fn spawn(config: &GatewayConfig) -> anyhow::Result<SocketAddr> {
+    let (listener, gateway, tls, limits) = prepare(config).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let served = inkan_server::serve(
+            listener,
+            tls,
+            gateway_router(gateway),
+            limits,
+            std::future::pending(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the quickstart gateway stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// The gateway's certificate chain and key: from files, or enrolled from the authority.

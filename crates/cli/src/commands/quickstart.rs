@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::running::{load_config, passphrase, root_crl_url, termination_signal, RunningAuthority};
 
+mod demo_site;
+
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {
     /// Address to listen on (default 127.0.0.1:8443, or a free port if that is taken).
@@ -20,9 +22,14 @@ pub struct QuickstartArgs {
     /// Enroll the demo device, print the summary and exit instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+    /// Address of the demo gateway (default 127.0.0.1:8444, or a free port if that is taken;
+    /// a free port too when --listen is given).
+    #[arg(long)]
+    pub gateway_listen: Option<SocketAddr>,
 }
 
 const DEFAULT_PORT: u16 = 8443;
+const DEFAULT_GATEWAY_PORT: u16 = 8444;
 const LABEL: &str = "device";
 
 /// `inkan quickstart`: CA (if missing), authority on 127.0.0.1, one demo device enrolled over
@@ -83,6 +90,8 @@ pub async fn run(data_dir: &DataDir, args: QuickstartArgs) -> anyhow::Result<()>
             data_dir.root().display()
         );
         println!("  {browser_url}/console/login/link?token={link}");
+        let gateway = start_demo_gateway(data_dir, &running, &url, &args).await?;
+        print_gateway(data_dir, &gateway, &demo);
     }
 
     if args.no_serve {
@@ -109,6 +118,104 @@ async fn bind(listen: Option<SocketAddr>) -> anyhow::Result<TcpListener> {
     }
 }
 
+/// A demo site on loopback and `inkan gateway` in front of it, configured by
+/// `quickstart/gateway.toml` (a real configuration to copy), with a certificate of its own
+/// from the authority; returns the gateway's URL.
+async fn start_demo_gateway(
+    data_dir: &DataDir,
+    running: &RunningAuthority,
+    url: &str,
+    args: &QuickstartArgs,
+) -> anyhow::Result<String> {
+    let site = demo_site::spawn().await?;
+    let dir = data_dir.root().join("quickstart");
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
+    let issued = running
+        .authority
+        .issue(inkan_authority::IssueRequest {
+            csr_der: build_csr(&key, "localhost", &names)?,
+            profile: "server".into(),
+            method: inkan_authority::EnrollMethod::Admin {
+                actor: "quickstart".into(),
+            },
+            validity: None,
+            label: None,
+        })
+        .await?;
+    let chain = format!(
+        "{}{}",
+        der_to_pem("CERTIFICATE", &issued.der),
+        der_to_pem("CERTIFICATE", running.authority.ca().cert_der())
+    );
+    write_private(&dir.join("gateway.key"), key.to_pem(None)?.as_bytes())?;
+    replace_file(&dir.join("gateway.pem"), chain.as_bytes(), 0o644)?;
+    let listen = match (args.gateway_listen, args.listen) {
+        (Some(asked), _) => asked,
+        (None, Some(authority)) => SocketAddr::new(authority.ip(), 0),
+        (None, None) => {
+            let usual = SocketAddr::from(([127, 0, 0, 1], DEFAULT_GATEWAY_PORT));
+            if std::net::TcpListener::bind(usual).is_ok() {
+                usual
+            } else {
+                eprintln!(
+                    "port {DEFAULT_GATEWAY_PORT} is taken; the demo gateway uses a free port"
+                );
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            }
+        }
+    };
+    let paths = data_dir.ca_paths();
+    let toml_path = |p: &Path| {
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
+    let config = format!(
+        "# The quickstart's gateway: the demo site, open to devices with a certificate from this\n\
+         # authority (written by `inkan quickstart`; see docs/gateway.md).\n\
+         listen = \"{listen}\"\n\
+         cert = \"{}\"\n\
+         key = \"{}\"\n\
+         client_ca = [\"{}\"]\n\
+         [revocation]\n\
+         authority = \"{url}\"\n\
+         authority_ca = \"{}\"\n\
+         [[route]]\n\
+         upstreams = [\"http://{site}\"]\n",
+        toml_path(&dir.join("gateway.pem")),
+        toml_path(&dir.join("gateway.key")),
+        toml_path(&data_dir.root().join("ca/chain.pem")),
+        toml_path(&paths.root_cert),
+    );
+    let config_path = dir.join("gateway.toml");
+    replace_file(&config_path, config.as_bytes(), 0o644)?;
+    let config = inkan_gateway::GatewayConfig::load(&config_path).map_err(anyhow::Error::msg)?;
+    let addr = super::gateway::spawn(&config).await?;
+    Ok(format!("https://localhost:{}", addr.port()))
+}
+
+fn print_gateway(data_dir: &DataDir, gateway: &str, demo: &DemoDevice) {
+    let root = data_dir.ca_paths().root_cert;
+    println!();
+    println!(
+        "demo site behind inkan gateway ({}): the demo device's certificate opens it, nothing else does:",
+        data_dir.root().join("quickstart/gateway.toml").display()
+    );
+    println!("  gateway      {gateway}/");
+    println!(
+        "  curl --cacert {} --cert {} --key {} {gateway}/",
+        root.display(),
+        demo.cert_path.display(),
+        demo.key_path.display()
+    );
+    println!(
+        "  curl --cacert {} {gateway}/     # 401: no certificate",
+        root.display()
+    );
+}
+
 /// The quickstart's EST secret for label `device`, kept in `quickstart/est-secret` (0600) so a
 /// second run reuses it.
 async fn quickstart_secret(
@@ -124,7 +231,6 @@ async fn quickstart_secret(
     }
     let secret = running
         .authority
-        .credentials()
         .create_est_secret(LABEL, "quickstart")
         .await?;
     write_private(&path, format!("{secret}\n").as_bytes())?;

@@ -463,3 +463,320 @@ fn bench_registry_measures_the_console_reads() {
         }
     }
 }
+
+/// The body of a `curl -i` response (after the head).
+fn body_of(response: &str) -> &str {
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or(response)
+}
+
+/// EST secrets and admin tokens: made in the console and shown once, listed without their
+/// values, exported, and revoked — after which EST refuses the secret, /v1 refuses the token
+/// and the console session the token opened ends. Bad or forged forms change nothing.
+#[test]
+fn credentials_are_made_once_listed_exported_and_revoked_in_the_console() {
+    let (env, secret) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let (server, _) = authority(&env);
+    let console = format!("{}/console", server.url());
+    let browser = Browser {
+        env: &env,
+        jar: env.tmp.path().join("cookies.txt"),
+        client_cert: None,
+    };
+    let (status, _) = browser.fetch(
+        &format!("{console}/login"),
+        Some(&format!("token={token}")),
+        &[],
+    );
+    assert_eq!(status, 303);
+    let (status, page) = browser.fetch(&format!("{console}/credentials"), None, &[]);
+    assert_eq!(status, 200, "{page}");
+    accessible(&page);
+    assert!(
+        page.contains("<code>device</code>"),
+        "the label with a secret: {page}"
+    );
+    assert!(!page.contains(&secret), "never the secret");
+    assert!(!page.contains(&token), "never the token");
+    let csrf = csrf_of(&page);
+
+    // A new admin token, shown once; a second token's page does not show the first.
+    let audit_before = env.ok(&["audit", "verify"]);
+    for (form, why) in [
+        (format!("csrf={csrf}&name="), "an empty name"),
+        (format!("csrf={csrf}&name=console-link"), "a reserved name"),
+        (format!("csrf={csrf}&name=a%20b"), "a space"),
+        ("name=ci".to_string(), "no CSRF token"),
+    ] {
+        let (status, body) = browser.fetch(
+            &format!("{console}/credentials/admin-tokens"),
+            Some(&form),
+            &[],
+        );
+        assert!(status == 400 || status == 403, "{why}: {status} {body}");
+        assert!(body.contains("id=\"problem\""), "{why}: {body}");
+    }
+    assert_eq!(
+        env.ok(&["audit", "verify"]),
+        audit_before,
+        "nothing written"
+    );
+    let (status, page) = browser.fetch(
+        &format!("{console}/credentials/admin-tokens"),
+        Some(&format!("csrf={csrf}&name=ci")),
+        &[],
+    );
+    assert_eq!(status, 201, "{page}");
+    let made = page
+        .split_once("<pre id=\"secret\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(t, _)| t.to_string())
+        .unwrap();
+    assert!(made.starts_with("inkan_"), "{made}");
+    let (_, page) = browser.fetch(&format!("{console}/credentials"), None, &[]);
+    assert!(!page.contains(&made), "shown once");
+    let (status, _) = browser.fetch(
+        &format!("{}/v1/products", server.url()),
+        None,
+        &["-H", &format!("Authorization: Bearer {made}")],
+    );
+    assert_eq!(status, 200, "the new token works on /v1");
+
+    // Exports: CSV and JSON of the tokens, ids and names only.
+    let (status, csv) = browser.fetch(
+        &format!("{console}/credentials?table=admin-tokens&format=csv"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        csv.to_ascii_lowercase().contains("content-type: text/csv"),
+        "{csv}"
+    );
+    assert!(body_of(&csv).starts_with("id,name,created_at\r\n"), "{csv}");
+    assert!(!csv.contains(&made));
+    let (_, json) = browser.fetch(
+        &format!("{console}/credentials?table=admin-tokens&format=json"),
+        None,
+        &[],
+    );
+    let tokens: Value = serde_json::from_str(body_of(&json)).unwrap();
+    let ci = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = env.ok(&["admin", "token", "list", "--json"]);
+    assert!(listed.contains(&ci), "the CLI lists the same: {listed}");
+    let (status, _) = browser.fetch(
+        &format!("{console}/credentials?table=nope&format=csv"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 400);
+
+    // Revoke the new token: /v1 refuses it at once.
+    let (status, page) = browser.fetch(
+        &format!("{console}/credentials/admin-tokens/{ci}/revoke"),
+        Some(&format!("csrf={csrf}")),
+        &[],
+    );
+    assert_eq!(status, 303, "{page}");
+    let (status, _) = browser.fetch(
+        &format!("{}/v1/products", server.url()),
+        None,
+        &["-H", &format!("Authorization: Bearer {made}")],
+    );
+    assert_eq!(status, 401, "a revoked token");
+    let (status, _) = browser.fetch(
+        &format!("{console}/credentials/admin-tokens/{ci}/revoke"),
+        Some(&format!("csrf={csrf}")),
+        &[],
+    );
+    assert_eq!(status, 404, "revoked already");
+
+    // The EST secret: a new one replaces the old, shown once; revoked, EST refuses it.
+    let (status, body) = browser.fetch(
+        &format!("{console}/credentials/est-secrets"),
+        Some(&format!("csrf={csrf}&label=admin")),
+        &[],
+    );
+    assert_eq!(
+        status, 400,
+        "no EST secret reaches the admin profile: {body}"
+    );
+    let (status, page) = browser.fetch(
+        &format!("{console}/credentials/est-secrets"),
+        Some(&format!("csrf={csrf}&label=device")),
+        &[],
+    );
+    assert_eq!(status, 201, "{page}");
+    let new_secret = page
+        .split_once("<pre id=\"secret\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(t, _)| t.to_string())
+        .unwrap();
+    let cacerts = |secret: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(env.root_pem())
+            .args([
+                "-u",
+                &format!("x:{secret}"),
+                "-H",
+                "Content-Type: application/pkcs10",
+            ])
+            .args(["--data-binary", "not-a-csr"])
+            .arg(format!("{}/.well-known/est/simpleenroll", server.url()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(cacerts(&secret), "401", "the old secret is replaced");
+    assert_eq!(
+        cacerts(&new_secret),
+        "400",
+        "the new one is accepted (the CSR is junk)"
+    );
+    let (status, _) = browser.fetch(
+        &format!("{console}/credentials/est-secrets/device/revoke"),
+        Some(&format!("csrf={csrf}")),
+        &["-H", "Origin: https://evil.example"],
+    );
+    assert_eq!(status, 403, "another site's form");
+    let (status, _) = browser.fetch(
+        &format!("{console}/credentials/est-secrets/device/revoke"),
+        Some(&format!("csrf={csrf}")),
+        &[],
+    );
+    assert_eq!(status, 303);
+    assert_eq!(cacerts(&new_secret), "401", "revoked");
+    assert!(env.ok(&["est", "secret", "list", "--json"]).trim() == "[]");
+    let (_, audit) = browser.fetch(&format!("{console}/audit?format=json"), None, &[]);
+    for kind in ["admin.token.revoked", "est.secret.revoked"] {
+        assert!(audit.contains(kind), "{kind}: {audit}");
+    }
+    assert!(audit.contains("console:token:ops"), "{audit}");
+
+    // Revoking the token this session was opened with ends the session.
+    let ops = env.ok(&["admin", "token", "list", "--json"]);
+    let ops: Value = serde_json::from_str(&ops).unwrap();
+    let ops = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ops")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["admin", "token", "revoke", &ops[..12]]);
+    let (status, _) = browser.fetch(&format!("{console}/credentials"), None, &[]);
+    assert_eq!(status, 303, "to the login page");
+}
+
+/// Certificates found by any subject or SAN value (a prefix) and by method, and every table
+/// exported as CSV and JSON with the page's filters.
+#[test]
+fn certificates_are_found_by_name_and_method_and_exported() {
+    let (env, secret) = Env::with_ca();
+    let token = env.ok(&["admin", "token", "create", "--name", "ops"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let (server, _) = authority(&env);
+    let console = format!("{}/console", server.url());
+    let (_, serial) = est_device(&env, &server, &secret);
+    let browser = Browser {
+        env: &env,
+        jar: env.tmp.path().join("cookies.txt"),
+        client_cert: None,
+    };
+    browser.fetch(
+        &format!("{console}/login"),
+        Some(&format!("token={token}")),
+        &[],
+    );
+    for (query, found) in [
+        ("name=meter", true),
+        ("name=METER-7", true),
+        ("name=meter-8", false),
+        ("name=meter&method=est-secret", true),
+        ("name=meter&method=tpm2", false),
+        ("name=localhost", false),
+    ] {
+        let (status, page) = browser.fetch(&format!("{console}/certificates?{query}"), None, &[]);
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(page.contains(&serial), found, "{query}: {page}");
+    }
+    // The authority's own certificate is found by its SAN.
+    let (_, page) = browser.fetch(&format!("{console}/certificates?name=127.0.0.1"), None, &[]);
+    assert!(page.contains("CN=localhost"), "{page}");
+    let (status, _) = browser.fetch(
+        &format!("{console}/certificates?name={}", "x".repeat(300)),
+        None,
+        &[],
+    );
+    assert_eq!(status, 400, "an oversized filter");
+
+    let (status, csv) = browser.fetch(
+        &format!("{console}/certificates?name=meter&format=csv"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(csv.contains("filename=\"inkan-certificates.csv\""), "{csv}");
+    let lines: Vec<&str> = body_of(&csv).lines().collect();
+    assert!(
+        lines[0].starts_with("serial,subject,sans,profile,method,status"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 2, "the header and the one device: {csv}");
+    assert!(
+        lines[1].starts_with(&format!("{serial},CN=meter-7,")),
+        "{csv}"
+    );
+    let (_, json) = browser.fetch(
+        &format!("{console}/certificates?format=json&limit=1"),
+        None,
+        &[],
+    );
+    assert!(
+        json.to_ascii_lowercase()
+            .contains("link: </console/certificates?"),
+        "{json}"
+    );
+    let rows: Value = serde_json::from_str(body_of(&json)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    let (status, _) = browser.fetch(&format!("{console}/certificates?format=xml"), None, &[]);
+    assert_eq!(status, 400);
+    for table in ["audit", "products", "accounts"] {
+        let (status, json) = browser.fetch(&format!("{console}/{table}?format=json"), None, &[]);
+        assert_eq!(status, 200, "{table}: {json}");
+        assert!(
+            serde_json::from_str::<Value>(body_of(&json))
+                .unwrap()
+                .is_array(),
+            "{table}"
+        );
+    }
+    let (_, csv) = browser.fetch(&format!("{console}/audit?format=csv"), None, &[]);
+    assert!(
+        body_of(&csv).starts_with("seq,at,kind,actor,subject,data,hash\r\n"),
+        "{csv}"
+    );
+    // Without a session, no export.
+    let stranger = Browser {
+        env: &env,
+        jar: env.tmp.path().join("none.txt"),
+        client_cert: None,
+    };
+    let (status, _) = stranger.fetch(&format!("{console}/certificates?format=csv"), None, &[]);
+    assert_eq!(status, 303);
+}

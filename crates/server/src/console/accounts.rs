@@ -4,24 +4,40 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use inkan_authority::Authority;
 
+use super::export::{self, Format, Table};
 use super::pages::{self, render};
-use super::{form_session, html, session_of, CsrfForm, Refused};
+use super::{form_session, html, query, session_of, CsrfForm, FormatQuery, Refused};
 use crate::PeerCertificates;
 
 pub(super) async fn accounts(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
+    asked: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, Refused> {
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
+    let format = Format::parse(query(asked)?.format.as_deref())?;
     let listed = authority.account_registry().accounts().await?;
+    if format != Format::Html {
+        let table = Table {
+            name: "accounts",
+            columns: &["id", "name", "max_devices", "created_at"],
+            rows: listed
+                .iter()
+                .map(pages::AccountRow::from)
+                .map(|a| vec![a.id, a.name, a.max_devices.to_string(), a.created_at])
+                .collect(),
+        };
+        return Ok(export::download(format, &table, None));
+    }
     let page = pages::Accounts {
         actor: Some(session.actor.clone()),
         csrf: session.csrf(key),

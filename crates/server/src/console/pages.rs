@@ -39,6 +39,25 @@ pub(super) struct CertRow {
     pub bootstrap_serial: Option<String>,
 }
 
+impl CertRow {
+    /// The export cells, in the order of the certificates table's columns.
+    pub(super) fn cells(&self) -> Vec<String> {
+        vec![
+            self.serial.clone(),
+            self.subject.clone(),
+            self.sans.join(" "),
+            self.profile.clone(),
+            self.method.clone(),
+            self.status.clone(),
+            self.revocation_reason.clone().unwrap_or_default(),
+            self.not_before.clone(),
+            self.not_after.clone(),
+            self.spki_sha256.clone(),
+            self.bootstrap_serial.clone().unwrap_or_default(),
+        ]
+    }
+}
+
 impl From<&CertificateRecord> for CertRow {
     fn from(c: &CertificateRecord) -> Self {
         Self {
@@ -114,11 +133,30 @@ pub(super) struct Certificates {
     pub csrf: String,
     pub notice: Option<String>,
     pub serial: String,
+    pub name: String,
     pub profile: String,
+    pub method: String,
     pub status: String,
     pub rows: Vec<CertRow>,
     pub next: Option<i64>,
+    /// The filters as a query string (for the next page and the exports).
+    pub filters: String,
+    /// Every enrollment method, and whether it is the one filtered by.
+    pub methods: Vec<(&'static str, bool)>,
 }
+
+/// The enrollment methods a certificate can have been issued by.
+pub(super) const METHODS: [&str; 9] = [
+    "est-secret",
+    "client-cert",
+    "renewal",
+    "bootstrap-cert",
+    "psk",
+    "admin",
+    "tpm2",
+    "tee",
+    "linked-device",
+];
 
 #[derive(Template)]
 #[template(path = "console/certificate.html")]
@@ -126,6 +164,7 @@ pub(super) struct Certificate {
     pub actor: Option<String>,
     pub csrf: String,
     pub notice: Option<String>,
+    pub attestation: Option<EvidenceView>,
     pub cert: CertRow,
     pub evidence: String,
     pub pem: String,
@@ -260,7 +299,8 @@ pub(super) struct DelegationRow {
     pub ended: String,
 }
 
-fn ms(at: Option<i64>) -> String {
+/// Unix milliseconds as RFC 3339 (empty for none).
+pub(super) fn ms(at: Option<i64>) -> String {
     at.map(|ms| rfc3339(ms / 1000)).unwrap_or_default()
 }
 
@@ -325,4 +365,65 @@ impl AccountPage {
                 .collect(),
         }
     }
+}
+
+/// An EST secret's label in the credentials list.
+pub(super) struct SecretRow {
+    pub label: String,
+    pub set_at: String,
+}
+
+/// An admin token in the credentials list.
+pub(super) struct TokenRow {
+    pub id: String,
+    pub short: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// A secret just made, shown once.
+pub(super) struct MadeSecret {
+    pub what: String,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/credentials.html")]
+pub(super) struct Credentials {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub made: Option<MadeSecret>,
+    pub labels: Vec<String>,
+    pub secrets: Vec<SecretRow>,
+    pub tokens: Vec<TokenRow>,
+}
+
+/// A TA profile version in the TEE page.
+pub(super) struct TaProfileRow {
+    pub name: String,
+    pub version: i64,
+    pub identity_fields: String,
+    pub key_algorithm: String,
+    pub certificate_profile: String,
+    pub created_at: String,
+    pub state: String,
+    /// The newest, unrevoked version: the one to rotate or revoke.
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/tee.html")]
+pub(super) struct TeeProfiles {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub profiles: Vec<TaProfileRow>,
+}
+
+/// Attestation evidence as a certificate's page shows it: a title and labelled facts.
+pub(super) struct EvidenceView {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+    pub checks: Vec<String>,
 }

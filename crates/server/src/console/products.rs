@@ -14,8 +14,9 @@ use inkan_authority::{Authority, PageCursor, ProductParams};
 use inkan_store::{DeviceStatus, ProductStatus};
 use serde::Deserialize;
 
+use super::export::{self, Format, Table};
 use super::pages::{self, render, DeviceRow, ProductRow};
-use super::{form_session, html, query, session_of, Refused};
+use super::{form_session, html, query, see, session_of, FormatQuery, Refused};
 use crate::PeerCertificates;
 
 /// Devices per page of a product.
@@ -25,13 +26,46 @@ pub(super) async fn products(
     State(authority): State<Arc<Authority>>,
     Extension(peer): Extension<PeerCertificates>,
     headers: HeaderMap,
+    asked: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, Refused> {
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
+    let format = Format::parse(query(asked)?.format.as_deref())?;
     let mut rows = Vec::new();
     for product in authority.registry().products().await? {
         let devices = authority.registry().count_devices(&product.id).await?;
         rows.push(ProductRow::new(&product, devices));
+    }
+    if format != Format::Html {
+        let table = Table {
+            name: "products",
+            columns: &[
+                "id",
+                "name",
+                "status",
+                "devices",
+                "max_devices",
+                "psk",
+                "product_cert_serial",
+                "created_at",
+            ],
+            rows: rows
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.id.clone(),
+                        p.name.clone(),
+                        p.status.clone(),
+                        p.devices.to_string(),
+                        p.max_devices.map(|m| m.to_string()).unwrap_or_default(),
+                        p.psk.to_string(),
+                        p.cert_serial.clone().unwrap_or_default(),
+                        p.created_at.clone(),
+                    ]
+                })
+                .collect(),
+        };
+        return Ok(export::download(format, &table, None));
     }
     let page = pages::Products {
         actor: Some(session.actor.clone()),
@@ -130,6 +164,7 @@ pub(super) async fn create(
 #[derive(Deserialize, Default)]
 pub(super) struct DevicePageQuery {
     after: Option<String>,
+    format: Option<String>,
 }
 
 pub(super) async fn product(
@@ -142,6 +177,7 @@ pub(super) async fn product(
     let session = session_of(&authority, &headers, &peer).await?;
     let key = authority.console_key()?;
     let asked = query(asked)?;
+    let format = Format::parse(asked.format.as_deref())?;
     let registry = authority.registry();
     let found = registry
         .product(&id)
@@ -154,9 +190,34 @@ pub(super) async fn product(
         ),
         None => None,
     };
+    let rows = match format {
+        Format::Html => DEVICE_ROWS,
+        _ => super::EXPORT_ROWS.0 as usize,
+    };
     let devices = registry
-        .device_page(Some(&found.id), after.as_ref(), DEVICE_ROWS)
+        .device_page(Some(&found.id), after.as_ref(), rows)
         .await?;
+    if format != Format::Html {
+        let table = Table {
+            name: "devices",
+            columns: &["id", "status", "created_at", "last_seen"],
+            rows: devices
+                .devices
+                .iter()
+                .map(DeviceRow::from)
+                .map(|d| vec![d.id, d.status, d.created_at, d.last_seen])
+                .collect(),
+        };
+        let next = devices.next.map(|c| {
+            format!(
+                "/console/products/{}?format={}&after={}",
+                found.id,
+                asked.format.as_deref().unwrap_or_default(),
+                super::urlencoding(&c.to_string())
+            )
+        });
+        return Ok(export::download(format, &table, next));
+    }
     let count = registry.count_devices(&found.id).await?;
     let page = pages::Product {
         actor: Some(session.actor.clone()),
@@ -227,12 +288,4 @@ pub(super) async fn set_device_status(
         "/console/products".to_string()
     };
     Ok(see(&back))
-}
-
-fn see(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, location.to_string())],
-    )
-        .into_response()
 }

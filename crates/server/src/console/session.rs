@@ -19,6 +19,9 @@ pub(crate) struct ConsoleSession {
     pub actor: String,
     /// When it ends (Unix s).
     pub expires_at: i64,
+    /// The SHA-256 of the admin token it was opened with, checked on every request so that
+    /// revoking the token ends the session; None for a certificate or a one-time link.
+    pub token_id: Option<String>,
 }
 
 fn mac(key: &[u8; 32], label: &[u8], payload: &[u8]) -> hmac::Tag {
@@ -29,10 +32,15 @@ fn mac(key: &[u8; 32], label: &[u8], payload: &[u8]) -> hmac::Tag {
 }
 
 impl ConsoleSession {
-    /// The cookie value: base64url(expiry ‖ actor) "." base64url(MAC).
+    fn payload(&self) -> String {
+        let token = self.token_id.as_deref().unwrap_or_default();
+        format!("{}|{token}|{}", self.expires_at, self.actor)
+    }
+
+    /// The cookie value: base64url(expiry | token id | actor) "." base64url(MAC).
     pub(crate) fn cookie_value(&self, key: &[u8; 32]) -> String {
-        let payload = format!("{}|{}", self.expires_at, self.actor);
-        let tag = mac(key, b"inkan-console-session-v1", payload.as_bytes());
+        let payload = self.payload();
+        let tag = mac(key, b"inkan-console-session-v2", payload.as_bytes());
         format!("{}.{}", B64URL.encode(payload), B64URL.encode(tag.as_ref()))
     }
 
@@ -42,22 +50,24 @@ impl ConsoleSession {
         let payload = B64URL.decode(payload).ok()?;
         let tag = B64URL.decode(tag).ok()?;
         let hkey = hmac::Key::new(hmac::HMAC_SHA256, key);
-        let mut message = b"inkan-console-session-v1".to_vec();
+        let mut message = b"inkan-console-session-v2".to_vec();
         message.extend_from_slice(&payload);
         hmac::verify(&hkey, &message, &tag).ok()?;
         let text = String::from_utf8(payload).ok()?;
-        let (expires, actor) = text.split_once('|')?;
+        let (expires, rest) = text.split_once('|')?;
+        let (token, actor) = rest.split_once('|')?;
         let expires_at: i64 = expires.parse().ok()?;
         (now < expires_at && !actor.is_empty()).then(|| Self {
             actor: actor.to_string(),
             expires_at,
+            token_id: (!token.is_empty()).then(|| token.to_string()),
         })
     }
 
     /// The CSRF token of this session's forms.
     pub(crate) fn csrf(&self, key: &[u8; 32]) -> String {
-        let payload = format!("{}|{}", self.expires_at, self.actor);
-        hex::encode(mac(key, b"inkan-console-csrf-v1", payload.as_bytes()).as_ref())
+        let payload = self.payload();
+        hex::encode(mac(key, b"inkan-console-csrf-v2", payload.as_bytes()).as_ref())
     }
 
     /// Whether `token` is this session's CSRF token (constant time).
@@ -99,6 +109,7 @@ mod tests {
         let s = ConsoleSession {
             actor: "token:ops".into(),
             expires_at: 1000,
+            token_id: Some("ab12".into()),
         };
         let cookie = s.cookie_value(&KEY);
         assert_eq!(
@@ -114,10 +125,11 @@ mod tests {
         let s = ConsoleSession {
             actor: "token:ops".into(),
             expires_at: 1000,
+            token_id: Some("ab12".into()),
         };
         let cookie = s.cookie_value(&KEY);
         let (_, tag) = cookie.split_once('.').unwrap();
-        let longer = format!("{}.{tag}", B64URL.encode("999999|token:ops"));
+        let longer = format!("{}.{tag}", B64URL.encode("999999|ab12|token:ops"));
         assert_eq!(ConsoleSession::from_cookie(&longer, &KEY, 999), None);
         assert_eq!(ConsoleSession::from_cookie("junk", &KEY, 0), None);
         assert_eq!(ConsoleSession::from_cookie("a.b", &KEY, 0), None);
@@ -128,10 +140,12 @@ mod tests {
         let a = ConsoleSession {
             actor: "token:a".into(),
             expires_at: 1000,
+            token_id: Some("ab12".into()),
         };
         let b = ConsoleSession {
             actor: "token:b".into(),
             expires_at: 1000,
+            token_id: Some("ab12".into()),
         };
         assert!(a.csrf_matches(&KEY, &a.csrf(&KEY)));
         assert!(!a.csrf_matches(&KEY, &b.csrf(&KEY)));

@@ -54,6 +54,16 @@ pub(crate) fn est_secret_set(label: &str, actor: &str, at_ms: i64) -> NewAuditEv
     NewAuditEvent::new(at_ms, "est.secret.set", actor, label, json!({}))
 }
 
+/// `est.secret.revoked`.
+pub(crate) fn est_secret_revoked(label: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, "est.secret.revoked", actor, label, json!({}))
+}
+
+/// `admin.token.revoked`.
+pub(crate) fn admin_token_revoked(name: &str, id: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
+    NewAuditEvent::new(at_ms, "admin.token.revoked", actor, name, json!({"id": id}))
+}
+
 /// `admin.token.consumed`: a single-use admin token was used.
 pub(crate) fn admin_token_consumed(name: &str, actor: &str, at_ms: i64) -> NewAuditEvent {
     NewAuditEvent::new(at_ms, "admin.token.consumed", actor, name, json!({}))

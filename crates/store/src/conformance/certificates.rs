@@ -357,3 +357,55 @@ pub(super) async fn certificate_stats_count_what_an_overview_shows<S: Store>(sto
         "s1 expired already, s3 is revoked"
     );
 }
+
+pub(super) async fn certificates_are_found_by_name_prefix_and_method<S: Store>(store: Arc<S>) {
+    let mut meter = cert("m1");
+    meter.subject = "CN=Meter-7,O=Acme".into();
+    meter.sans = vec!["DNS:meter-7.fleet.example".into(), "IP:10.0.0.7".into()];
+    meter.method = "tpm2".into();
+    let mut camera = cert("c2");
+    camera.subject = "O=Acme,CN=camera-1".into();
+    camera.sans = vec![];
+    // Two in one batch, one in another: the names go in with their certificates.
+    store.record_issued(&[meter, camera], 1).await.unwrap();
+    store.record_issued(&[cert("x3")], 2).await.unwrap();
+    let find = |name: &str, method: Option<&str>| {
+        let store = store.clone();
+        let query = CertificateQuery {
+            name: Some(name.into()),
+            method: method.map(str::to_string),
+            ..CertificateQuery::default()
+        };
+        async move {
+            store
+                .list_certificates(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.serial)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find("meter", None).await, ["m1"]);
+    assert_eq!(find("METER-7.fleet", None).await, ["m1"], "a SAN, any case");
+    assert_eq!(find("10.0.0", None).await, ["m1"], "an IP SAN");
+    assert_eq!(
+        find("camera-1", None).await,
+        ["c2"],
+        "a CN that is not first"
+    );
+    assert_eq!(find("acme", None).await, ["c2", "m1"], "newest first");
+    assert_eq!(find("acme", Some("tpm2")).await, ["m1"]);
+    assert_eq!(find("x", None).await, ["x3"]);
+    assert!(find("meter-8", None).await.is_empty());
+    assert!(find("%", None).await.is_empty(), "no wildcard");
+    assert!(find("_eter", None).await.is_empty(), "no wildcard");
+    let by_method = store
+        .list_certificates(&CertificateQuery {
+            method: Some("admin".into()),
+            ..CertificateQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_method.len(), 2);
+}

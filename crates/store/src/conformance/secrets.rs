@@ -96,3 +96,67 @@ pub(super) async fn a_single_use_admin_token_is_taken_once<S: Store>(store: Arc<
         1
     );
 }
+
+pub(super) async fn credentials_are_listed_and_revoked_with_an_audit_event<S: Store>(
+    store: Arc<S>,
+) {
+    store
+        .set_est_secret("meters", "$argon2id$x", "cli:root", 1)
+        .await
+        .unwrap();
+    store
+        .set_est_secret("cameras", "$argon2id$y", "cli:root", 2)
+        .await
+        .unwrap();
+    store
+        .create_admin_token("t1", "ops", "cli:root", 3)
+        .await
+        .unwrap();
+    store
+        .create_admin_token("t2", "ci", "cli:root", 4)
+        .await
+        .unwrap();
+    let labels: Vec<String> = store
+        .est_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.label)
+        .collect();
+    assert_eq!(labels, ["cameras", "meters"]);
+    let tokens = store.admin_tokens().await.unwrap();
+    assert_eq!(tokens[0].name, "ci", "newest first");
+    assert_eq!(tokens[1].id, "t1");
+
+    let head = store.audit_events(0, 100).await.unwrap().len();
+    assert!(store
+        .revoke_est_secret("meters", "console:token:ops", 5)
+        .await
+        .unwrap());
+    assert!(store.est_secret("meters").await.unwrap().is_none());
+    assert!(!store
+        .revoke_est_secret("meters", "console:token:ops", 6)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .revoke_admin_token("t2", "cli:root", 7)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ci")
+    );
+    assert!(store.admin_token("t2").await.unwrap().is_none());
+    assert!(store
+        .revoke_admin_token("t2", "cli:root", 8)
+        .await
+        .unwrap()
+        .is_none());
+    let events = store.audit_events(0, 100).await.unwrap();
+    let kinds: Vec<&str> = events[head..].iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["est.secret.revoked", "admin.token.revoked"],
+        "only what changed"
+    );
+}

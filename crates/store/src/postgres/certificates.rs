@@ -41,6 +41,18 @@ impl CertificateStore for PgStore {
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         // Only the conditions asked for, so the planner sees plain index ranges.
         let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM certificates WHERE TRUE");
+        if let Some(name) = &query.name {
+            // ~>=~ and ~<~ compare bytewise, as the text_pattern_ops index is ordered.
+            let (low, high) = crate::certificates::name_range(name);
+            q.push(" AND serial IN (SELECT serial FROM certificate_names WHERE name ~>=~ ")
+                .push_bind(low)
+                .push(" AND name ~<~ ")
+                .push_bind(high)
+                .push(")");
+        }
+        if let Some(method) = &query.method {
+            q.push(" AND method = ").push_bind(method);
+        }
         if let Some(profile) = &query.profile {
             q.push(" AND profile = ").push_bind(profile);
         }
@@ -414,6 +426,22 @@ pub(super) async fn insert_issued(
         .execute(&mut **tx)
         .await?;
         insert_events(tx, &events).await?;
+        let (names, serials): (Vec<String>, Vec<&str>) = fresh
+            .iter()
+            .flat_map(|c| {
+                crate::search_names(&c.subject, &c.sans)
+                    .into_iter()
+                    .map(move |n| (n, c.serial.as_str()))
+            })
+            .unzip();
+        sqlx::query(
+            "INSERT INTO certificate_names (name, serial) \
+             SELECT * FROM UNNEST($1::text[], $2::text[])",
+        )
+        .bind(&names)
+        .bind(&serials)
+        .execute(&mut **tx)
+        .await?;
     }
     for cert in &fresh {
         if let Some(evidence) = &cert.tpm {

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{audit, PgStore};
 use crate::audit::events;
-use crate::{SecretStore, StoreError};
+use crate::{AdminTokenEntry, EstSecretEntry, SecretStore, StoreError};
 
 #[async_trait]
 impl SecretStore for PgStore {
@@ -90,5 +90,78 @@ impl SecretStore for PgStore {
         audit(&mut tx, events::admin_token_consumed(name, actor, at_ms)).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn est_secrets(&self) -> Result<Vec<EstSecretEntry>, StoreError> {
+        let rows = sqlx::query("SELECT label, created_at FROM est_secrets ORDER BY label")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EstSecretEntry {
+                    label: r.try_get("label")?,
+                    created_at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_est_secret(
+        &self,
+        label: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let deleted = sqlx::query("DELETE FROM est_secrets WHERE label = $1")
+            .bind(label)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            return Ok(false);
+        }
+        audit(&mut tx, events::est_secret_revoked(label, actor, at_ms)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn admin_tokens(&self) -> Result<Vec<AdminTokenEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_sha256, name, created_at FROM admin_tokens
+             ORDER BY created_at DESC, token_sha256",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminTokenEntry {
+                    id: r.try_get("token_sha256")?,
+                    name: r.try_get("name")?,
+                    created_at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_admin_token(
+        &self,
+        token_sha256: &str,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("DELETE FROM admin_tokens WHERE token_sha256 = $1 RETURNING name")
+            .bind(token_sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let name: String = row.try_get("name")?;
+        let event = events::admin_token_revoked(&name, token_sha256, actor, at_ms);
+        audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(Some(name))
     }
 }

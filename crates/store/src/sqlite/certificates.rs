@@ -42,6 +42,17 @@ impl CertificateStore for SqliteStore {
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         // Only the conditions asked for, so the planner sees plain index ranges.
         let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM certificates WHERE 1");
+        if let Some(name) = &query.name {
+            let (low, high) = crate::certificates::name_range(name);
+            q.push(" AND serial IN (SELECT serial FROM certificate_names WHERE name >= ")
+                .push_bind(low)
+                .push(" AND name < ")
+                .push_bind(high)
+                .push(")");
+        }
+        if let Some(method) = &query.method {
+            q.push(" AND method = ").push_bind(method);
+        }
         if let Some(profile) = &query.profile {
             q.push(" AND profile = ").push_bind(profile);
         }
@@ -408,6 +419,7 @@ pub(super) async fn insert_issued(
         );
         q.build().execute(&mut **tx).await?;
         insert_events(tx, sealed).await?;
+        insert_names(tx, certs).await?;
     }
     for cert in &fresh {
         if let Some(evidence) = &cert.tpm {
@@ -478,4 +490,24 @@ async fn consume_evidence(
             .await?;
     }
     Ok(available)
+}
+
+/// The search names of freshly recorded certificates (one statement per chunk).
+async fn insert_names(tx: &mut Tx, certs: &[&NewCertificate]) -> Result<(), StoreError> {
+    let names: Vec<(String, &str)> = certs
+        .iter()
+        .flat_map(|c| {
+            crate::search_names(&c.subject, &c.sans)
+                .into_iter()
+                .map(move |n| (n, c.serial.as_str()))
+        })
+        .collect();
+    for chunk in names.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO certificate_names (name, serial) ");
+        q.push_values(chunk, |mut row, (name, serial)| {
+            row.push_bind(name).push_bind(*serial);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }

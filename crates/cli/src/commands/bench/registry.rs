@@ -74,9 +74,9 @@ pub async fn registry(_data_dir: &DataDir, args: BenchRegistryArgs) -> anyhow::R
         let row = measure(&*store, size, args.lookups).await?;
         if !args.json {
             println!(
-                "{size:>10} devices: by id {:.0} µs, certificate by serial {:.0} µs, first page {:.2} ms, deep page {:.2} ms, revocation set ({} entries) {:.1} ms; console: certificates page {:.2} ms, deep {:.2} ms, overview counts {:.1} ms; filled at {fill_rate:.0} devices/s",
+                "{size:>10} devices: by id {:.0} µs, certificate by serial {:.0} µs, first page {:.2} ms, deep page {:.2} ms, revocation set ({} entries) {:.1} ms; console: certificates page {:.2} ms, deep {:.2} ms, name search {:.2} ms, overview counts {:.1} ms; filled at {fill_rate:.0} devices/s",
                 row.by_id_us, row.by_serial_us, row.first_page_ms, row.deep_page_ms, row.revoked, row.revoked_set_ms,
-                row.console_page_ms, row.console_deep_page_ms, row.overview_counts_ms
+                row.console_page_ms, row.console_deep_page_ms, row.console_name_search_ms, row.overview_counts_ms
             );
         }
         rows.push((size, row, fill_rate));
@@ -95,6 +95,7 @@ pub async fn registry(_data_dir: &DataDir, args: BenchRegistryArgs) -> anyhow::R
                     "revocation_set_ms": r.revoked_set_ms,
                     "console_certificates_page_ms": r.console_page_ms,
                     "console_deep_certificates_page_ms": r.console_deep_page_ms,
+                    "console_name_search_ms": r.console_name_search_ms,
                     "console_overview_counts_ms": r.overview_counts_ms,
                     "fill_devices_per_sec": fill,
                 })
@@ -234,6 +235,7 @@ struct Measured {
     revoked_set_ms: f64,
     console_page_ms: f64,
     console_deep_page_ms: f64,
+    console_name_search_ms: f64,
     overview_counts_ms: f64,
 }
 
@@ -277,10 +279,10 @@ async fn measure(store: &dyn Store, size: u64, lookups: usize) -> anyhow::Result
     // The console's certificates page (valid ones, 50 newest; then from halfway down), and
     // its overview counts.
     let valid = |before: Option<i64>| inkan_store::CertificateQuery {
-        profile: None,
         status: Some(inkan_store::CertificateStatus::Valid),
         limit: Some(50),
         before_audit_seq: before,
+        ..Default::default()
     };
     let started = Instant::now();
     let first_page = store.list_certificates(&valid(None)).await?;
@@ -293,6 +295,25 @@ async fn measure(store: &dyn Store, size: u64, lookups: usize) -> anyhow::Result
     let started = Instant::now();
     store.list_certificates(&valid(middle_seq)).await?;
     let console_deep_page_ms = micros(started.elapsed()) / 1000.0;
+    // The console's name search: a random certificate by its common name (a prefix search of
+    // the names index, then the page of matches).
+    let searches = (lookups / 10).max(1);
+    let started = Instant::now();
+    for _ in 0..searches {
+        let wanted = serial(rng.gen_range(0..size));
+        let found = store
+            .list_certificates(&inkan_store::CertificateQuery {
+                name: Some(wanted.clone()),
+                limit: Some(50),
+                ..Default::default()
+            })
+            .await?;
+        anyhow::ensure!(
+            found.iter().any(|c| c.serial == wanted),
+            "the name search missed a certificate"
+        );
+    }
+    let console_name_search_ms = micros(started.elapsed()) / 1000.0 / searches as f64;
     // The median of three: the first after a fill reads cold pages, as a console's first view
     // after a restart would.
     let mut runs = Vec::new();
@@ -307,6 +328,7 @@ async fn measure(store: &dyn Store, size: u64, lookups: usize) -> anyhow::Result
     anyhow::ensure!(stats.total as u64 >= size, "the counts miss certificates");
     Ok(Measured {
         console_page_ms,
+        console_name_search_ms,
         console_deep_page_ms,
         overview_counts_ms,
         by_id_us,

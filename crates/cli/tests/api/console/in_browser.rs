@@ -155,5 +155,78 @@ async fn an_operator_revokes_a_certificate_in_chromium() {
     assert!(products.contains("thermostat"), "{products}");
     assert!(products.contains("0 of 5000"), "{products}");
     browser.screenshot("console-products").await;
+
+    // The list follows the name box as it is typed (htmx, served by the authority under its
+    // CSP), with no submit.
+    page.goto(&format!("{console}/certificates?name=zzz"))
+        .await
+        .unwrap();
+    assert!(page.source().await.unwrap().contains("No certificates."));
+    let name = page.find(Locator::Css("#name")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("METER-").await.unwrap();
+    page.wait()
+        .for_element(Locator::XPath(&format!(
+            "//div[@id='results']//code[text()='{serial}']"
+        )))
+        .await
+        .unwrap();
+    assert!(page
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or_default()
+        .contains("name=METER-"));
+    browser.screenshot("console-search").await;
+
+    // Credentials: a token made here is shown once; a forged form is refused in words, inline.
+    page.goto(&format!("{console}/credentials")).await.unwrap();
+    page.execute(
+        "document.querySelector('form[action$=\"/admin-tokens\"] input[name=csrf]').value = '0'.repeat(64);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    page.find(Locator::Css("#token_name"))
+        .await
+        .unwrap()
+        .send_keys("forged")
+        .await
+        .unwrap();
+    page.find(Locator::Css("form[action$='/admin-tokens'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let problem = page
+        .wait()
+        .for_element(Locator::Css("#problem p.broken"))
+        .await
+        .unwrap();
+    let why = problem.text().await.unwrap();
+    assert!(why.contains("token"), "{why}");
+    assert!(
+        !env.ok(&["admin", "token", "list"]).contains("forged"),
+        "nothing made"
+    );
+    page.goto(&format!("{console}/credentials")).await.unwrap();
+    page.find(Locator::Css("#token_name"))
+        .await
+        .unwrap()
+        .send_keys(&format!("ci{}", char::from(Key::Enter)))
+        .await
+        .unwrap();
+    let shown = page
+        .wait()
+        .for_element(Locator::Css("#secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.starts_with("inkan_"), "{shown}");
+    browser.screenshot("console-credentials").await;
     browser.close().await;
 }
