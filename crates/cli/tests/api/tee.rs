@@ -229,6 +229,81 @@ fn a_unit_enrolls_with_no_human_in_the_loop() {
     );
     let renewed: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_ne!(renewed["serial"], done["serial"]);
+
+    // The console shows the evidence spelled out, and rotates and revokes the profile.
+    let jar = env.tmp.path().join("console-cookies");
+    let console = |path: &str, form: Option<&str>| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+            .arg(env.root_pem())
+            .arg("-b")
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar);
+        if let Some(form) = form {
+            cmd.args(["--data-raw", form]);
+        }
+        let out = cmd
+            .arg(format!("{}/console{path}", server.url()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    let (code, _) = console("/login", Some(&format!("token={token}")));
+    assert_eq!(code, "303");
+    let (code, page) = console(
+        &format!("/certificates/{}", done["serial"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(code, "200", "{page}");
+    for shown in [
+        "TEE attestation",
+        "unit-1",
+        "meter v1",
+        "Identity: mac",
+        "001122aabbcc",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    let (code, page) = console("/tee", None);
+    assert_eq!(code, "200", "{page}");
+    assert!(
+        page.contains("<code>meter</code>") && page.contains("current"),
+        "{page}"
+    );
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 64].to_string();
+    let (code, body) = console(
+        "/tee/meter/rotate",
+        Some(&format!("csrf={csrf}&grace_days=400")),
+    );
+    assert_eq!(code, "400", "a grace over a year: {body}");
+    let (code, _) = console(
+        "/tee/meter/rotate",
+        Some(&format!("csrf={csrf}&grace_days=3")),
+    );
+    assert_eq!(code, "303");
+    let listed = env.ok(&["tee", "profile", "list", "--json"]);
+    let versions: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2, "{listed}");
+    let (code, _) = console("/tee/meter/revoke", Some("csrf=forged"));
+    assert_eq!(code, "403");
+    let (code, _) = console("/tee/meter/revoke", Some(&format!("csrf={csrf}")));
+    assert_eq!(code, "303");
+    let (_, page) = console("/tee", None);
+    assert!(page.contains("revoked"), "{page}");
+    let (code, _) = console("/tee/meter/revoke", Some(&format!("csrf={csrf}")));
+    assert_eq!(code, "409", "revoked already");
+    let (code, csv) = console("/tee?format=csv", None);
+    assert_eq!(code, "200");
+    assert!(csv.starts_with("name,version,identity_fields"), "{csv}");
+    let refused = keyd(&env, &server, "unit-1", &key, &out_dir);
+    assert!(
+        !refused.status.success(),
+        "a revoked profile enrolls nothing"
+    );
     let verified: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
 }

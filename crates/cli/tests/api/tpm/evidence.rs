@@ -297,6 +297,33 @@ async fn a_real_tpm_enrolls_and_every_forged_piece_of_evidence_is_refused() {
     );
     assert_eq!(evidence["key_name"], key_name);
     assert_eq!(evidence["checks"].as_array().unwrap().len(), 11);
+    // The console spells it out on the certificate's page.
+    let jar = env.tmp.path().join("console-cookies");
+    let console = |args: &[&str], path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(env.root_pem())
+            .arg("-b")
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .arg(format!("{}/console{path}", server.url()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    console(&["--data-urlencode", &format!("token={token}")], "/login");
+    let page = console(&[], &format!("/certificates/{serial}"));
+    for shown in [
+        "TPM 2.0 attestation".to_string(),
+        sha256_hex(&ek_cert),
+        "CN=swtpm-localca".to_string(),
+        key_name.to_string(),
+    ] {
+        assert!(page.contains(&shown), "{shown}: {page}");
+    }
+    assert_eq!(page.matches("<li>").count(), 11, "each check: {page}");
 
     // The P-256 EK (ECDH + KDFe seed), admitted by the allow list, enrolls too.
     let ecc_ak_public = tpm.public(ECC_AK);
