@@ -166,8 +166,11 @@ async fn start_demo_gateway(
         }
     };
     let paths = data_dir.ca_paths();
+    // Absolute: the gateway reads paths relative to its configuration file.
     let toml_path = |p: &Path| {
-        p.display()
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
             .to_string()
             .replace('\\', "\\\\")
             .replace('"', "\\\"")

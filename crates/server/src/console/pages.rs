@@ -121,6 +121,7 @@ pub(super) struct Overview {
     pub actor: Option<String>,
     pub csrf: String,
     pub notice: Option<String>,
+    pub alerts: Vec<String>,
     pub stats: inkan_store::CertificateStats,
     pub issuer_id: String,
     pub rows: Vec<CertRow>,
