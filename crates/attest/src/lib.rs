@@ -22,6 +22,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod card_pin;
 pub mod eat;
 mod error;
 pub mod link;

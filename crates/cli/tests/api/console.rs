@@ -457,6 +457,7 @@ fn bench_registry_measures_the_console_reads() {
         for field in [
             "console_certificates_page_ms",
             "console_deep_certificates_page_ms",
+            "console_name_search_ms",
             "console_overview_counts_ms",
         ] {
             assert!(step[field].as_f64().unwrap() >= 0.0, "{field}: {step}");
@@ -779,4 +780,34 @@ fn certificates_are_found_by_name_and_method_and_exported() {
     };
     let (status, _) = stranger.fetch(&format!("{console}/certificates?format=csv"), None, &[]);
     assert_eq!(status, 303);
+}
+
+/// `inkan bench console` times the console's pages over HTTPS on a database it fills; a small
+/// run keeps it working, and it refuses a data directory that holds a CA.
+#[test]
+fn bench_console_times_every_page_over_https() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "bench",
+        "console",
+        "--certificates",
+        "300",
+        "--requests",
+        "3",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(out.trim()).unwrap();
+    let pages = summary["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 6, "{summary}");
+    for page in pages {
+        assert!(page["p99_ms"].as_f64().unwrap() > 0.0, "{page}");
+        assert!(page["largest_bytes"].as_u64().unwrap() < 100_000, "{page}");
+    }
+    let again = env.command(&["bench", "console"]).output().unwrap();
+    assert!(!again.status.success(), "a directory with a CA is refused");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("holds a CA"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -1,5 +1,6 @@
 //! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway|tee`.
 
+mod console;
 mod crl;
 mod enroll;
 mod gateway;
@@ -16,6 +17,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use inkan_authority::DataDir;
 
+use console::BenchConsoleArgs;
 use crl::BenchCrlArgs;
 use enroll::BenchEnrollArgs;
 use gateway::BenchGatewayArgs;
@@ -47,6 +49,9 @@ pub enum BenchCommand {
     /// Linked-device logins approved by their anchor, end to end (request, approval over mTLS,
     /// certificate, fetch): throughput and round trip; issues its anchor in --data-dir first.
     Link(BenchLinkArgs),
+    /// The console's pages over HTTPS with N certificates recorded (overview, lists, search,
+    /// detail, audit): response times per page; makes its CA and authority in a new --data-dir.
+    Console(BenchConsoleArgs),
 }
 
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -59,6 +64,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Gateway(args) => gateway::gateway(args).await,
         BenchCommand::Tee(args) => tee::tee(data_dir, args).await,
         BenchCommand::Link(args) => link::link(data_dir, args).await,
+        BenchCommand::Console(args) => console::console(data_dir, args).await,
     }
 }
 
