@@ -315,6 +315,7 @@ impl Authority {
             actor: method.actor(),
             bootstrap_serial: method.bootstrap_serial(),
             device_id: method.device_id().map(str::to_string),
+            level: info.level.map(i64::from),
             tpm: match method {
                 EnrollMethod::Tpm(evidence) => Some(TpmAttestation {
                     serial: info.serial.clone(),

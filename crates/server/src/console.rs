@@ -486,6 +486,8 @@ struct CertificateFilter {
     #[serde(default)]
     method: String,
     #[serde(default)]
+    level: String,
+    #[serde(default)]
     status: String,
     before: Option<i64>,
     format: Option<String>,
@@ -575,6 +577,17 @@ async fn certificates(
     let name = filter_text("name", &filter.name)?;
     let profile = filter_text("profile", &filter.profile)?;
     let method = filter_text("method", &filter.method)?;
+    let level = match filter.level.trim() {
+        "" => None,
+        l => Some(
+            l.parse::<i64>()
+                .ok()
+                .filter(|l| (1..=4).contains(l))
+                .ok_or_else(|| {
+                    Refused::Failed(StatusCode::BAD_REQUEST, "level: 1 to 4, or empty".into())
+                })?,
+        ),
+    };
     let limit = match format {
         export::Format::Html => PAGE_ROWS,
         _ => filter
@@ -595,6 +608,7 @@ async fn certificates(
                 name: some(&name),
                 profile: some(&profile),
                 method: some(&method),
+                level,
                 status,
                 limit: Some(limit),
                 before_audit_seq: filter.before,
@@ -608,6 +622,7 @@ async fn certificates(
         ("name", &name),
         ("profile", &profile),
         ("method", &method),
+        ("level", filter.level.trim()),
         ("status", &filter.status),
     ]);
     let rows: Vec<CertRow> = rows.iter().map(CertRow::from).collect();
@@ -620,6 +635,7 @@ async fn certificates(
                 "sans",
                 "profile",
                 "method",
+                "level",
                 "status",
                 "revocation_reason",
                 "not_before",
@@ -643,6 +659,7 @@ async fn certificates(
         name,
         profile,
         status: filter.status.clone(),
+        levels: (1..=4).map(|l| (l, level == Some(l))).collect(),
         methods: pages::METHODS.iter().map(|m| (*m, *m == method)).collect(),
         method,
         rows,

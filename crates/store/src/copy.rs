@@ -50,6 +50,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("created_at", Int),
             ("audit_seq", Int),
             ("bootstrap_serial", Text),
+            ("level", Int),
         ],
     ),
     ("certificate_names", &[("name", Text), ("serial", Text)]),

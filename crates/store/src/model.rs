@@ -42,6 +42,8 @@ pub struct NewCertificate {
     pub tee: Option<crate::TeeAttestation>,
     /// A linked device's login approval: consumed in the same transaction as the certificate.
     pub approval: Option<crate::ApprovalUse>,
+    /// The assurance level the certificate carries (its policy OID), if any.
+    pub level: Option<i64>,
 }
 
 /// The outcome of recording one certificate of a batch.
@@ -94,6 +96,9 @@ pub struct CertificateRecord {
     pub audit_seq: i64,
     /// The certificate it was enrolled with, if any.
     pub bootstrap_serial: Option<String>,
+    /// The assurance level it carries; None if it has none, or was recorded before levels
+    /// were kept.
+    pub level: Option<i64>,
 }
 
 /// Filters for listing certificates.
@@ -105,6 +110,8 @@ pub struct CertificateQuery {
     pub status: Option<CertificateStatus>,
     /// Only this enrollment method.
     pub method: Option<String>,
+    /// Only this assurance level.
+    pub level: Option<i64>,
     /// Only certificates with a subject attribute or SAN value starting with this (compared
     /// lowercased; see [`crate::search_names`]).
     pub name: Option<String>,

@@ -78,6 +78,7 @@ pub(crate) fn certificate<R: StoredRow>(row: &R) -> Result<CertificateRecord, St
         created_at_ms: row.int("created_at")?,
         audit_seq: row.int("audit_seq")?,
         bootstrap_serial: row.opt_text("bootstrap_serial")?,
+        level: row.opt_int("level")?,
     })
 }
 

@@ -41,6 +41,7 @@ async fn registry() -> (tempfile::TempDir, Registry) {
         bootstrap_serial: None,
         approval: None,
         device_id: None,
+        level: None,
         tpm: None,
         tee: None,
     };

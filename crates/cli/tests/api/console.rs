@@ -710,6 +710,8 @@ fn certificates_are_found_by_name_and_method_and_exported() {
         ("name=meter-8", false),
         ("name=meter&method=est-secret", true),
         ("name=meter&method=tpm2", false),
+        ("name=meter&level=2", true),
+        ("name=meter&level=3", false),
         ("name=localhost", false),
     ] {
         let (status, page) = browser.fetch(&format!("{console}/certificates?{query}"), None, &[]);
@@ -725,6 +727,10 @@ fn certificates_are_found_by_name_and_method_and_exported() {
         &[],
     );
     assert_eq!(status, 400, "an oversized filter");
+    for bad in ["level=5", "level=x", "status=lost", "format=xml"] {
+        let (status, _) = browser.fetch(&format!("{console}/certificates?{bad}"), None, &[]);
+        assert_eq!(status, 400, "{bad}");
+    }
 
     let (status, csv) = browser.fetch(
         &format!("{console}/certificates?name=meter&format=csv"),
@@ -735,7 +741,7 @@ fn certificates_are_found_by_name_and_method_and_exported() {
     assert!(csv.contains("filename=\"inkan-certificates.csv\""), "{csv}");
     let lines: Vec<&str> = body_of(&csv).lines().collect();
     assert!(
-        lines[0].starts_with("serial,subject,sans,profile,method,status"),
+        lines[0].starts_with("serial,subject,sans,profile,method,level,status"),
         "{csv}"
     );
     assert_eq!(lines.len(), 2, "the header and the one device: {csv}");

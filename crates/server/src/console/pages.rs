@@ -31,6 +31,7 @@ pub(super) struct CertRow {
     pub sans: Vec<String>,
     pub profile: String,
     pub method: String,
+    pub level: String,
     pub status: String,
     pub revocation_reason: Option<String>,
     pub not_before: String,
@@ -48,6 +49,7 @@ impl CertRow {
             self.sans.join(" "),
             self.profile.clone(),
             self.method.clone(),
+            self.level.clone(),
             self.status.clone(),
             self.revocation_reason.clone().unwrap_or_default(),
             self.not_before.clone(),
@@ -66,6 +68,7 @@ impl From<&CertificateRecord> for CertRow {
             sans: c.sans.clone(),
             profile: c.profile.clone(),
             method: c.method.clone(),
+            level: c.level.map(|l| l.to_string()).unwrap_or_default(),
             status: c.status.as_str().to_string(),
             revocation_reason: c.revocation_reason.clone(),
             not_before: rfc3339(c.not_before),
@@ -144,6 +147,8 @@ pub(super) struct Certificates {
     pub filters: String,
     /// Every enrollment method, and whether it is the one filtered by.
     pub methods: Vec<(&'static str, bool)>,
+    /// Every level, and whether it is the one filtered by.
+    pub levels: Vec<(i64, bool)>,
 }
 
 /// The enrollment methods a certificate can have been issued by.

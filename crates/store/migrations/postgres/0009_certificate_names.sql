@@ -19,3 +19,7 @@ SELECT DISTINCT lower(split_part(substr(subject, strpos(subject, 'CN=') + 3), ',
 FROM certificates
 WHERE subject LIKE 'CN=%' OR subject LIKE '%,CN=%'
 ON CONFLICT DO NOTHING;
+
+-- The assurance level a certificate carries (its policy OID), for the console's level filter;
+-- unknown (NULL) for certificates recorded before.
+ALTER TABLE certificates ADD COLUMN level BIGINT;

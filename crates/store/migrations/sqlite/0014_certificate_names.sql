@@ -21,3 +21,7 @@ INSERT OR IGNORE INTO certificate_names (name, serial)
 SELECT lower(CASE instr(rest, ',') WHEN 0 THEN rest ELSE substr(rest, 1, instr(rest, ',') - 1) END),
        serial
 FROM cn;
+
+-- The assurance level a certificate carries (its policy OID), for the console's level filter;
+-- unknown (NULL) for certificates recorded before.
+ALTER TABLE certificates ADD COLUMN level INTEGER;

@@ -363,6 +363,7 @@ pub(super) async fn certificates_are_found_by_name_prefix_and_method<S: Store>(s
     meter.subject = "CN=Meter-7,O=Acme".into();
     meter.sans = vec!["DNS:meter-7.fleet.example".into(), "IP:10.0.0.7".into()];
     meter.method = "tpm2".into();
+    meter.level = Some(3);
     let mut camera = cert("c2");
     camera.subject = "O=Acme,CN=camera-1".into();
     camera.sans = vec![];
@@ -408,4 +409,13 @@ pub(super) async fn certificates_are_found_by_name_prefix_and_method<S: Store>(s
         .await
         .unwrap();
     assert_eq!(by_method.len(), 2);
+    let level_3 = store
+        .list_certificates(&CertificateQuery {
+            level: Some(3),
+            ..CertificateQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(level_3.len(), 1);
+    assert_eq!(level_3[0].level, Some(3), "read back");
 }

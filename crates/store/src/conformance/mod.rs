@@ -136,6 +136,7 @@ pub(crate) fn cert(serial: &str) -> NewCertificate {
         tpm: None,
         tee: None,
         device_id: None,
+        level: None,
     }
 }
 

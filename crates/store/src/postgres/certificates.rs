@@ -53,6 +53,9 @@ impl CertificateStore for PgStore {
         if let Some(method) = &query.method {
             q.push(" AND method = ").push_bind(method);
         }
+        if let Some(level) = query.level {
+            q.push(" AND level = ").push_bind(level);
+        }
         if let Some(profile) = &query.profile {
             q.push(" AND profile = ").push_bind(profile);
         }
@@ -391,13 +394,14 @@ pub(super) async fn insert_issued(
         sqlx::query(
             "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
              not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
-             bootstrap_serial) \
+             bootstrap_serial, level) \
              SELECT serial, issuer_id, subject, sans, spki_sha256, not_before, not_after, \
-             profile, method, evidence, der, $12, audit_seq, bootstrap_serial FROM UNNEST(\
+             profile, method, evidence, der, $12, audit_seq, bootstrap_serial, level FROM UNNEST(\
              $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], \
              $7::int8[], $8::text[], $9::text[], $10::text[], $11::bytea[], $13::int8[], \
-             $14::text[]) AS t(serial, issuer_id, subject, sans, spki_sha256, not_before, \
-             not_after, profile, method, evidence, der, audit_seq, bootstrap_serial)",
+             $14::text[], $15::int8[]) AS t(serial, issuer_id, subject, sans, spki_sha256, \
+             not_before, not_after, profile, method, evidence, der, audit_seq, \
+             bootstrap_serial, level)",
         )
         .bind(column(|c| &c.serial))
         .bind(column(|c| &c.issuer_id))
@@ -423,6 +427,7 @@ pub(super) async fn insert_issued(
                 .map(|c| c.bootstrap_serial.as_deref())
                 .collect::<Vec<_>>(),
         )
+        .bind(fresh.iter().map(|c| c.level).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
         insert_events(tx, &events).await?;

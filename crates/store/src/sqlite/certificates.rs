@@ -53,6 +53,9 @@ impl CertificateStore for SqliteStore {
         if let Some(method) = &query.method {
             q.push(" AND method = ").push_bind(method);
         }
+        if let Some(level) = query.level {
+            q.push(" AND level = ").push_bind(level);
+        }
         if let Some(profile) = &query.profile {
             q.push(" AND profile = ").push_bind(profile);
         }
@@ -396,7 +399,7 @@ pub(super) async fn insert_issued(
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO certificates (serial, issuer_id, subject, sans, spki_sha256, \
              not_before, not_after, profile, method, evidence, der, created_at, audit_seq, \
-             bootstrap_serial) ",
+             bootstrap_serial, level) ",
         );
         q.push_values(
             certs.iter().zip(sealed).zip(sans),
@@ -414,7 +417,8 @@ pub(super) async fn insert_issued(
                     .push_bind(&cert.der)
                     .push_bind(at_ms)
                     .push_bind(event.seq)
-                    .push_bind(&cert.bootstrap_serial);
+                    .push_bind(&cert.bootstrap_serial)
+                    .push_bind(cert.level);
             },
         );
         q.build().execute(&mut **tx).await?;

@@ -36,6 +36,7 @@ fn cert(serial: &str) -> NewCertificate {
         tpm: None,
         tee: None,
         device_id: None,
+        level: None,
     }
 }
 

@@ -94,6 +94,7 @@ pub async fn console(data_dir: &DataDir, args: BenchConsoleArgs) -> anyhow::Resu
                 tpm: None,
                 tee: None,
                 device_id: None,
+                level: Some(2),
             })
             .collect();
         // Recorded over the past year, as an authority's certificates are: the overview's

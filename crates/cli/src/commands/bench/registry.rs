@@ -183,6 +183,7 @@ fn certificate(serial: &str, device_id: Option<String>) -> NewCertificate {
         tpm: None,
         tee: None,
         device_id,
+        level: Some(2),
     }
 }
 
