@@ -30,6 +30,7 @@ mod revocation;
 mod revocation_feed;
 mod rules;
 mod sealing;
+mod segments;
 mod server_identity;
 mod tee;
 mod tpm;
@@ -69,6 +70,7 @@ pub use revocation::revoke;
 pub use revocation_feed::RevocationFeed;
 pub use rules::{admit_device, cascade_to};
 pub use sealing::SealingKey;
+pub use segments::{IssuedPin, Segments, DEFAULT_LIFETIME as SEGMENT_LIFETIME};
 pub use server_identity::ServerIdentity;
 pub use tee::{
     parse_ek_public, LocationVerdict, NewTaProfile, RegisteredTeeDevice, TaUpdate,

@@ -59,6 +59,13 @@ pub enum Command {
     /// TEE-style provisioning: TA profiles, device models, device UIDs (docs/tee.md).
     #[command(subcommand)]
     Tee(TeeCommand),
+    /// Card segments (docs/cards.md): departments whose members log in with an IC card and a
+    /// PIN derived from it; their salts and yearly rotation.
+    #[command(subcommand)]
+    Segment(crate::commands::SegmentCommand),
+    /// Card PINs: print the PIN of a card in a segment (stored nowhere).
+    #[command(subcommand)]
+    Pin(crate::commands::PinCommand),
     /// Accounts and linked devices (docs/linking.md): anchors, devices, recovery.
     #[command(subcommand)]
     Account(crate::commands::AccountCommand),

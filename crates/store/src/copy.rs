@@ -296,6 +296,26 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "segments",
+        &[
+            ("name", Text),
+            ("pin_digits", Int),
+            ("use_pmm", Int),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "segment_salts",
+        &[
+            ("segment", Text),
+            ("number", Int),
+            ("salt_sealed", Bytes),
+            ("valid_from", Int),
+            ("valid_until", Int),
+            ("created_at", Int),
+        ],
+    ),
+    (
         "delegations",
         &[
             ("id", Text),

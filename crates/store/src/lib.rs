@@ -28,6 +28,7 @@ mod postgres;
 mod registry;
 mod rows;
 mod secrets;
+mod segments;
 mod sqlite;
 mod status;
 mod tee;
@@ -52,6 +53,7 @@ pub use options::DatabaseOptions;
 pub use postgres::PgStore;
 pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore};
 pub use secrets::{AdminTokenEntry, EstSecretEntry, SecretStore};
+pub use segments::{SaltGenerationRecord, SegmentRecord, SegmentStore};
 pub use sqlite::SqliteStore;
 pub use status::{CertificateStatus, DeviceStatus, ProductStatus};
 pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore, TpmBinding};
@@ -60,7 +62,14 @@ pub use tpm::{TpmActivation, TpmAttestation, TpmStore};
 /// Everything the authority persists: every aggregate's store. Implemented for every type that
 /// implements them all.
 pub trait Store:
-    CertificateStore + RegistryStore + AuditStore + SecretStore + TpmStore + TeeStore + LinkStore
+    CertificateStore
+    + RegistryStore
+    + AuditStore
+    + SecretStore
+    + TpmStore
+    + TeeStore
+    + LinkStore
+    + SegmentStore
 {
 }
 
@@ -72,6 +81,7 @@ impl<T> Store for T where
         + TpmStore
         + TeeStore
         + LinkStore
+        + SegmentStore
 {
 }
 

@@ -18,6 +18,7 @@ mod est;
 mod gateway;
 mod product;
 mod quickstart;
+mod segment;
 mod serve;
 mod tee;
 
@@ -42,6 +43,7 @@ pub use est::EstCommand;
 pub use gateway::GatewayArgs;
 pub use product::ProductCommand;
 pub use quickstart::QuickstartArgs;
+pub use segment::{PinCommand, SegmentCommand};
 pub use serve::ServeArgs;
 pub use tee::TeeCommand;
 
@@ -57,6 +59,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Product(cmd) => product::run(&data_dir, cmd).await,
         Command::Device(cmd) => device::run(&data_dir, cmd).await,
         Command::Tee(cmd) => tee::run(&data_dir, cmd).await,
+        Command::Segment(cmd) => segment::run(&data_dir, cmd).await,
+        Command::Pin(cmd) => segment::run_pin(&data_dir, cmd).await,
         Command::Account(cmd) => account::run(&data_dir, cmd).await,
         Command::Agent(cmd) => agent::run(cmd).await,
         Command::Est(cmd) => est::run(&data_dir, cmd).await,

@@ -54,6 +54,11 @@ fn tee_guide_runs_as_written() {
 }
 
 #[test]
+fn cards_guide_runs_as_written() {
+    run_doc("docs/cards.md");
+}
+
+#[test]
 fn console_guide_runs_as_written() {
     run_doc("docs/console.md");
 }

@@ -462,3 +462,51 @@ pub(crate) fn links_purged(requests: u64, logins: u64, actor: &str, at_ms: i64) 
         json!({"link_requests": requests, "logins": logins}),
     )
 }
+
+/// `segment.created`.
+pub(crate) fn segment_created(s: &crate::SegmentRecord, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        s.created_at_ms,
+        "segment.created",
+        actor,
+        &s.name,
+        json!({"pin_digits": s.pin_digits, "use_pmm": s.use_pmm}),
+    )
+}
+
+/// `segment.rotated`.
+pub(crate) fn segment_rotated(
+    next: &crate::SaltGenerationRecord,
+    current_until: i64,
+    actor: &str,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        next.created_at_ms,
+        "segment.rotated",
+        actor,
+        &next.segment,
+        json!({
+            "generation": next.number,
+            "valid_from": next.valid_from,
+            "valid_until": next.valid_until,
+            "previous_until": current_until,
+        }),
+    )
+}
+
+/// `pin.issued`: a card's PIN was handed out (never the PIN itself).
+pub(crate) fn pin_issued(
+    segment: &str,
+    idm: &str,
+    generation: i64,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "pin.issued",
+        actor,
+        segment,
+        json!({"idm": idm, "generation": generation}),
+    )
+}

@@ -14,6 +14,7 @@ mod certificates;
 mod link;
 mod registry;
 mod secrets;
+mod segments;
 mod tee;
 mod tpm;
 
@@ -71,6 +72,7 @@ where
         secrets::admin_tokens_are_found_by_hash_and_unique,
         secrets::a_single_use_admin_token_is_taken_once,
         secrets::credentials_are_listed_and_revoked_with_an_audit_event,
+        segments::segments_are_created_once_and_rotated_from_the_newest,
         tpm::a_tpm_activation_is_consumed_once_with_its_certificate,
         tpm::parallel_enrollments_share_no_activation,
         tpm::outstanding_activations_are_counted_and_expired_ones_purged,

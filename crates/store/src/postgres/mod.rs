@@ -13,6 +13,7 @@ mod link;
 mod registry;
 mod relay;
 mod secrets;
+mod segments;
 mod tee;
 mod tpm;
 

@@ -9,6 +9,7 @@ mod certificates;
 mod link;
 mod registry;
 mod secrets;
+mod segments;
 mod tee;
 mod tpm;
 

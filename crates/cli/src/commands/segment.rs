@@ -1,0 +1,199 @@
+//! `inkan segment` and `inkan pin`: card segments, their salt rotation, and PINs handed out
+//! for a card (docs/cards.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+use inkan_attest::card_pin::CardData;
+use inkan_authority::{DataDir, Segments, SEGMENT_LIFETIME};
+
+use super::open_store;
+use crate::output::{rfc3339, table};
+use crate::running::load_config;
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Create a segment (a department) with a fresh salt, accepted for --lifetime.
+    Create {
+        /// Its name: 1 to 64 letters, digits or -.
+        name: String,
+        /// PIN length, 6 to 10.
+        #[arg(long, default_value_t = 6)]
+        digits: u8,
+        /// Derive PINs from the card's PMm too (readers then must report it).
+        #[arg(long)]
+        pmm: bool,
+        /// How long the first salt is accepted (365d).
+        #[arg(long, value_parser = parse_duration)]
+        lifetime: Option<Duration>,
+    },
+    /// Rotate the salt (yearly): the current PINs stay valid for --window (14d to 28d), the
+    /// new ones from now on. Hand out the new PINs during the window.
+    Rotate {
+        /// The segment.
+        name: String,
+        /// The renewal window in which the old and the new PIN both work.
+        #[arg(long, default_value = "21d", value_parser = parse_duration)]
+        window: Duration,
+        /// How long the new salt is accepted (365d).
+        #[arg(long, value_parser = parse_duration)]
+        lifetime: Option<Duration>,
+    },
+    /// List the segments, or show one with its salt generations (never a salt).
+    List {
+        /// Only this segment, with its generations.
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Print the PIN of a card in a segment, from its typed data (as a reader shows it). The
+    /// PIN is printed once, as the last line, and stored nowhere; the audit log records the
+    /// card's IDm.
+    Issue {
+        /// The segment.
+        #[arg(long)]
+        segment: String,
+        /// The card's IDm (16 hex digits; colons and spaces allowed).
+        #[arg(long)]
+        idm: String,
+        /// The card's system code (0003 for transport cards such as Suica).
+        #[arg(long, default_value = "0003")]
+        system_code: String,
+        /// The card's PMm, for segments that use it.
+        #[arg(long)]
+        pmm: Option<String>,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    inkan_pki::duration_text::parse(text)
+}
+
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "admin".into())
+    )
+}
+
+async fn segments(data_dir: &DataDir) -> anyhow::Result<Segments> {
+    let config = load_config(data_dir, None)?;
+    let store = open_store(data_dir, &config).await?;
+    Ok(Segments::new(store, Arc::new(data_dir.sealing_key()?)))
+}
+
+pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> {
+    let segments = segments(data_dir).await?;
+    match cmd {
+        SegmentCommand::Create {
+            name,
+            digits,
+            pmm,
+            lifetime,
+        } => {
+            segments
+                .create(
+                    &name,
+                    digits,
+                    pmm,
+                    lifetime.unwrap_or(SEGMENT_LIFETIME),
+                    &actor(),
+                )
+                .await?;
+            println!("segment {name} created: {digits}-digit PINs, salt generation 1");
+        }
+        SegmentCommand::Rotate {
+            name,
+            window,
+            lifetime,
+        } => {
+            let next = segments
+                .rotate(
+                    &name,
+                    window,
+                    lifetime.unwrap_or(SEGMENT_LIFETIME),
+                    &actor(),
+                )
+                .await?;
+            println!(
+                "segment {name}: salt generation {} from now until {}; the previous PINs work for {} more",
+                next.number,
+                rfc3339(next.valid_until),
+                inkan_pki::duration_text::format(&window)
+            );
+        }
+        SegmentCommand::List { name: None, json } => {
+            let list = segments.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.pin_digits.to_string(),
+                            if s.use_pmm { "yes" } else { "no" }.into(),
+                            rfc3339(s.created_at_ms / 1000),
+                        ]
+                    })
+                    .collect();
+                table(&["SEGMENT", "DIGITS", "PMM", "CREATED"], &rows);
+            }
+        }
+        SegmentCommand::List {
+            name: Some(name),
+            json,
+        } => {
+            let (segment, generations) = segments.show(&name).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"segment": segment, "generations": generations})
+                );
+            } else {
+                let rows: Vec<Vec<String>> = generations
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.number.to_string(),
+                            rfc3339(g.valid_from),
+                            rfc3339(g.valid_until),
+                        ]
+                    })
+                    .collect();
+                table(&["GENERATION", "FROM", "UNTIL"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_pin(data_dir: &DataDir, cmd: PinCommand) -> anyhow::Result<()> {
+    let PinCommand::Issue {
+        segment,
+        idm,
+        system_code,
+        pmm,
+    } = cmd;
+    let card =
+        CardData::parse(&system_code, &idm, pmm.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let issued = segments(data_dir)
+        .await?
+        .issue_pin(&segment, &card, &actor())
+        .await?;
+    eprintln!(
+        "PIN of card {} in segment {segment} (salt generation {}, valid until {}); shown once:",
+        hex::encode(card.idm),
+        issued.generation,
+        rfc3339(issued.valid_until)
+    );
+    println!("{}", issued.pin);
+    Ok(())
+}
