@@ -171,13 +171,22 @@ async fn an_operator_revokes_a_certificate_in_chromium() {
         )))
         .await
         .unwrap();
-    assert!(page
+    // The address follows the search (hx-push-url), so the page can be bookmarked.
+    let pushed = std::time::Instant::now();
+    while !page
         .current_url()
         .await
         .unwrap()
         .query()
         .unwrap_or_default()
-        .contains("name=METER-"));
+        .contains("name=METER-")
+    {
+        assert!(
+            pushed.elapsed() < std::time::Duration::from_secs(5),
+            "the address did not follow the search"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     browser.screenshot("console-search").await;
 
     // Credentials: a token made here is shown once; a forged form is refused in words, inline.
