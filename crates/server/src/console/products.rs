@@ -192,7 +192,7 @@ pub(super) async fn product(
     };
     let rows = match format {
         Format::Html => DEVICE_ROWS,
-        _ => super::EXPORT_ROWS.0 as usize,
+        _ => super::certificates::EXPORT_ROWS.0 as usize,
     };
     let devices = registry
         .device_page(Some(&found.id), after.as_ref(), rows)
@@ -213,7 +213,7 @@ pub(super) async fn product(
                 "/console/products/{}?format={}&after={}",
                 found.id,
                 asked.format.as_deref().unwrap_or_default(),
-                super::urlencoding(&c.to_string())
+                super::certificates::urlencoding(&c.to_string())
             )
         });
         return Ok(export::download(format, &table, next));
