@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inkan_attest::card_pin::{self, CardData, SaltGeneration};
-use inkan_store::{SaltGenerationRecord, SegmentRecord, Store, StoreError};
+use inkan_store::{RevokedCard, SaltGenerationRecord, SegmentRecord, Store, StoreError};
 use rand::RngCore;
 use time::OffsetDateTime;
 
@@ -211,6 +211,18 @@ impl Segments {
             pmm: if segment.use_pmm { card.pmm } else { None },
             ..card.clone()
         };
+        let idm = hex::encode(card.idm);
+        if self
+            .store
+            .revoked_cards(name)
+            .await?
+            .iter()
+            .any(|r| r.idm == idm)
+        {
+            return Err(AuthorityError::Invalid(format!(
+                "card {idm} is revoked in segment {name:?}: it gets a PIN again after the next salt rotation"
+            )));
+        }
         let now = self.now().unix_timestamp();
         let generations = self.generations(name).await?;
         let newest = generations
@@ -227,7 +239,7 @@ impl Segments {
         self.store
             .record_pin_issued(
                 name,
-                &hex::encode(card.idm),
+                &idm,
                 i64::from(newest.number),
                 actor,
                 unix_ms(self.now()),
@@ -238,6 +250,48 @@ impl Segments {
             generation: i64::from(newest.number),
             valid_until: newest.valid_until,
         })
+    }
+}
+
+impl Segments {
+    /// Revokes a card in a segment (a lost card, a leaked PIN), audited: it gets no PIN until
+    /// the next salt rotation clears the list. False if it was revoked already.
+    pub async fn revoke_card(
+        &self,
+        name: &str,
+        card: &CardData,
+        reason: &str,
+        actor: &str,
+    ) -> Result<bool, AuthorityError> {
+        let reason = reason.trim();
+        if reason.is_empty()
+            || reason.len() > 64
+            || !reason
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(AuthorityError::Invalid(
+                "reason: 1 to 64 letters, digits or - (lost, pin-leaked, …)".into(),
+            ));
+        }
+        let revoked = RevokedCard {
+            segment: name.into(),
+            idm: hex::encode(card.idm),
+            reason: reason.into(),
+            revoked_at_ms: unix_ms(self.now()),
+        };
+        self.store
+            .revoke_card(&revoked, actor)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => unknown(name),
+                other => other.into(),
+            })
+    }
+
+    /// The segment's revoked cards.
+    pub async fn revoked_cards(&self, name: &str) -> Result<Vec<RevokedCard>, AuthorityError> {
+        Ok(self.store.revoked_cards(name).await?)
     }
 }
 

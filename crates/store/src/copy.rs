@@ -316,6 +316,15 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "segment_revoked_cards",
+        &[
+            ("segment", Text),
+            ("idm", Text),
+            ("reason", Text),
+            ("revoked_at", Int),
+        ],
+    ),
+    (
         "delegations",
         &[
             ("id", Text),

@@ -53,7 +53,7 @@ pub use options::DatabaseOptions;
 pub use postgres::PgStore;
 pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore};
 pub use secrets::{AdminTokenEntry, EstSecretEntry, SecretStore};
-pub use segments::{SaltGenerationRecord, SegmentRecord, SegmentStore};
+pub use segments::{RevokedCard, SaltGenerationRecord, SegmentRecord, SegmentStore};
 pub use sqlite::SqliteStore;
 pub use status::{CertificateStatus, DeviceStatus, ProductStatus};
 pub use tee::{TaProfile, TeeAttestation, TeeChallenge, TeeDevice, TeeModel, TeeStore, TpmBinding};

@@ -36,6 +36,19 @@ pub struct SaltGenerationRecord {
     pub created_at_ms: i64,
 }
 
+/// A card a segment refuses.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RevokedCard {
+    /// The segment.
+    pub segment: String,
+    /// The card's IDm, 16 lowercase hex digits.
+    pub idm: String,
+    /// Why (lost, pin-leaked, …).
+    pub reason: String,
+    /// Unix ms.
+    pub revoked_at_ms: i64,
+}
+
 /// Segments and salt generations. Each method is atomic.
 #[async_trait]
 pub trait SegmentStore: Send + Sync + 'static {
@@ -61,7 +74,8 @@ pub trait SegmentStore: Send + Sync + 'static {
     ) -> Result<Vec<SaltGenerationRecord>, StoreError>;
 
     /// Rotates a segment, audited (`segment.rotated`): generation `current` (which must be the
-    /// newest) is accepted until `current_until`, and `next` is added.
+    /// newest) is accepted until `current_until`, `next` is added, and the segment's revoked
+    /// cards are cleared.
     /// [`StoreError::Conflict`] if `current` is not the newest (a rotation meanwhile).
     async fn rotate_segment(
         &self,
@@ -81,4 +95,11 @@ pub trait SegmentStore: Send + Sync + 'static {
         actor: &str,
         at_ms: i64,
     ) -> Result<(), StoreError>;
+
+    /// Adds a card to the segment's revocation list, audited (`segment.card.revoked`); false
+    /// if it is there already. [`StoreError::NotFound`] for an unknown segment.
+    async fn revoke_card(&self, card: &RevokedCard, actor: &str) -> Result<bool, StoreError>;
+
+    /// The segment's revoked cards, by IDm.
+    async fn revoked_cards(&self, segment: &str) -> Result<Vec<RevokedCard>, StoreError>;
 }

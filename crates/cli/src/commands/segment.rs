@@ -40,6 +40,18 @@ pub enum SegmentCommand {
         #[arg(long, value_parser = parse_duration)]
         lifetime: Option<Duration>,
     },
+    /// Revoke a card in a segment (lost, PIN leaked): it gets no PIN until the next rotation,
+    /// which clears the list.
+    RevokeCard {
+        /// The segment.
+        name: String,
+        /// The card's IDm (16 hex digits).
+        #[arg(long)]
+        idm: String,
+        /// Why: lost, pin-leaked, …
+        #[arg(long, default_value = "lost")]
+        reason: String,
+    },
     /// List the segments, or show one with its salt generations (never a salt).
     List {
         /// Only this segment, with its generations.
@@ -128,6 +140,20 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
                 inkan_pki::duration_text::format(&window)
             );
         }
+        SegmentCommand::RevokeCard { name, idm, reason } => {
+            let card = CardData::parse("0000", &idm, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if segments
+                .revoke_card(&name, &card, &reason, &actor())
+                .await?
+            {
+                println!("card {} revoked in segment {name}", hex::encode(card.idm));
+            } else {
+                println!(
+                    "card {} was revoked in segment {name} already",
+                    hex::encode(card.idm)
+                );
+            }
+        }
         SegmentCommand::List { name: None, json } => {
             let list = segments.list().await?;
             if json {
@@ -152,10 +178,15 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
             json,
         } => {
             let (segment, generations) = segments.show(&name).await?;
+            let revoked = segments.revoked_cards(&name).await?;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"segment": segment, "generations": generations})
+                    serde_json::json!({
+                        "segment": segment,
+                        "generations": generations,
+                        "revoked_cards": revoked,
+                    })
                 );
             } else {
                 let rows: Vec<Vec<String>> = generations
@@ -169,6 +200,14 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
                     })
                     .collect();
                 table(&["GENERATION", "FROM", "UNTIL"], &rows);
+                for card in &revoked {
+                    println!(
+                        "revoked card {} ({}, {})",
+                        card.idm,
+                        card.reason,
+                        rfc3339(card.revoked_at_ms / 1000)
+                    );
+                }
             }
         }
     }

@@ -80,6 +80,50 @@ fn a_segment_hands_out_pins_rotates_its_salt_and_stores_no_pin() {
     }
     assert_eq!(audit(), before, "refusals write nothing");
 
+    // A lost card: revoked, it gets no PIN (once; other cards unaffected).
+    env.ok(&[
+        "segment",
+        "revoke-card",
+        "physics",
+        "--idm",
+        "0123456789abcdee",
+        "--reason",
+        "lost",
+    ]);
+    let again = env.ok(&[
+        "segment",
+        "revoke-card",
+        "physics",
+        "--idm",
+        "0123456789abcdee",
+    ]);
+    assert!(again.contains("already"), "{again}");
+    let refused = env.run(&[
+        "pin",
+        "issue",
+        "--segment",
+        "physics",
+        "--idm",
+        "0123456789abcdee",
+    ]);
+    assert!(!refused.status.success(), "a revoked card gets no PIN");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("revoked"));
+    assert_eq!(
+        pin(&env, "chemistry", "0123456789abcdee").len(),
+        10,
+        "in its own segment only"
+    );
+    let bad = env.run(&[
+        "segment",
+        "revoke-card",
+        "physics",
+        "--idm",
+        card,
+        "--reason",
+        "a b",
+    ]);
+    assert!(!bad.status.success(), "a bad reason");
+
     // The yearly rotation: a new PIN from now on; the old one stays accepted in the window.
     let rotated = env.ok(&["segment", "rotate", "physics", "--window", "21d"]);
     assert!(rotated.contains("salt generation 2"), "{rotated}");
@@ -100,6 +144,15 @@ fn a_segment_hands_out_pins_rotates_its_salt_and_stores_no_pin() {
         window,
         21 * 86_400,
         "the old PIN stays for the window: {listed}"
+    );
+    assert!(
+        listed["revoked_cards"].as_array().unwrap().is_empty(),
+        "the rotation cleared the revoked cards: {listed}"
+    );
+    assert_eq!(
+        pin(&env, "physics", "0123456789abcdee").len(),
+        10,
+        "a PIN again"
     );
     let again = env.run(&["segment", "rotate", "physics"]);
     assert!(!again.status.success(), "not during a renewal window");

@@ -18,3 +18,13 @@ CREATE TABLE segment_salts (
     created_at BIGINT NOT NULL,         -- Unix ms
     PRIMARY KEY (segment, number)
 );
+
+-- Cards a segment refuses (a lost card, a leaked PIN) until its next salt rotation clears the
+-- list (the paper's procedure: a revoked card gets no PIN under the new salt unless issued one).
+CREATE TABLE segment_revoked_cards (
+    segment TEXT NOT NULL REFERENCES segments(name),
+    idm TEXT NOT NULL,                   -- 16 lowercase hex digits
+    reason TEXT NOT NULL,
+    revoked_at BIGINT NOT NULL,          -- Unix ms
+    PRIMARY KEY (segment, idm)
+);

@@ -510,3 +510,14 @@ pub(crate) fn pin_issued(
         json!({"idm": idm, "generation": generation}),
     )
 }
+
+/// `segment.card.revoked`.
+pub(crate) fn segment_card_revoked(card: &crate::RevokedCard, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        card.revoked_at_ms,
+        "segment.card.revoked",
+        actor,
+        &card.segment,
+        json!({"idm": card.idm, "reason": card.reason}),
+    )
+}

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{SaltGenerationRecord, SegmentRecord, Store, StoreError};
+use crate::{RevokedCard, SaltGenerationRecord, SegmentRecord, Store, StoreError};
 
 fn segment(name: &str) -> SegmentRecord {
     SegmentRecord {
@@ -50,10 +50,39 @@ pub(super) async fn segments_are_created_once_and_rotated_from_the_newest<S: Sto
     );
     assert!(store.segment("chemistry").await.unwrap().is_none());
 
+    let lost = |segment: &str| RevokedCard {
+        segment: segment.into(),
+        idm: "0123456789abcdef".into(),
+        reason: "lost".into(),
+        revoked_at_ms: 5,
+    };
+    assert!(store
+        .revoke_card(&lost("physics"), "cli:root")
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .revoke_card(&lost("physics"), "cli:root")
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(matches!(
+        store.revoke_card(&lost("chemistry"), "cli:root").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.revoked_cards("physics").await.unwrap(),
+        [lost("physics")]
+    );
     store
         .rotate_segment(1, 60, &generation("physics", 2, 50, 500), "cli:root")
         .await
         .unwrap();
+    assert!(
+        store.revoked_cards("physics").await.unwrap().is_empty(),
+        "a rotation clears the list"
+    );
     let generations = store.salt_generations("physics").await.unwrap();
     assert_eq!(generations.len(), 2);
     assert_eq!((generations[0].number, generations[0].valid_until), (1, 60));
@@ -82,6 +111,14 @@ pub(super) async fn segments_are_created_once_and_rotated_from_the_newest<S: Sto
         .unwrap();
     let events = store.audit_events(0, 1000).await.unwrap();
     let kinds: Vec<&str> = events[head..].iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["segment.created", "segment.rotated", "pin.issued"]);
+    assert_eq!(
+        kinds,
+        [
+            "segment.created",
+            "segment.card.revoked",
+            "segment.rotated",
+            "pin.issued"
+        ]
+    );
     assert_eq!(store.segments().await.unwrap().len(), 1);
 }

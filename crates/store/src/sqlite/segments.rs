@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{audit, SqliteStore};
 use crate::audit::events;
-use crate::{SaltGenerationRecord, SegmentRecord, SegmentStore, StoreError};
+use crate::{RevokedCard, SaltGenerationRecord, SegmentRecord, SegmentStore, StoreError};
 
 fn segment_of(r: &sqlx::sqlite::SqliteRow) -> Result<SegmentRecord, StoreError> {
     Ok(SegmentRecord {
@@ -139,6 +139,10 @@ impl SegmentStore for SqliteStore {
             .bind(next.created_at_ms)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM segment_revoked_cards WHERE segment = ?")
+            .bind(&next.segment)
+            .execute(&mut *tx)
+            .await?;
         audit(&mut tx, events::segment_rotated(next, current_until, actor)).await?;
         tx.commit().await?;
         Ok(())
@@ -160,5 +164,52 @@ impl SegmentStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn revoke_card(&self, card: &RevokedCard, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let known = sqlx::query("SELECT 1 FROM segments WHERE name = ?")
+            .bind(&card.segment)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !known {
+            return Err(StoreError::NotFound(format!("segment {}", card.segment)));
+        }
+        let added = sqlx::query(
+            "INSERT INTO segment_revoked_cards (segment, idm, reason, revoked_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (segment, idm) DO NOTHING",
+        )
+        .bind(&card.segment)
+        .bind(&card.idm)
+        .bind(&card.reason)
+        .bind(card.revoked_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added != 1 {
+            return Ok(false);
+        }
+        audit(&mut tx, events::segment_card_revoked(card, actor)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoked_cards(&self, segment: &str) -> Result<Vec<RevokedCard>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM segment_revoked_cards WHERE segment = ? ORDER BY idm")
+                .bind(segment)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r: &sqlx::sqlite::SqliteRow| {
+                Ok(RevokedCard {
+                    segment: r.try_get("segment")?,
+                    idm: r.try_get("idm")?,
+                    reason: r.try_get("reason")?,
+                    revoked_at_ms: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
     }
 }
