@@ -74,7 +74,7 @@ pub(super) async fn unlink(
 ) -> Result<Response, Refused> {
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     authority
-        .unlink_as_admin(&id, &registration, &format!("console:{}", session.actor))
+        .unlink_as_admin(&id, &registration, &session.audit_actor())
         .await
         .map_err(|e| Refused::Failed(StatusCode::NOT_FOUND, e.to_string()))?;
     Ok(back_to(&id))
@@ -91,7 +91,7 @@ pub(super) async fn end_delegation(
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let ended = authority
         .account_registry()
-        .end_delegation(&id, &format!("console:{}", session.actor))
+        .end_delegation(&id, &session.audit_actor())
         .await?;
     if !ended {
         return Err(Refused::Failed(

@@ -323,7 +323,7 @@ pub(super) async fn revoke(
         Refused::Failed(StatusCode::BAD_REQUEST, e.to_string())
     })?;
     let serial = normal_serial(&serial).unwrap_or(serial);
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     let result = authority
         .revoke(&serial, reason, &actor, form.cascade.is_some())
         .await?;

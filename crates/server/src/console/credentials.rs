@@ -123,7 +123,7 @@ pub(super) async fn create_est_secret(
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
     let label = form.label.trim();
     let secret = authority
-        .create_est_secret(label, &format!("console:{}", session.actor))
+        .create_est_secret(label, &session.audit_actor())
         .await
         .map_err(|e| match e {
             AuthorityError::Invalid(why) => bad(why),
@@ -148,7 +148,7 @@ pub(super) async fn revoke_est_secret(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     if !authority.revoke_est_secret(&label, &actor).await? {
         return Err(Refused::Failed(
             StatusCode::NOT_FOUND,
@@ -188,7 +188,7 @@ pub(super) async fn create_admin_token(
     }
     let token = authority
         .credentials()
-        .create_admin_token(name, &format!("console:{}", session.actor))
+        .create_admin_token(name, &session.audit_actor())
         .await?;
     let made = pages::MadeSecret {
         what: format!("Admin token {name} (Authorization: Bearer …; it logs in here too)"),
@@ -207,7 +207,7 @@ pub(super) async fn revoke_admin_token(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     match authority
         .credentials()
         .revoke_admin_token(&id, &actor)

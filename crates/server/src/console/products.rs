@@ -117,7 +117,7 @@ pub(super) async fn create(
             .filter(|d| (1..=3650).contains(d))
             .ok_or_else(|| bad("DeviceCert validity: 1 to 3650 days"))?,
     };
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     let created = authority
         .create_product(
             ProductParams {
@@ -253,7 +253,7 @@ pub(super) async fn set_product_status(
         "disabled" => ProductStatus::Disabled,
         _ => return Err(bad("status: active or disabled")),
     };
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     let (product, _) = authority
         .registry()
         .set_product_status(&id, status, &actor)
@@ -276,7 +276,7 @@ pub(super) async fn set_device_status(
         "disabled" => DeviceStatus::Disabled,
         _ => return Err(bad("status: active or disabled")),
     };
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     let (device, _) = authority
         .registry()
         .set_device_status(&id, status, &actor)

@@ -37,6 +37,11 @@ impl ConsoleSession {
         format!("{}|{token}|{}", self.expires_at, self.actor)
     }
 
+    /// The audit log's actor for what this administrator does in the console.
+    pub(crate) fn audit_actor(&self) -> String {
+        format!("console:{}", self.actor)
+    }
+
     /// The cookie value: base64url(expiry | token id | actor) "." base64url(MAC).
     pub(crate) fn cookie_value(&self, key: &[u8; 32]) -> String {
         let payload = self.payload();

@@ -128,7 +128,7 @@ pub(super) async fn rotate(
                 )
             })?,
     };
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     authority
         .tee()?
         .rotate_profile(&name, Duration::from_secs(days * 86_400), &actor)
@@ -146,7 +146,7 @@ pub(super) async fn revoke(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refused> {
     let session = form_session(&authority, &headers, &peer, &uri, &form.csrf).await?;
-    let actor = format!("console:{}", session.actor);
+    let actor = session.audit_actor();
     authority
         .tee()?
         .revoke_profile(&name, &actor)
