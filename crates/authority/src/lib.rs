@@ -8,6 +8,7 @@
 
 mod audit_check;
 mod bootstrap;
+mod card_login;
 mod committer;
 mod config;
 mod credentials;
@@ -37,6 +38,7 @@ mod tpm;
 
 pub use audit_check::{verify_audit, AuditReport};
 pub use bootstrap::{NewProduct, ProductParams, Registrant, PSK_WINDOW_SECS};
+pub use card_login::{CardLoginAttempt, CardLoginError, CardSession, LockAlert, ADDRESS_LOCK};
 pub use config::{
     Config, DeviceIssuerConfig, EstConfig, EstLabel, HttpListen, PkiConfig, RevocationConfig,
     ServerConfig, TpmConfig, DEFAULT_HTTP_PORT,
@@ -70,7 +72,7 @@ pub use revocation::revoke;
 pub use revocation_feed::RevocationFeed;
 pub use rules::{admit_device, cascade_to};
 pub use sealing::SealingKey;
-pub use segments::{IssuedPin, Segments, DEFAULT_LIFETIME as SEGMENT_LIFETIME};
+pub use segments::{IssuedPin, SegmentSettings, Segments, DEFAULT_LIFETIME as SEGMENT_LIFETIME};
 pub use server_identity::ServerIdentity;
 pub use tee::{
     parse_ek_public, LocationVerdict, NewTaProfile, RegisteredTeeDevice, TaUpdate,

@@ -27,10 +27,34 @@ pub struct IssuedPin {
     pub valid_until: i64,
 }
 
+/// How a new segment derives PINs and counts failed logins.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentSettings {
+    /// PIN length, 6 to 10.
+    pub pin_digits: u8,
+    /// Whether the card's PMm is part of the PIN.
+    pub use_pmm: bool,
+    /// Failed logins that lock a card until an administrator unlocks it (1 to 100).
+    pub max_card_failures: u16,
+    /// Failed logins that lock a client address for a while (1 to 10,000).
+    pub max_address_failures: u16,
+}
+
+impl Default for SegmentSettings {
+    fn default() -> Self {
+        Self {
+            pin_digits: 6,
+            use_pmm: false,
+            max_card_failures: 5,
+            max_address_failures: 20,
+        }
+    }
+}
+
 /// Segments and their salts.
 #[derive(Clone)]
 pub struct Segments {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     sealing: Arc<SealingKey>,
     clock: fn() -> OffsetDateTime,
 }
@@ -53,7 +77,7 @@ impl Segments {
         }
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         (self.clock)()
     }
 
@@ -67,11 +91,22 @@ impl Segments {
     pub async fn create(
         &self,
         name: &str,
-        pin_digits: u8,
-        use_pmm: bool,
+        settings: SegmentSettings,
         lifetime: Duration,
         actor: &str,
     ) -> Result<SegmentRecord, AuthorityError> {
+        let SegmentSettings {
+            pin_digits,
+            use_pmm,
+            max_card_failures,
+            max_address_failures,
+        } = settings;
+        if !(1..=100).contains(&max_card_failures) || !(1..=10_000).contains(&max_address_failures)
+        {
+            return Err(AuthorityError::Invalid(
+                "attempt limits: 1 to 100 failures per card, 1 to 10000 per address".into(),
+            ));
+        }
         // The derivation's own checks of the name and the digits, before anything is written.
         let probe = CardData::parse("0000", "0000000000000000", None).map_err(refused)?;
         card_pin::derive_pin(&[0u8; 32], name, &probe, pin_digits).map_err(refused)?;
@@ -86,6 +121,8 @@ impl Segments {
             name: name.into(),
             pin_digits: i64::from(pin_digits),
             use_pmm,
+            max_card_failures: i64::from(max_card_failures),
+            max_address_failures: i64::from(max_address_failures),
             created_at_ms: unix_ms(now),
         };
         let first = SaltGenerationRecord {
@@ -127,7 +164,10 @@ impl Segments {
     }
 
     /// The generations with their salts opened.
-    async fn generations(&self, name: &str) -> Result<Vec<SaltGeneration>, AuthorityError> {
+    pub(crate) async fn generations(
+        &self,
+        name: &str,
+    ) -> Result<Vec<SaltGeneration>, AuthorityError> {
         let mut opened = Vec::new();
         for g in self.store.salt_generations(name).await? {
             opened.push(SaltGeneration {
@@ -295,7 +335,7 @@ impl Segments {
     }
 }
 
-fn unknown(name: &str) -> AuthorityError {
+pub(crate) fn unknown(name: &str) -> AuthorityError {
     AuthorityError::Invalid(format!(
         "no segment {name:?}: `inkan segment list` shows them"
     ))

@@ -6,6 +6,7 @@ mod api {
     pub mod support;
 
     mod agent;
+    mod card_login;
     mod cards;
     mod cert_verify;
     mod cli;

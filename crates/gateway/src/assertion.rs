@@ -69,6 +69,7 @@ mod tests {
         let key = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256).unwrap();
         let signer = AssertionSigner::from_pkcs8(key.pkcs8_der()).unwrap();
         let identity = ClientIdentity {
+            card: None,
             serial: "abc".into(),
             subject: "CN=d".into(),
             level: Some(2),

@@ -9,9 +9,10 @@ use axum::http::request::Parts;
 use inkan_http::PeerCertificates;
 use time::OffsetDateTime;
 
+use crate::cards::CardLogins;
 use crate::error::AuthRefusal;
 use crate::identity::{ClientIdentity, IdentityVerifier};
-use crate::{AuthMethod, RevokedSet};
+use crate::{AuthMethod, RevokedSet, RouteConfig};
 
 /// What is known of the connection a request came on.
 pub(crate) struct Connection<'a> {
@@ -19,6 +20,14 @@ pub(crate) struct Connection<'a> {
     pub(crate) peer: &'a PeerCertificates,
     /// The client's address.
     pub(crate) client: SocketAddr,
+}
+
+/// What the request asks for.
+pub(crate) struct Target<'a> {
+    /// The request's head.
+    pub(crate) request: &'a Parts,
+    /// The route it matched.
+    pub(crate) route: &'a RouteConfig,
 }
 
 /// What an authenticator found in a request.
@@ -37,7 +46,7 @@ pub(crate) trait Authenticator: Send + Sync {
     /// Looks for this method's credential in the request and verifies it at `now`.
     fn authenticate(
         &self,
-        request: &Parts,
+        target: &Target<'_>,
         connection: &Connection<'_>,
         now: OffsetDateTime,
     ) -> Credential;
@@ -47,14 +56,20 @@ pub(crate) trait Authenticator: Send + Sync {
 pub(crate) struct Authenticators {
     client_cert: Arc<ClientCert>,
     linked_device: LinkedDevice,
+    card: Card,
 }
 
 impl Authenticators {
-    pub(crate) fn new(verifier: IdentityVerifier, revoked: Arc<RevokedSet>) -> Self {
+    pub(crate) fn new(
+        verifier: IdentityVerifier,
+        revoked: Arc<RevokedSet>,
+        cards: Option<Arc<CardLogins>>,
+    ) -> Self {
         let client_cert = Arc::new(ClientCert { verifier, revoked });
         Self {
             linked_device: LinkedDevice(client_cert.clone()),
             client_cert,
+            card: Card(cards),
         }
     }
 
@@ -63,20 +78,22 @@ impl Authenticators {
         match method {
             AuthMethod::ClientCert => &*self.client_cert,
             AuthMethod::LinkedDevice => &self.linked_device,
+            AuthMethod::Card => &self.card,
         }
     }
 
     /// The first credential the route's methods find, in their order.
     pub(crate) fn authenticate(
         &self,
-        methods: &[AuthMethod],
-        request: &Parts,
+        target: &Target<'_>,
         connection: &Connection<'_>,
         now: OffsetDateTime,
     ) -> Credential {
-        methods
+        target
+            .route
+            .auth
             .iter()
-            .map(|m| self.get(*m).authenticate(request, connection, now))
+            .map(|m| self.get(*m).authenticate(target, connection, now))
             .find(|c| !matches!(c, Credential::Absent))
             .unwrap_or(Credential::Absent)
     }
@@ -92,7 +109,7 @@ struct ClientCert {
 impl Authenticator for ClientCert {
     fn authenticate(
         &self,
-        _request: &Parts,
+        _target: &Target<'_>,
         connection: &Connection<'_>,
         now: OffsetDateTime,
     ) -> Credential {
@@ -121,13 +138,35 @@ struct LinkedDevice(Arc<ClientCert>);
 impl Authenticator for LinkedDevice {
     fn authenticate(
         &self,
-        request: &Parts,
+        target: &Target<'_>,
         connection: &Connection<'_>,
         now: OffsetDateTime,
     ) -> Credential {
-        match self.0.authenticate(request, connection, now) {
+        match self.0.authenticate(target, connection, now) {
             Credential::Verified(identity) if identity.linked.is_none() => Credential::Absent,
             other => other,
+        }
+    }
+}
+
+/// `card`: a live card session of the route's segment (its cookie), opened on the gateway's
+/// login page. A session of another segment is not this route's credential.
+struct Card(Option<Arc<CardLogins>>);
+
+impl Authenticator for Card {
+    fn authenticate(
+        &self,
+        target: &Target<'_>,
+        _connection: &Connection<'_>,
+        _now: OffsetDateTime,
+    ) -> Credential {
+        match self
+            .0
+            .as_ref()
+            .and_then(|cards| cards.session(&target.request.headers, target.route))
+        {
+            Some(identity) => Credential::Verified(identity),
+            None => Credential::Absent,
         }
     }
 }

@@ -51,9 +51,46 @@ pub struct GatewayConfig {
     /// `[server.limits]`).
     #[serde(default)]
     pub limits: inkan_http::ConnectionLimits,
+    /// Card + PIN login (`[cards]`, docs/cards.md), for routes with `auth = ["card"]`.
+    #[serde(default)]
+    pub cards: Option<CardsConfig>,
     /// Routes, matched by host then longest path prefix.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[cards]`: where the segments' salts, attempt counters, cards and users are kept, and how
+/// card sessions behave.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardsConfig {
+    /// The inkan data directory holding the segments (its database and sealing key); the
+    /// gateway opens it itself, so card logins work with no authority running.
+    pub data_dir: PathBuf,
+    /// The local card reader helper the login page asks for the card (`inkan agent card`).
+    #[serde(default = "default_helper")]
+    pub helper: String,
+    /// A session ends when no request came for this long (default 15m).
+    #[serde(default = "default_idle", with = "duration")]
+    pub session_idle: Duration,
+    /// A session ends this long after the login in any case (default 8h).
+    #[serde(default = "default_lifetime", with = "duration")]
+    pub session_lifetime: Duration,
+    /// A URL that gets a JSON POST when a card or an address is locked (within 5 s).
+    #[serde(default)]
+    pub alert_webhook: Option<String>,
+}
+
+fn default_helper() -> String {
+    "http://127.0.0.1:47120".into()
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_lifetime() -> Duration {
+    Duration::from_secs(8 * 3600)
 }
 
 /// Enrollment of the gateway's own certificate at start.
@@ -126,6 +163,9 @@ pub struct RouteConfig {
     /// Only these devices (device ids), if set.
     #[serde(default)]
     pub allow_devices: Vec<String>,
+    /// The card segment whose cards log in here (routes with `auth = ["card"]`).
+    #[serde(default)]
+    pub segment: Option<String>,
 }
 
 fn root_path() -> String {
@@ -146,6 +186,9 @@ pub enum AuthMethod {
     /// A linked device's certificate (`urn:inkan:linked:` SAN), issued on its anchor's
     /// approval, not revoked (`linked-device`); other certificates are not this credential.
     LinkedDevice,
+    /// A card session of the route's segment, opened on the gateway's login page with an IC
+    /// card (level 1), + PIN (level 2), + password (level 3) (`card`).
+    Card,
 }
 
 /// Client-certificate requirement of a route.
@@ -195,6 +238,9 @@ impl GatewayConfig {
         if let Some(p) = config.assertion_key.as_mut() {
             fix(p);
         }
+        if let Some(c) = config.cards.as_mut() {
+            fix(&mut c.data_dir);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -227,6 +273,22 @@ impl GatewayConfig {
             if r.min_level.is_some_and(|l| !(1..=4).contains(&l)) {
                 return Err(format!("route {:?}: min_level must be 1 to 4", r.path));
             }
+            let card = r.auth.contains(&AuthMethod::Card);
+            if card && (r.segment.is_none() || self.cards.is_none()) {
+                return Err(format!(
+                    "route {:?}: auth \"card\" needs segment = \"NAME\" on the route and a [cards] section",
+                    r.path
+                ));
+            }
+            if !card && r.segment.is_some() {
+                return Err(format!(
+                    "route {:?}: segment is for routes with auth = [\"card\"]",
+                    r.path
+                ));
+            }
+            if card && r.path.starts_with(crate::cards::PREFIX) {
+                return Err(format!("route path {:?} is the gateway's own", r.path));
+            }
             if r.auth.is_empty() && r.client_cert != ClientCertMode::Off {
                 return Err(format!(
                     "route {:?}: auth must name at least one method (\"client-cert\", \"linked-device\"), or set client_cert = \"off\"",
@@ -249,6 +311,17 @@ impl GatewayConfig {
             return Err("client_ca must list at least one CA file".into());
         }
         Ok(())
+    }
+}
+
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        inkan_pki::duration_text::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

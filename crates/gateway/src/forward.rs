@@ -9,14 +9,15 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 use time::OffsetDateTime;
 
-use crate::auth::Connection;
-use crate::error::GatewayError;
+use crate::auth::{Connection, Target};
+use crate::error::{AuthRefusal, GatewayError};
 use crate::failover::{send, Outgoing};
 use crate::headers::{prepare_headers, Forwarding};
 use crate::identity::ClientIdentity;
 use crate::policy::{check_identity, check_requirements};
 use crate::proxy::{Gateway, Routing};
 use crate::routes::Route;
+use crate::AuthMethod;
 
 /// Request bodies are buffered up to this size, so a request can be retried on another upstream.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -53,14 +54,26 @@ pub(crate) async fn forward(
     let (parts, body) = request.into_parts();
     let now = OffsetDateTime::now_utc();
     let config = &route.config;
+    let target = Target {
+        request: &parts,
+        route: config,
+    };
     let found = match config.client_cert {
         crate::ClientCertMode::Off => crate::auth::Credential::Absent,
         _ => routing
             .authenticators
-            .authenticate(&config.auth, &parts, connection, now),
+            .authenticate(&target, connection, now),
     };
     let identity = match check_identity(config.client_cert, found) {
         Ok(identity) => identity,
+        Err(AuthRefusal::NoCertificate) if config.auth.contains(&AuthMethod::Card) => {
+            let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            return Forwarded {
+                response: crate::cards::login_needed(&parts.method, target),
+                identity: None,
+                upstream: None,
+            };
+        }
         Err(refusal) => return Forwarded::refused(refusal.into(), None),
     };
     if let Err(unmet) = check_requirements(config, identity.as_deref()) {

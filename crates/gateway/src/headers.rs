@@ -129,9 +129,19 @@ pub(crate) fn prepare_headers(
         Some(id) => {
             set("x-inkan-verified", "SUCCESS");
             set("x-inkan-subject", &id.subject);
-            set("x-inkan-serial", &id.serial);
+            if !id.serial.is_empty() {
+                set("x-inkan-serial", &id.serial);
+            }
             if let Some(level) = id.level {
                 set("x-inkan-level", &level.to_string());
+            }
+            if let Some(card) = &id.card {
+                set("x-inkan-method", "card");
+                set("x-inkan-card-segment", &card.segment);
+                set("x-inkan-card-idm", &card.idm);
+                if let Some(user) = &card.user {
+                    set("x-inkan-user", user);
+                }
             }
             if let Some(device) = &id.device {
                 set("x-inkan-device", device);
@@ -145,7 +155,9 @@ pub(crate) fn prepare_headers(
             if let Some(account) = &id.account {
                 set("x-inkan-account", account);
             }
-            set("x-inkan-client-cert", &id.escaped_pem);
+            if !id.escaped_pem.is_empty() {
+                set("x-inkan-client-cert", &id.escaped_pem);
+            }
         }
         None => set("x-inkan-verified", "NONE"),
     }

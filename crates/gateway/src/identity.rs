@@ -34,6 +34,20 @@ pub struct ClientIdentity {
     pub linked: Option<String>,
     /// The account of a linked device (`urn:inkan:account:<id>` SAN).
     pub account: Option<String>,
+    /// For a card session: its segment, card and user (no certificate then: `serial` and
+    /// `escaped_pem` are empty).
+    pub card: Option<CardIdentity>,
+}
+
+/// Who a card session is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardIdentity {
+    /// The segment.
+    pub segment: String,
+    /// The card's IDm (16 lowercase hex digits).
+    pub idm: String,
+    /// The level-3 user, or the level-1 card's holder.
+    pub user: Option<String>,
 }
 
 /// Verifies client certificate chains and remembers the outcome by certificate.
@@ -134,6 +148,7 @@ impl IdentityVerifier {
             product,
             linked,
             account,
+            card: None,
             serial: info.serial,
             subject: info.subject,
             level: info.level,

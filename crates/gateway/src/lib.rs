@@ -6,6 +6,7 @@
 
 mod assertion;
 mod auth;
+mod cards;
 mod config;
 mod error;
 mod failover;
@@ -21,8 +22,12 @@ mod response;
 mod revocation;
 mod routes;
 
-pub use config::{AuthMethod, ClientCertMode, GatewayConfig, RouteConfig, TlsFromAuthority};
+pub use cards::CardLogins;
+pub use config::{
+    AuthMethod, CardsConfig, ClientCertMode, GatewayConfig, RouteConfig, TlsFromAuthority,
+};
 pub use error::{AuthRefusal, GatewayError, Unmet};
 pub use headers::HostError;
+pub use identity::{CardIdentity, ClientIdentity};
 pub use proxy::{gateway_router, metrics_router, Gateway};
 pub use revocation::RevokedSet;

@@ -18,6 +18,7 @@ use inkan_http::PeerCertificates;
 
 use crate::assertion::AssertionSigner;
 use crate::auth::{Authenticators, Connection};
+use crate::cards::CardLogins;
 use crate::error::GatewayError;
 use crate::forward::{forward, Forwarded};
 use crate::headers::{host_name, request_host, AddressRanges};
@@ -29,17 +30,21 @@ use crate::{GatewayConfig, RevokedSet};
 /// What a configuration reload replaces: routes (with their upstream pools), the
 /// authenticators with their trusted CAs, and the trusted proxies.
 pub(crate) struct Routing {
-    routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
     pub(crate) authenticators: Authenticators,
     pub(crate) trusted_proxies: AddressRanges,
 }
 
 impl Routing {
-    fn new(config: &GatewayConfig, revoked: Arc<RevokedSet>) -> Result<Self, GatewayError> {
+    fn new(
+        config: &GatewayConfig,
+        revoked: Arc<RevokedSet>,
+        cards: Option<Arc<CardLogins>>,
+    ) -> Result<Self, GatewayError> {
         let verifier = IdentityVerifier::from_files(&config.client_ca, config.policy_arc.clone())?;
         Ok(Self {
             routes: config.routes.iter().cloned().map(Route::new).collect(),
-            authenticators: Authenticators::new(verifier, revoked),
+            authenticators: Authenticators::new(verifier, revoked, cards),
             trusted_proxies: AddressRanges::parse(&config.trusted_proxies)
                 .map_err(GatewayError::Config)?,
         })
@@ -50,6 +55,7 @@ impl Routing {
 pub struct Gateway {
     routing: RwLock<Arc<Routing>>,
     revoked: Arc<RevokedSet>,
+    cards: Option<Arc<CardLogins>>,
     pub(crate) client: Client<HttpsConnector<HttpConnector>, Body>,
     pub(crate) metrics: Metrics,
     pub(crate) assertion: Option<AssertionSigner>,
@@ -57,8 +63,19 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway from its configuration and a revocation set.
-    pub fn new(config: &GatewayConfig, revoked: Arc<RevokedSet>) -> Result<Self, GatewayError> {
+    /// Builds the gateway from its configuration and a revocation set; `cards` checks the
+    /// logins of `auth = ["card"]` routes (needed when the configuration has such routes).
+    pub fn new(
+        config: &GatewayConfig,
+        revoked: Arc<RevokedSet>,
+        cards: Option<CardLogins>,
+    ) -> Result<Self, GatewayError> {
+        let cards = cards.map(Arc::new);
+        if config.cards.is_some() && cards.is_none() {
+            return Err(GatewayError::Config(
+                "[cards] is configured but its segments were not opened".into(),
+            ));
+        }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -69,8 +86,13 @@ impl Gateway {
             .enable_http1()
             .wrap_connector(connector);
         Ok(Self {
-            routing: RwLock::new(Arc::new(Routing::new(config, revoked.clone())?)),
+            routing: RwLock::new(Arc::new(Routing::new(
+                config,
+                revoked.clone(),
+                cards.clone(),
+            )?)),
             revoked,
+            cards,
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector),
@@ -95,7 +117,16 @@ impl Gateway {
     /// Swaps in the routes and client CAs of a new configuration; requests in flight finish on
     /// the old ones, open connections stay open. On error nothing changes.
     pub fn reload(&self, config: &GatewayConfig) -> Result<(), GatewayError> {
-        let routing = Arc::new(Routing::new(config, self.revoked.clone())?);
+        if config.cards.is_some() && self.cards.is_none() {
+            return Err(GatewayError::Config(
+                "[cards] cannot be added on reload: restart the gateway".into(),
+            ));
+        }
+        let routing = Arc::new(Routing::new(
+            config,
+            self.revoked.clone(),
+            self.cards.clone(),
+        )?);
         let mut current = self.routing.write().map_err(|_| GatewayError::Poisoned)?;
         *current = routing;
         Ok(())
@@ -229,6 +260,28 @@ async fn route_request(
     let Some(routing) = gw.routing() else {
         return (refused(GatewayError::RoutingUnavailable), None);
     };
+    if let (Some(cards), true) = (
+        &gw.cards,
+        request.uri().path().starts_with(crate::cards::PREFIX),
+    ) {
+        let response = cards
+            .handle(
+                gw,
+                &routing.routes,
+                host_name(host),
+                connection.client.ip(),
+                request,
+            )
+            .await;
+        return (
+            Forwarded {
+                response,
+                identity: None,
+                upstream: None,
+            },
+            Some(crate::cards::PREFIX.to_string()),
+        );
+    }
     let Some(route) = find(&routing.routes, host_name(host), request.uri().path()) else {
         return (refused(GatewayError::NoRoute), None);
     };

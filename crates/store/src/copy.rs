@@ -302,6 +302,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("pin_digits", Int),
             ("use_pmm", Int),
             ("created_at", Int),
+            ("max_card_failures", Int),
+            ("max_address_failures", Int),
         ],
     ),
     (
@@ -322,6 +324,35 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("idm", Text),
             ("reason", Text),
             ("revoked_at", Int),
+        ],
+    ),
+    (
+        "segment_attempts",
+        &[
+            ("segment", Text),
+            ("subject", Text),
+            ("failures", Int),
+            ("locked_until", Int),
+            ("last_failure_at", Int),
+        ],
+    ),
+    (
+        "segment_cards",
+        &[
+            ("segment", Text),
+            ("idm", Text),
+            ("holder", Text),
+            ("registered_at", Int),
+        ],
+    ),
+    (
+        "segment_users",
+        &[
+            ("segment", Text),
+            ("name", Text),
+            ("idm", Text),
+            ("password_hash", Text),
+            ("created_at", Int),
         ],
     ),
     (

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod card_logins;
 mod certificates;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -37,6 +38,10 @@ mod tpm;
 use std::sync::Arc;
 
 pub use audit::{AuditBreak, AuditEvent, AuditStore, ChainVerifier, NewAuditEvent};
+pub use card_logins::{
+    address_subject, card_subject, AttemptLimits, AttemptRecord, CardLogin, CardLoginStore,
+    FailureOutcome, LoginFailure, RegisteredCard, SegmentUser, LOCKED_UNTIL_UNLOCKED,
+};
 pub use certificates::{search_names, CascadeRule, CertificateStore, Enrolled, Revocation};
 pub use copy::{copy_to_postgres, CopiedTable, CopyReport};
 pub use error::StoreError;
@@ -70,6 +75,7 @@ pub trait Store:
     + TeeStore
     + LinkStore
     + SegmentStore
+    + CardLoginStore
 {
 }
 
@@ -82,6 +88,7 @@ impl<T> Store for T where
         + TeeStore
         + LinkStore
         + SegmentStore
+        + CardLoginStore
 {
 }
 

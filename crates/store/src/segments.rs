@@ -14,6 +14,10 @@ pub struct SegmentRecord {
     pub pin_digits: i64,
     /// Whether the card's PMm is part of the PIN.
     pub use_pmm: bool,
+    /// Failed logins of one card that lock it until an administrator unlocks it.
+    pub max_card_failures: i64,
+    /// Failed logins from one client address that lock the address for a while.
+    pub max_address_failures: i64,
     /// Unix ms.
     pub created_at_ms: i64,
 }

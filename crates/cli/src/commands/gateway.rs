@@ -106,7 +106,9 @@ async fn prepare(
         let tls = inkan_client::client_tls_config(&anchors, None)?;
         tokio::spawn(revoked.clone().follow(authority.clone(), tls));
     }
-    let gateway = Arc::new(Gateway::new(config, revoked).map_err(anyhow::Error::msg)?);
+    let gateway = Arc::new(
+        Gateway::new(config, revoked, card_logins(config).await?).map_err(anyhow::Error::msg)?,
+    );
 
     let (chain, key) = server_identity(config).await?;
     let mut hints = Vec::new();
@@ -294,4 +296,22 @@ fn nginx_config(data_dir: &DataDir, args: &NginxConfigArgs) -> anyhow::Result<()
         chain = chain.display(),
     );
     Ok(())
+}
+
+/// The card logins of `[cards]`: the segments in its data directory (its database and sealing
+/// key), opened by the gateway itself so that no authority needs to run.
+async fn card_logins(config: &GatewayConfig) -> anyhow::Result<Option<inkan_gateway::CardLogins>> {
+    let Some(cards) = &config.cards else {
+        return Ok(None);
+    };
+    let data_dir = DataDir::new(&cards.data_dir);
+    let authority_config = crate::running::load_config(&data_dir, None)?;
+    let store = super::open_store(&data_dir, &authority_config)
+        .await
+        .context("[cards] data_dir")?;
+    let segments = inkan_authority::Segments::new(store, Arc::new(data_dir.sealing_key()?));
+    Ok(Some(inkan_gateway::CardLogins::new(
+        segments,
+        cards.clone(),
+    )))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use inkan_attest::card_pin::CardData;
-use inkan_authority::{DataDir, Segments, SEGMENT_LIFETIME};
+use inkan_authority::{DataDir, SegmentSettings, Segments, SEGMENT_LIFETIME};
 
 use super::open_store;
 use crate::output::{rfc3339, table};
@@ -27,6 +27,12 @@ pub enum SegmentCommand {
         /// How long the first salt is accepted (365d).
         #[arg(long, value_parser = parse_duration)]
         lifetime: Option<Duration>,
+        /// Failed logins that lock a card until `inkan segment unlock` (1 to 100).
+        #[arg(long, default_value_t = 5)]
+        max_card_failures: u16,
+        /// Failed logins that lock a client address for 15 minutes (1 to 10000).
+        #[arg(long, default_value_t = 20)]
+        max_address_failures: u16,
     },
     /// Rotate the salt (yearly): the current PINs stay valid for --window (14d to 28d), the
     /// new ones from now on. Hand out the new PINs during the window.
@@ -51,6 +57,64 @@ pub enum SegmentCommand {
         /// Why: lost, pin-leaked, …
         #[arg(long, default_value = "lost")]
         reason: String,
+    },
+    /// Register a card for level-1 login (its IDm alone admits it: an entry system's list).
+    RegisterCard {
+        /// The segment.
+        name: String,
+        /// The card's IDm (16 hex digits).
+        #[arg(long)]
+        idm: String,
+        /// Whose card it is (a name or staff number).
+        #[arg(long)]
+        holder: String,
+    },
+    /// Remove a level-1 card.
+    UnregisterCard {
+        /// The segment.
+        name: String,
+        /// The card's IDm.
+        #[arg(long)]
+        idm: String,
+    },
+    /// Add a level-3 user: a name, the card it logs in with, and a password read from standard
+    /// input (stored as an argon2id hash).
+    AddUser {
+        /// The segment.
+        name: String,
+        /// The user name.
+        #[arg(long)]
+        user: String,
+        /// The IDm of the user's card.
+        #[arg(long)]
+        idm: String,
+    },
+    /// Remove a level-3 user.
+    RemoveUser {
+        /// The segment.
+        name: String,
+        /// The user name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Lift the lock of a card or a client address after too many failed logins.
+    Unlock {
+        /// The segment.
+        name: String,
+        /// The card's IDm.
+        #[arg(long, conflicts_with = "address")]
+        idm: Option<String>,
+        /// The client address.
+        #[arg(long)]
+        address: Option<std::net::IpAddr>,
+    },
+    /// List cards and addresses with failed logins, locked or not.
+    Attempts {
+        /// Only this segment.
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the segments, or show one with its salt generations (never a salt).
     List {
@@ -87,6 +151,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     inkan_pki::duration_text::parse(text)
 }
 
+fn idm_card(idm: &str) -> anyhow::Result<CardData> {
+    CardData::parse("0000", idm, None).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 fn actor() -> String {
     format!(
         "cli:{}",
@@ -108,12 +176,19 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
             digits,
             pmm,
             lifetime,
+            max_card_failures,
+            max_address_failures,
         } => {
+            let settings = SegmentSettings {
+                pin_digits: digits,
+                use_pmm: pmm,
+                max_card_failures,
+                max_address_failures,
+            };
             segments
                 .create(
                     &name,
-                    digits,
-                    pmm,
+                    settings,
                     lifetime.unwrap_or(SEGMENT_LIFETIME),
                     &actor(),
                 )
@@ -141,7 +216,7 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
             );
         }
         SegmentCommand::RevokeCard { name, idm, reason } => {
-            let card = CardData::parse("0000", &idm, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let card = idm_card(&idm)?;
             if segments
                 .revoke_card(&name, &card, &reason, &actor())
                 .await?
@@ -151,6 +226,90 @@ pub async fn run(data_dir: &DataDir, cmd: SegmentCommand) -> anyhow::Result<()> 
                 println!(
                     "card {} was revoked in segment {name} already",
                     hex::encode(card.idm)
+                );
+            }
+        }
+        SegmentCommand::RegisterCard { name, idm, holder } => {
+            let card = idm_card(&idm)?;
+            let added = segments
+                .register_card(&name, &card, &holder, &actor())
+                .await?;
+            let idm = hex::encode(card.idm);
+            if added {
+                println!("card {idm} of {holder} registered in segment {name} (level 1)");
+            } else {
+                println!("card {idm} was registered in segment {name} already");
+            }
+        }
+        SegmentCommand::UnregisterCard { name, idm } => {
+            let card = idm_card(&idm)?;
+            if !segments.unregister_card(&name, &card, &actor()).await? {
+                anyhow::bail!(
+                    "card {} is not registered in segment {name}",
+                    hex::encode(card.idm)
+                );
+            }
+            println!(
+                "card {} unregistered from segment {name}",
+                hex::encode(card.idm)
+            );
+        }
+        SegmentCommand::AddUser { name, user, idm } => {
+            let card = idm_card(&idm)?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            segments
+                .add_user(&name, &user, &card, password, &actor())
+                .await?;
+            println!(
+                "user {user} added to segment {name} (level 3, card {})",
+                hex::encode(card.idm)
+            );
+        }
+        SegmentCommand::RemoveUser { name, user } => {
+            if !segments.remove_user(&name, &user, &actor()).await? {
+                anyhow::bail!("no user {user:?} in segment {name}");
+            }
+            println!("user {user} removed from segment {name}");
+        }
+        SegmentCommand::Unlock { name, idm, address } => {
+            let card = idm.as_deref().map(idm_card).transpose()?;
+            if segments
+                .unlock(&name, card.as_ref(), address, &actor())
+                .await?
+            {
+                println!("unlocked: its failed logins are cleared");
+            } else {
+                println!("nothing to unlock: no failed logins recorded");
+            }
+        }
+        SegmentCommand::Attempts { name, json } => {
+            let list = segments.failed_attempts(name.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|a| {
+                        let locked = match a.locked_until_ms {
+                            inkan_store::LOCKED_UNTIL_UNLOCKED => "until unlocked".to_string(),
+                            until if until > now => rfc3339(until / 1000),
+                            _ => "no".into(),
+                        };
+                        vec![
+                            a.segment.clone(),
+                            a.subject.clone(),
+                            a.failures.to_string(),
+                            locked,
+                            rfc3339(a.last_failure_ms / 1000),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["SEGMENT", "SUBJECT", "FAILURES", "LOCKED", "LAST FAILURE"],
+                    &rows,
                 );
             }
         }

@@ -3,6 +3,7 @@ use axum::http::{HeaderName, HeaderValue};
 
 fn identity() -> ClientIdentity {
     ClientIdentity {
+        card: None,
         serial: "2A0B".into(),
         subject: "CN=device-1".into(),
         level: Some(2),
@@ -72,6 +73,7 @@ fn the_host_comes_without_its_port_and_selects_the_longest_route() {
         allow_serials: Vec::new(),
         allow_products: Vec::new(),
         allow_devices: Vec::new(),
+        segment: None,
     };
     let table = RouteTable::new(vec![route(None, "/"), route(Some("api.example"), "/v1")]);
     assert_eq!(

@@ -13,6 +13,7 @@ fn map(pairs: &[(&str, &str)]) -> HeaderMap {
 
 fn identity() -> ClientIdentity {
     ClientIdentity {
+        card: None,
         serial: "01".into(),
         subject: "CN=dev".into(),
         level: Some(2),

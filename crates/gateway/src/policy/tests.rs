@@ -8,6 +8,7 @@ use crate::{ClientCertMode, RouteConfig};
 
 fn identity() -> ClientIdentity {
     ClientIdentity {
+        card: None,
         serial: "7B5007".into(),
         subject: "CN=sensor-7".into(),
         level: Some(2),
@@ -144,6 +145,7 @@ fn requirements_by_route() {
 #[test]
 fn a_client_without_product_or_level_meets_no_such_requirement() {
     let client = ClientIdentity {
+        card: None,
         level: None,
         product: None,
         linked: None,

@@ -470,7 +470,12 @@ pub(crate) fn segment_created(s: &crate::SegmentRecord, actor: &str) -> NewAudit
         "segment.created",
         actor,
         &s.name,
-        json!({"pin_digits": s.pin_digits, "use_pmm": s.use_pmm}),
+        json!({
+            "pin_digits": s.pin_digits,
+            "use_pmm": s.use_pmm,
+            "max_card_failures": s.max_card_failures,
+            "max_address_failures": s.max_address_failures,
+        }),
     )
 }
 
@@ -519,5 +524,133 @@ pub(crate) fn segment_card_revoked(card: &crate::RevokedCard, actor: &str) -> Ne
         actor,
         &card.segment,
         json!({"idm": card.idm, "reason": card.reason}),
+    )
+}
+
+/// `card.login.failed`: a failed card login, with the failures counted so far.
+pub(crate) fn card_login_failed(
+    f: &crate::LoginFailure,
+    outcome: &crate::FailureOutcome,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        f.at_ms,
+        "card.login.failed",
+        format!("card:{}", f.idm),
+        &f.segment,
+        json!({
+            "idm": f.idm,
+            "address": f.address,
+            "reason": f.reason,
+            "card_failures": outcome.card_failures,
+            "address_failures": outcome.address_failures,
+        }),
+    )
+}
+
+/// `card.locked` / `card.address.locked`: a lock begins; the card data is recorded.
+pub(crate) fn card_locked(
+    f: &crate::LoginFailure,
+    what: &str,
+    failures: i64,
+    until_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        f.at_ms,
+        what,
+        format!("card:{}", f.idm),
+        &f.segment,
+        json!({
+            "idm": f.idm,
+            "pmm": f.pmm,
+            "address": f.address,
+            "failures": failures,
+            "locked_until": until_ms,
+        }),
+    )
+}
+
+/// `card.login`: the access log of card logins.
+pub(crate) fn card_login(login: &crate::CardLogin) -> NewAuditEvent {
+    NewAuditEvent::new(
+        login.at_ms,
+        "card.login",
+        format!("card:{}", login.idm),
+        &login.segment,
+        json!({
+            "idm": login.idm,
+            "address": login.address,
+            "level": login.level,
+            "user": login.user,
+        }),
+    )
+}
+
+/// `card.unlocked`.
+pub(crate) fn card_unlocked(
+    segment: &str,
+    subject: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "card.unlocked",
+        actor,
+        segment,
+        json!({"subject": subject}),
+    )
+}
+
+/// `segment.card.registered`.
+pub(crate) fn segment_card_registered(card: &crate::RegisteredCard, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        card.registered_at_ms,
+        "segment.card.registered",
+        actor,
+        &card.segment,
+        json!({"idm": card.idm, "holder": card.holder}),
+    )
+}
+
+/// `segment.card.unregistered`.
+pub(crate) fn segment_card_unregistered(
+    segment: &str,
+    idm: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "segment.card.unregistered",
+        actor,
+        segment,
+        json!({"idm": idm}),
+    )
+}
+
+/// `segment.user.added` (never the password or its hash).
+pub(crate) fn segment_user_added(user: &crate::SegmentUser, actor: &str) -> NewAuditEvent {
+    NewAuditEvent::new(
+        user.created_at_ms,
+        "segment.user.added",
+        actor,
+        &user.segment,
+        json!({"user": user.name, "idm": user.idm}),
+    )
+}
+
+/// `segment.user.removed`.
+pub(crate) fn segment_user_removed(
+    segment: &str,
+    name: &str,
+    actor: &str,
+    at_ms: i64,
+) -> NewAuditEvent {
+    NewAuditEvent::new(
+        at_ms,
+        "segment.user.removed",
+        actor,
+        segment,
+        json!({"user": name}),
     )
 }

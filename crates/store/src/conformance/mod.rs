@@ -73,6 +73,7 @@ where
         secrets::a_single_use_admin_token_is_taken_once,
         secrets::credentials_are_listed_and_revoked_with_an_audit_event,
         segments::segments_are_created_once_and_rotated_from_the_newest,
+        segments::card_logins_count_failures_and_lock,
         tpm::a_tpm_activation_is_consumed_once_with_its_certificate,
         tpm::parallel_enrollments_share_no_activation,
         tpm::outstanding_activations_are_counted_and_expired_ones_purged,

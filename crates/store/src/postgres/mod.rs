@@ -7,6 +7,7 @@
 //! order, as SQLite's single writer does on one machine.
 
 mod audit;
+mod card_logins;
 mod certificates;
 mod health;
 mod link;

@@ -5,6 +5,7 @@
 //! its own file. A PostgreSQL backend mirrors the layout.
 
 mod audit;
+mod card_logins;
 mod certificates;
 mod link;
 mod registry;

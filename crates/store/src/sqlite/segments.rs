@@ -12,6 +12,8 @@ fn segment_of(r: &sqlx::sqlite::SqliteRow) -> Result<SegmentRecord, StoreError> 
         name: r.try_get("name")?,
         pin_digits: r.try_get("pin_digits")?,
         use_pmm: r.try_get::<i64, _>("use_pmm")? != 0,
+        max_card_failures: r.try_get("max_card_failures")?,
+        max_address_failures: r.try_get("max_address_failures")?,
         created_at_ms: r.try_get("created_at")?,
     })
 }
@@ -52,12 +54,15 @@ impl SegmentStore for SqliteStore {
             )));
         }
         sqlx::query(
-            "INSERT INTO segments (name, pin_digits, use_pmm, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO segments (name, pin_digits, use_pmm, created_at, max_card_failures, \
+             max_address_failures) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&segment.name)
         .bind(segment.pin_digits)
         .bind(i64::from(segment.use_pmm))
         .bind(segment.created_at_ms)
+        .bind(segment.max_card_failures)
+        .bind(segment.max_address_failures)
         .execute(&mut *tx)
         .await?;
         sqlx::query(INSERT_SALT)
