@@ -4,6 +4,10 @@
 //! with TPM-attested enrollment.
 #![warn(missing_docs)]
 
+#[cfg(feature = "pcsc")]
+pub mod card_helper;
+#[cfg(feature = "pcsc")]
+pub mod card_reader;
 mod device_state;
 mod error;
 pub mod keyd;

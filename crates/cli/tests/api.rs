@@ -7,6 +7,7 @@ mod api {
 
     mod agent;
     mod card_login;
+    mod card_reader;
     mod cards;
     mod cert_verify;
     mod cli;

@@ -40,6 +40,9 @@ pub enum AgentCommand {
     /// On the anchor: let a deputy device approve the account's other logins for a while
     /// (the anchor will be out of reach), or end that.
     Delegate(crate::commands::agent_link::DelegateArgs),
+    /// Read cards for a gateway's login page: answers http://127.0.0.1:PORT/card for that
+    /// origin only.
+    Card(crate::commands::agent_card::AgentCardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +134,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Link(cmd) => super::agent_link::link(cmd).await,
         AgentCommand::Approve(args) => super::agent_link::approve(args).await,
         AgentCommand::Delegate(args) => super::agent_link::delegate(args).await,
+        AgentCommand::Card(args) => super::agent_card::run(args).await,
     }
 }
 

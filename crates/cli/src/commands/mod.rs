@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod agent;
 mod agent_attest;
+mod agent_card;
 mod agent_keyd;
 mod agent_link;
 pub mod agent_tpm;
