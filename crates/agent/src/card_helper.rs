@@ -7,8 +7,11 @@
 //! unless allowed. The Host header must name the helper's own loopback address, so a
 //! DNS-rebinding page cannot reach it under a name of its own. CORS answers (with Chromium's
 //! Private Network Access header) let the gateway's HTTPS page call `http://127.0.0.1:PORT`.
-//! Request bodies are ignored, connections are capped and short-lived, and one card read runs
-//! at a time.
+//! Connections are capped and short-lived, and one card read runs at a time.
+//!
+//! `POST /watch` binds a gateway session to the card: after a login the gateway's page hands
+//! over the session's presence token and the card's IDm, and the helper reports to the gateway
+//! ([`crate::card_presence`]) while that card stays on the reader, and at once when it leaves.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,6 +40,14 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The one path the helper answers.
 const CARD_PATH: &str = "/card";
+/// The path that binds a session to the card on the reader.
+const WATCH_PATH: &str = "/watch";
+/// Sessions watched at once.
+const MAX_WATCHES: usize = 16;
+/// How often a watched card is looked at.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How often its presence is reported.
+const REPORT_EVERY: Duration = Duration::from_secs(3);
 
 /// A web origin as browsers send it in `Origin`: `scheme://host[:port]`, lowercase, without the
 /// scheme's default port and without a path.
@@ -128,6 +139,9 @@ pub struct CardHelperConfig {
     pub system_code: [u8; 2],
     /// Whether requests without an `Origin` header (curl, scripts on this machine) are answered.
     pub allow_no_origin: bool,
+    /// TLS to the gateway for presence reports (`POST /watch`); `None`: sessions are not
+    /// bound to the card by this helper.
+    pub gateway_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl CardHelperConfig {
@@ -138,6 +152,7 @@ impl CardHelperConfig {
             reader: None,
             system_code: [0x00, 0x03],
             allow_no_origin: false,
+            gateway_tls: None,
         }
     }
 }
@@ -198,6 +213,8 @@ async fn serve_with(
         system_code: config.system_code,
         read,
         reading: Arc::new(Mutex::new(())),
+        gateway_tls: config.gateway_tls,
+        watches: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -246,23 +263,33 @@ struct Helper {
     read: Arc<ReadFn>,
     /// Held for the length of a card read: one at a time.
     reading: Arc<Mutex<()>>,
+    gateway_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The sessions watched, by presence token.
+    watches: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl Helper {
-    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(self: &Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let verdict = self
             .policy
             .decide(request.method(), request.uri().path(), request.headers());
-        drop(request); // the body is never read
         let mut response = match verdict {
-            Verdict::Read => self.read_card().await,
+            Verdict::Read => {
+                drop(request); // the body is never read
+                self.read_card().await
+            }
+            Verdict::Watch => self.watch(request).await,
             Verdict::Preflight => {
                 let mut response = Response::new(Full::new(Bytes::new()));
                 *response.status_mut() = StatusCode::NO_CONTENT;
                 let headers = response.headers_mut();
                 headers.insert(
                     header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("GET"),
+                    HeaderValue::from_static("GET, POST"),
+                );
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("content-type"),
                 );
                 headers.insert(
                     "access-control-allow-private-network",
@@ -277,9 +304,10 @@ impl Helper {
             Verdict::Refuse(status, why) => {
                 let mut response = json(status, &serde_json::json!({ "error": why }));
                 if status == StatusCode::METHOD_NOT_ALLOWED {
-                    response
-                        .headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static("GET, OPTIONS"));
+                    response.headers_mut().insert(
+                        header::ALLOW,
+                        HeaderValue::from_static("GET, POST, OPTIONS"),
+                    );
                 }
                 response
             }
@@ -295,6 +323,127 @@ impl Helper {
             HeaderValue::from_static("nosniff"),
         );
         response
+    }
+
+    /// `POST /watch` `{"token": PRESENCE, "idm": IDM}`: reports the card to the gateway for
+    /// that session while it stays on the reader (202), if it is on the reader now (else 409).
+    async fn watch(self: &Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        use http_body_util::BodyExt;
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Watch {
+            token: String,
+            idm: String,
+        }
+        let error = |status, why: &str| json(status, &serde_json::json!({ "error": why }));
+        let Some(tls) = self.gateway_tls.clone() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this helper does not bind sessions to the card: start it with --gateway-ca",
+            );
+        };
+        let body = http_body_util::Limited::new(request.into_body(), 1024);
+        let Ok(body) = tokio::time::timeout(HEADER_TIMEOUT, body.collect()).await else {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        };
+        let Some(watch) = body
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Watch>(&b.to_bytes()).ok())
+            .filter(|w| crate::card_presence::is_token(&w.token))
+        else {
+            return error(StatusCode::BAD_REQUEST, "send {\"token\": …, \"idm\": …}");
+        };
+        let Some(idm) = hex::decode(&watch.idm)
+            .ok()
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        else {
+            return error(StatusCode::BAD_REQUEST, "idm: 16 hex digits");
+        };
+        if self.card_on_reader().await != Some(idm) {
+            return error(StatusCode::CONFLICT, "that card is not on the reader");
+        }
+        let Ok(mut watches) = self.watches.lock() else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        };
+        watches.retain(|_, task| !task.is_finished());
+        if let Some(previous) = watches.remove(&watch.token) {
+            previous.abort();
+        }
+        if watches.len() >= MAX_WATCHES {
+            return error(StatusCode::TOO_MANY_REQUESTS, "too many sessions watched");
+        }
+        let helper = self.clone();
+        let token = watch.token.clone();
+        let task = tokio::spawn(async move { helper.keep_reporting(tls, token, idm).await });
+        watches.insert(watch.token, task);
+        json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "watching": watch.idm }),
+        )
+    }
+
+    /// Reports the card for a session until it leaves the reader or the session ends.
+    async fn keep_reporting(
+        self: Arc<Self>,
+        tls: Arc<rustls::ClientConfig>,
+        token: String,
+        idm: [u8; 8],
+    ) {
+        use crate::card_presence::{report, Reported};
+        let origin = self.policy.origin.as_str().to_string();
+        let mut last_report: Option<tokio::time::Instant> = None;
+        loop {
+            if self.card_on_reader().await != Some(idm) {
+                if let Err(e) = report(&origin, tls.clone(), &token, false).await {
+                    tracing::warn!(
+                        "the card left the reader, but the gateway did not hear it: {e}"
+                    );
+                }
+                return;
+            }
+            if last_report.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
+                match report(&origin, tls.clone(), &token, true).await {
+                    Ok(Reported::Accepted) => last_report = Some(tokio::time::Instant::now()),
+                    Ok(Reported::SessionGone) => return,
+                    Err(e) => tracing::warn!("presence report to {origin}: {e}"),
+                }
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+        }
+    }
+
+    /// The IDm of the card on the reader now, if any (read errors count as no card).
+    async fn card_on_reader(&self) -> Option<[u8; 8]> {
+        match self.read_once().await {
+            Ok(Ok(Some(card))) => Some(card.idm),
+            _ => None,
+        }
+    }
+
+    /// One card read, in turn with the others, in a blocking task, within [`READ_TIMEOUT`].
+    async fn read_once(
+        &self,
+    ) -> Result<Result<Option<ReadCard>, CardReaderError>, Option<tokio::task::JoinError>> {
+        let read = self.read.clone();
+        let reader = self.reader.clone();
+        let reading = self.reading.clone();
+        let outcome = tokio::time::timeout(READ_TIMEOUT, async move {
+            let turn = reading.lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                read(reader.as_deref())
+            })
+            .await
+        })
+        .await;
+        match outcome {
+            Ok(Ok(read)) => Ok(read),
+            Ok(Err(e)) => Err(Some(e)),
+            Err(_) => Err(None),
+        }
     }
 
     async fn read_card(&self) -> Response<Full<Bytes>> {
@@ -356,6 +505,8 @@ struct Policy {
 enum Verdict {
     /// Read the card and answer with it.
     Read,
+    /// Watch the card for a session.
+    Watch,
     /// Answer the CORS preflight.
     Preflight,
     /// Refuse with this status and reason.
@@ -389,11 +540,20 @@ impl Policy {
         if !host_ok {
             return forbidden("this helper answers http://127.0.0.1:PORT/card only");
         }
-        if path != CARD_PATH {
-            return Verdict::Refuse(StatusCode::NOT_FOUND, "no such path: ask for /card");
-        }
-        if method != Method::GET && method != Method::OPTIONS {
-            return Verdict::Refuse(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        let allowed = match path {
+            CARD_PATH => Method::GET,
+            WATCH_PATH => Method::POST,
+            _ => return Verdict::Refuse(StatusCode::NOT_FOUND, "no such path: ask for /card"),
+        };
+        if method != allowed && method != Method::OPTIONS {
+            return Verdict::Refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                if path == CARD_PATH {
+                    "use GET"
+                } else {
+                    "use POST"
+                },
+            );
         }
         let mut origins = headers.get_all(header::ORIGIN).iter();
         match (origins.next(), origins.next()) {
@@ -408,6 +568,8 @@ impl Policy {
         }
         if method == Method::OPTIONS {
             Verdict::Preflight
+        } else if path == WATCH_PATH {
+            Verdict::Watch
         } else {
             Verdict::Read
         }
@@ -475,10 +637,12 @@ mod tests {
         map
     }
 
-    /// A verdict as the status it answers with: 200 read, 204 preflight, else the refusal's.
+    /// A verdict as the status it answers with: 200 read, 202 watch, 204 preflight, else the
+    /// refusal's.
     fn status(verdict: &Verdict) -> u16 {
         match verdict {
             Verdict::Read => 200,
+            Verdict::Watch => 202,
             Verdict::Preflight => 204,
             Verdict::Refuse(status, _) => status.as_u16(),
         }
@@ -527,6 +691,12 @@ mod tests {
             (false, Method::POST, "/card", vec![host, origin], 405),
             (false, Method::HEAD, "/card", vec![host, origin], 405),
             (false, Method::DELETE, "/card", vec![host, origin], 405),
+            (false, Method::POST, "/watch", vec![host, origin], 202),
+            (false, options.clone(), "/watch", vec![host, origin], 204),
+            (false, Method::POST, "/watch", vec![host, evil], 403),
+            (false, Method::POST, "/watch", vec![host], 403),
+            (false, get.clone(), "/watch", vec![host, origin], 405),
+            (false, Method::POST, "/watch", vec![("host", "evil.example"), origin], 403),
         ];
         for (allow_no_origin, method, path, pairs, expected) in cases {
             let verdict = policy(allow_no_origin).decide(&method, path, &headers(&pairs));

@@ -7,6 +7,8 @@
 #[cfg(feature = "pcsc")]
 pub mod card_helper;
 #[cfg(feature = "pcsc")]
+pub mod card_presence;
+#[cfg(feature = "pcsc")]
 pub mod card_reader;
 mod device_state;
 mod error;

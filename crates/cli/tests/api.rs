@@ -6,6 +6,7 @@ mod api {
     pub mod support;
 
     mod agent;
+    mod card_browser;
     mod card_login;
     mod card_reader;
     mod cards;

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::identity::{CardIdentity, ClientIdentity};
 use crate::routes::{find, Route};
 use crate::{AuthMethod, CardsConfig};
-pub(crate) use sessions::Sessions;
+pub(crate) use sessions::{SessionLimits, Sessions};
 
 /// The gateway's own paths: the login page, its script, the form, logout.
 pub(crate) const PREFIX: &str = "/_inkan/card/";
@@ -46,7 +46,11 @@ impl CardLogins {
     /// Card logins checked by `segments` (opened on `config.data_dir`).
     pub fn new(segments: Segments, config: CardsConfig) -> Self {
         Self {
-            sessions: Sessions::new(config.session_idle, config.session_lifetime),
+            sessions: Sessions::new(SessionLimits {
+                idle: config.session_idle,
+                lifetime: config.session_lifetime,
+                presence: config.card_presence.then_some(config.presence_timeout),
+            }),
             segments,
             config,
         }
@@ -177,9 +181,18 @@ impl CardLogins {
                 let next = query_value(request.uri().query(), "next").unwrap_or_else(|| "/".into());
                 self.page(routes, host, &next, None, StatusCode::OK)
             }
+            (Method::GET, "bound.js") => (
+                [
+                    (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                pages::BOUND_JS,
+            )
+                .into_response(),
             (Method::POST, "login") => self.login(gw, routes, host, client, request).await,
+            (Method::POST, "presence") => self.presence(request).await,
             (Method::POST, "logout") => self.logout(routes, host, request).await,
-            (_, "login" | "logout" | "login.js") => {
+            (_, "login" | "logout" | "login.js" | "bound.js" | "presence") => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
             }
             _ => (StatusCode::NOT_FOUND, "not found\n").into_response(),
@@ -366,14 +379,28 @@ impl CardLogins {
                 user: session.user.clone(),
             }),
         });
-        let Some(token) = self.sessions.open(identity) else {
+        let Some(opened) = self.sessions.open(identity) else {
             return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
         };
-        let mut response = (
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, next.to_string())],
-        )
-            .into_response();
+        let mut response = if self.sessions.bound_to_card() {
+            // The page hands the presence token to the card helper, which reports the card
+            // from then on, then goes on to `next`.
+            let html = pages::BoundPage {
+                next,
+                helper: &self.config.helper,
+                presence: &opened.presence,
+                idm: &session.idm,
+            }
+            .render();
+            (StatusCode::OK, page_headers(&self.config.helper), html).into_response()
+        } else {
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, next.to_string())],
+            )
+                .into_response()
+        };
+        let token = opened.cookie;
         let cookies = [
             format!(
                 "{}={token}; Path=/; Secure; HttpOnly; SameSite=Lax",
@@ -387,6 +414,32 @@ impl CardLogins {
             }
         }
         response
+    }
+
+    /// `POST presence` from the card helper: `token=PRESENCE&present=1|0`.
+    async fn presence(&self, request: Request<Body>) -> Response {
+        #[derive(Deserialize)]
+        struct Report {
+            token: String,
+            present: u8,
+        }
+        let (parts, body) = request.into_parts();
+        let limited = Body::new(http_body_util::Limited::new(body, 1024));
+        let request = Request::from_parts(parts, limited);
+        let Ok(Form(report)) = Form::<Report>::from_request(request, &()).await else {
+            return (StatusCode::BAD_REQUEST, "send token=…&present=1|0\n").into_response();
+        };
+        if report.present > 1 {
+            return (StatusCode::BAD_REQUEST, "present is 1 or 0\n").into_response();
+        }
+        if self
+            .sessions
+            .report_presence(&report.token, report.present == 1)
+        {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            (StatusCode::NOT_FOUND, "no such session: it has ended\n").into_response()
+        }
     }
 
     async fn logout(&self, routes: &[Route], host: &str, request: Request<Body>) -> Response {

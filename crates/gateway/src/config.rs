@@ -76,6 +76,14 @@ pub struct CardsConfig {
     /// A session ends this long after the login in any case (default 8h).
     #[serde(default = "default_lifetime", with = "duration")]
     pub session_lifetime: Duration,
+    /// Bind sessions to the card: the card helper reports the card while it stays on the
+    /// reader, and the session ends when it is taken off (default true).
+    #[serde(default = "default_true")]
+    pub card_presence: bool,
+    /// With `card_presence`, a session ends when the helper has not reported the card for this
+    /// long (it reports every 3 s; default 10s).
+    #[serde(default = "default_presence_timeout", with = "duration")]
+    pub presence_timeout: Duration,
     /// A URL that gets a JSON POST when a card or an address is locked (within 5 s).
     #[serde(default)]
     pub alert_webhook: Option<String>,
@@ -83,6 +91,14 @@ pub struct CardsConfig {
 
 fn default_helper() -> String {
     "http://127.0.0.1:47120".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_presence_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_idle() -> Duration {

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use fantoccini::key::Key;
-pub use fantoccini::Locator;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::ClientBuilder;
+pub use fantoccini::{Client, Locator};
 
 /// chromedriver and a Chromium session; both end when dropped (call [`Browser::close`] first to
 /// end the session cleanly).

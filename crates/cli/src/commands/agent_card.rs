@@ -25,10 +25,13 @@ pub struct AgentCardArgs {
     /// local program can then read the card on the reader.
     #[arg(long)]
     pub allow_no_origin: bool,
+    /// Trust anchors (PEM) of the gateway's TLS certificate: with it, the helper binds card
+    /// sessions to the card, reporting to the gateway while the card stays on the reader.
+    #[arg(long)]
+    pub gateway_ca: Option<std::path::PathBuf>,
 }
 
 /// What `read_card_blocking` read off the card on a reader.
-#[allow(dead_code)] // read by `inkan pin issue --reader`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CardOnReader {
     /// The card's IDm.
@@ -47,7 +50,6 @@ pub async fn run(args: AgentCardArgs) -> anyhow::Result<()> {
 /// Reads the card on `reader` (PC/SC name; `None`: the first reader) once, synchronously (run
 /// it in `spawn_blocking` from async code); an error when the reader has no card.
 #[cfg(feature = "pcsc")]
-#[allow(dead_code)] // called by `inkan pin issue --reader`
 pub fn read_card_blocking(reader: Option<&str>) -> anyhow::Result<CardOnReader> {
     let card = inkan_agent::card_reader::read_card(reader)?.ok_or_else(|| {
         anyhow::anyhow!(
@@ -64,7 +66,6 @@ pub fn read_card_blocking(reader: Option<&str>) -> anyhow::Result<CardOnReader> 
 
 /// Without PC/SC support there is no reader to read.
 #[cfg(not(feature = "pcsc"))]
-#[allow(dead_code)] // called by `inkan pin issue --reader`
 pub fn read_card_blocking(_reader: Option<&str>) -> anyhow::Result<CardOnReader> {
     anyhow::bail!("{NO_PCSC}")
 }
@@ -84,11 +85,21 @@ async fn serve(args: AgentCardArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let gateway_tls = match &args.gateway_ca {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let roots = inkan_pki::certs_from_pem(&pem)
+                .with_context(|| format!("{}: no PEM certificates", path.display()))?;
+            Some(inkan_client::client_tls_config(&roots, None)?)
+        }
+        None => None,
+    };
     let config = CardHelperConfig {
         origin,
         reader: args.reader,
         system_code: args.system_code,
         allow_no_origin: args.allow_no_origin,
+        gateway_tls,
     };
     println!(
         "card helper listening on http://{address} for {}",

@@ -136,8 +136,11 @@ pub enum PinCommand {
         #[arg(long)]
         segment: String,
         /// The card's IDm (16 hex digits; colons and spaces allowed).
+        #[arg(long, required_unless_present = "reader", conflicts_with = "reader")]
+        idm: Option<String>,
+        /// Read the card on a PC/SC reader instead (its name, or "" for the first reader).
         #[arg(long)]
-        idm: String,
+        reader: Option<String>,
         /// The card's system code (0003 for transport cards such as Suica).
         #[arg(long, default_value = "0003")]
         system_code: String,
@@ -377,9 +380,23 @@ pub async fn run_pin(data_dir: &DataDir, cmd: PinCommand) -> anyhow::Result<()> 
     let PinCommand::Issue {
         segment,
         idm,
+        reader,
         system_code,
         pmm,
     } = cmd;
+    let (idm, pmm) = match (idm, reader) {
+        (Some(idm), _) => (idm, pmm),
+        (None, Some(reader)) => {
+            let reader = (!reader.is_empty()).then_some(reader);
+            let card = tokio::task::spawn_blocking(move || {
+                super::agent_card::read_card_blocking(reader.as_deref())
+            })
+            .await??;
+            eprintln!("read card {} on {}", hex::encode(card.idm), card.reader);
+            (hex::encode(card.idm), pmm.or(card.pmm.map(hex::encode)))
+        }
+        (None, None) => anyhow::bail!("give the card: --idm IDM, or --reader to read it"),
+    };
     let card =
         CardData::parse(&system_code, &idm, pmm.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let issued = segments(data_dir)

@@ -201,6 +201,7 @@ fn cards_log_in_by_level_lock_on_guessing_and_stay_in_their_segment() {
         r#"
 [cards]
 data_dir = "{data}"
+card_presence = false
 alert_webhook = "http://127.0.0.1:{hook}/alerts"
 
 [[route]]

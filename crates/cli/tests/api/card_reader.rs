@@ -97,7 +97,7 @@ fn the_helper_reads_the_card_for_its_gateway_page_only() {
     );
     assert_eq!(
         preflight.header("access-control-allow-methods"),
-        Some("GET")
+        Some("GET, POST")
     );
     assert_eq!(preflight.header("access-control-max-age"), Some("600"));
     assert_eq!(

@@ -63,7 +63,7 @@ impl LoginPage<'_> {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Log in with your card — {segment}</title>
 <style>body{{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}
-label{{display:block;margin:.8rem 0}}input{{display:block;width:100%;font-size:1.1rem;padding:.3rem}}
+label{{display:block;margin:.8rem 0}}input{{display:block;width:100%;box-sizing:border-box;font-size:1.1rem;padding:.3rem}}
 #problem{{background:#fde8e8;border:1px solid #c00;padding:.6rem}}#card{{padding:.6rem;background:#eef}}
 button{{font-size:1.1rem;padding:.4rem 1.2rem}}</style></head>
 <body><h1>Log in with your card</h1>
@@ -94,6 +94,62 @@ button{{font-size:1.1rem;padding:.4rem 1.2rem}}</style></head>
         )
     }
 }
+
+/// The page after a login bound to the card: hands the presence token to the card helper,
+/// then goes on.
+pub(crate) struct BoundPage<'a> {
+    /// Where to go.
+    pub next: &'a str,
+    /// The card reader helper's URL.
+    pub helper: &'a str,
+    /// The session's presence token.
+    pub presence: &'a str,
+    /// The card's IDm.
+    pub idm: &'a str,
+}
+
+impl BoundPage<'_> {
+    /// The HTML.
+    pub(crate) fn render(&self) -> String {
+        format!(
+            r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Logged in</title></head>
+<body style="font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto">
+<p id="bound" data-helper="{helper}" data-presence="{presence}" data-idm="{idm}" data-next="{next}">
+Logged in. Keep your card on the reader: taking it off logs you out.</p>
+<p><a href="{next}" id="next">Continue</a></p>
+<script src="/_inkan/card/bound.js"></script>
+</body></html>
+"#,
+            helper = escape(self.helper),
+            presence = escape(self.presence),
+            idm = escape(self.idm),
+            next = escape(self.next),
+        )
+    }
+}
+
+/// The bound page's script: asks the helper to watch the card for this session, then goes on.
+pub(crate) const BOUND_JS: &str = r#""use strict";
+(async function () {
+  const bound = document.getElementById("bound");
+  try {
+    const answer = await fetch(bound.dataset.helper + "/watch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: bound.dataset.presence, idm: bound.dataset.idm }),
+    });
+    if (!answer.ok) {
+      bound.textContent = "The card reader helper refused to watch the card: " + answer.status;
+      return;
+    }
+  } catch (e) {
+    bound.textContent = "The card reader helper does not answer: start `inkan agent card`.";
+    return;
+  }
+  location.replace(bound.dataset.next);
+})();
+"#;
 
 /// The page's script: asks the helper for the card every second and shows it.
 pub(crate) const LOGIN_JS: &str = r#""use strict";
