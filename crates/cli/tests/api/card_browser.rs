@@ -192,6 +192,26 @@ min_level = 3
     page.goto(&format!("{origin}/wiki")).await.unwrap();
     assert_eq!(path(page).await, "/_inkan/card/login");
     reader.insert(CARD, PMM);
+    // The administrator's `inkan pin issue --reader` reads the same card to the same PIN.
+    let (name, value) = reader.socket_env();
+    let read = env
+        .command(&[
+            "pin",
+            "issue",
+            "--segment",
+            "physics",
+            "--reader",
+            reader.reader(),
+        ])
+        .env(name, value)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), card_pin);
     card_shown(page, CARD).await;
     // A wrong PIN: refused in words, counted.
     let wrong = if card_pin == "000000" {
