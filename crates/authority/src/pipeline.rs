@@ -63,6 +63,7 @@ pub struct Authority {
     credentials: crate::Credentials,
     tpm: TpmTrust,
     tee: std::sync::OnceLock<crate::TeeRegistry>,
+    segments: std::sync::OnceLock<crate::Segments>,
     login_key: std::sync::OnceLock<inkan_attest::LoginKey>,
     console_key: std::sync::OnceLock<[u8; 32]>,
 }
@@ -152,6 +153,7 @@ impl Authority {
             credentials: crate::Credentials::with_clock(store.clone(), clock),
             tpm,
             tee: std::sync::OnceLock::new(),
+            segments: std::sync::OnceLock::new(),
             login_key: std::sync::OnceLock::new(),
             console_key: std::sync::OnceLock::new(),
             ca,
@@ -515,7 +517,11 @@ impl Authority {
         // A second call changes nothing here either.
         let _ = self.login_key.set(key.login_key());
         let _ = self.console_key.set(key.console_key());
-        let tee = crate::TeeRegistry::with_clock(self.store.clone(), Arc::new(key), self.clock);
+        let key = Arc::new(key);
+        let _ = self
+            .segments
+            .set(crate::Segments::new(self.store.clone(), key.clone()));
+        let tee = crate::TeeRegistry::with_clock(self.store.clone(), key, self.clock);
         if self.tee.set(tee).is_ok() {
             if let Some(tee) = self.tee.get() {
                 tee.spawn_purge();
@@ -580,6 +586,14 @@ impl Authority {
     pub fn tee(&self) -> Result<&crate::TeeRegistry, AuthorityError> {
         self.tee.get().ok_or_else(|| {
             AuthorityError::Config("TEE provisioning needs the sealing key (ca/sealing.key)".into())
+        })
+    }
+
+    /// Card segments (their salts are sealed); an error until
+    /// [`Authority::install_sealing_key`].
+    pub fn segments(&self) -> Result<&crate::Segments, AuthorityError> {
+        self.segments.get().ok_or_else(|| {
+            AuthorityError::Config("card segments need the sealing key (ca/sealing.key)".into())
         })
     }
 

@@ -14,6 +14,7 @@ mod export;
 mod overview;
 mod pages;
 mod products;
+mod segments;
 mod session;
 mod tee;
 
@@ -93,6 +94,14 @@ pub(crate) fn routes() -> Router<Arc<Authority>> {
         .route(
             "/console/credentials/admin-tokens/{id}/revoke",
             post(credentials::revoke_admin_token),
+        )
+        .route("/console/segments", get(segments::segments))
+        .route("/console/segments/{name}", get(segments::segment))
+        .route("/console/segments/{name}/pin", post(segments::issue_pin))
+        .route("/console/segments/{name}/unlock", post(segments::unlock))
+        .route(
+            "/console/segments/{name}/revoke-card",
+            post(segments::revoke_card),
         )
         .route("/console/tee", get(tee::profiles))
         .route("/console/tee/{name}/rotate", post(tee::rotate))

@@ -422,7 +422,7 @@ min_level = 2
         attempts.contains(&format!("card:{GUESSED_CARD}")),
         "{attempts}"
     );
-    env.ok(&["segment", "unlock", "physics", "--idm", GUESSED_CARD]);
+    console_sees_the_lock_and_unlocks_it(&env, &lost_pin);
     assert_eq!(
         mallory
             .login("/wiki", &[("idm", GUESSED_CARD), ("pin", &guessed_pin)])
@@ -481,4 +481,96 @@ min_level = 2
     for secret in [&card_pin, &user_pin, &new_pin, &PASSWORD.to_string()] {
         assert!(!text.contains(secret.as_str()), "a secret in the database");
     }
+}
+
+/// The administrator's side, on the authority's console over the same data directory the
+/// gateway uses: the overview alerts, the segment page lists the locked card and unlocks it,
+/// and hands out a PIN once (the same as `inkan pin issue`); forged or malformed forms change
+/// nothing.
+fn console_sees_the_lock_and_unlocks_it(env: &Env, lost_pin: &str) {
+    let token = env.ok(&["admin", "token", "create", "--name", "dept-admin"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let server = Server::start(env.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let admin = Browser {
+        env,
+        base: server.url(),
+        jar: env.tmp.path().join("admin.cookies"),
+    };
+    let login = admin.request("/console/login", &["--data", &format!("token={token}")]);
+    assert_eq!(login.code, 303, "{}", login.body);
+    let overview = admin.get("/console");
+    assert!(
+        overview.body.contains("locked after failed card logins"),
+        "{}",
+        overview.body
+    );
+    let list = admin.get("/console/segments");
+    assert!(
+        list.body.contains(&format!("card:{GUESSED_CARD}")),
+        "{}",
+        list.body
+    );
+    let page = admin.get("/console/segments/physics");
+    assert_eq!(page.code, 200);
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .map(|rest| rest[..64].to_string())
+        .unwrap();
+    let before = env.ok(&["audit", "verify"]);
+    let subject = format!("subject=card:{GUESSED_CARD}");
+    for (path, form, code) in [
+        ("unlock", format!("csrf=forged&{subject}"), 403),
+        ("unlock", format!("csrf={csrf}&subject=card:0123"), 400),
+        ("unlock", format!("csrf={csrf}&subject=someone"), 400),
+        ("pin", format!("csrf={csrf}&idm=zz"), 400),
+        ("pin", format!("csrf={csrf}&idm={LOST_CARD}"), 400),
+        (
+            "revoke-card",
+            format!("csrf={csrf}&idm={LOST_CARD}&reason=lost"),
+            409,
+        ),
+    ] {
+        let answer = admin.request(
+            &format!("/console/segments/physics/{path}"),
+            &["--data", &form],
+        );
+        assert_eq!(answer.code, code, "{path} {form}: {}", answer.body);
+    }
+    assert_eq!(
+        env.ok(&["audit", "verify"]),
+        before,
+        "refusals write nothing"
+    );
+    let unlocked = admin.request(
+        "/console/segments/physics/unlock",
+        &["--data", &format!("csrf={csrf}&{subject}")],
+    );
+    assert_eq!(unlocked.code, 303, "{}", unlocked.body);
+    assert!(!admin
+        .get("/console/segments")
+        .body
+        .contains(&format!("card:{GUESSED_CARD}")));
+    let issued = admin.request(
+        "/console/segments/physics/pin",
+        &["--data", &format!("csrf={csrf}&idm={CARD}")],
+    );
+    assert_eq!(issued.code, 200);
+    let shown = issued
+        .body
+        .split("<pre id=\"pin\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap();
+    assert_eq!(
+        shown,
+        pin(env, "physics", CARD),
+        "the console's PIN is the CLI's"
+    );
+    assert_ne!(shown, lost_pin);
+    assert!(
+        !admin.get("/console/segments/physics").body.contains(shown),
+        "shown once"
+    );
 }

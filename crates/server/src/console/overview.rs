@@ -27,7 +27,7 @@ pub(super) async fn overview(
         .await?;
     let stats = authority.certificate_stats().await?;
     let page = pages::Overview {
-        alerts: alerts(&authority),
+        alerts: alerts(&authority).await,
         actor: Some(session.actor.clone()),
         csrf: session.csrf(key),
         notice: None,
@@ -39,8 +39,9 @@ pub(super) async fn overview(
 }
 
 /// What needs an operator's attention now: the issuing CA near its end, a CRL past its
-/// nextUpdate (relying parties that fetch it fail closed or stop checking).
-fn alerts(authority: &Authority) -> Vec<String> {
+/// nextUpdate (relying parties that fetch it fail closed or stop checking), cards or addresses
+/// locked after failed card logins.
+async fn alerts(authority: &Authority) -> Vec<String> {
     let now = now();
     let mut alerts = Vec::new();
     if let Ok(ca) = inkan_pki::CertificateInfo::parse(authority.ca().cert_der()) {
@@ -58,6 +59,14 @@ fn alerts(authority: &Authority) -> Vec<String> {
             (now - crl.next_update) / 60
         )),
         _ => {}
+    }
+    if let Ok(locked) = super::segments::locked(authority).await {
+        if !locked.is_empty() {
+            alerts.push(format!(
+                "{} card(s) or address(es) locked after failed card logins: see Card segments.",
+                locked.len()
+            ));
+        }
     }
     alerts
 }

@@ -14,7 +14,7 @@ pub(super) fn render(page: &impl Template) -> String {
     })
 }
 
-fn rfc3339(unix: i64) -> String {
+pub(super) fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {
@@ -432,4 +432,61 @@ pub(super) struct EvidenceView {
     pub title: String,
     pub facts: Vec<(String, String)>,
     pub checks: Vec<String>,
+}
+
+/// A segment in the list.
+pub(super) struct SegmentRow {
+    pub name: String,
+    pub pin_digits: i64,
+    pub use_pmm: bool,
+    pub limits: String,
+    pub created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/segments.html")]
+pub(super) struct Segments {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub segments: Vec<SegmentRow>,
+    /// Locked cards and addresses, of every segment.
+    pub locked: Vec<AttemptRow>,
+}
+
+/// A card or an address with failed logins.
+pub(super) struct AttemptRow {
+    pub segment: String,
+    pub subject: String,
+    pub failures: i64,
+    pub locked: String,
+    pub is_locked: bool,
+    pub last_failure: String,
+}
+
+/// A PIN just handed out: shown once.
+pub(super) struct IssuedPinView {
+    pub idm: String,
+    pub pin: String,
+    pub generation: i64,
+    pub valid_until: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/segment.html")]
+pub(super) struct Segment {
+    pub actor: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub segment: SegmentRow,
+    pub issued: Option<IssuedPinView>,
+    /// (number, from, until, state)
+    pub generations: Vec<(i64, String, String, String)>,
+    pub attempts: Vec<AttemptRow>,
+    /// (IDm, reason, when)
+    pub revoked: Vec<(String, String, String)>,
+    /// (IDm, holder, when)
+    pub cards: Vec<(String, String, String)>,
+    /// (name, IDm, when)
+    pub users: Vec<(String, String, String)>,
 }
