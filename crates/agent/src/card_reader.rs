@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 
-use pcsc::{Context, Protocols, Scope, ShareMode};
+use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
 
 /// GET DATA for the card's identifier: the IDm of a FeliCa card.
 const GET_IDM: [u8; 5] = [0xFF, 0xCA, 0x00, 0x00, 0x00];
@@ -89,10 +89,22 @@ pub fn read_card(reader: Option<&str>) -> Result<Option<ReadCard>, CardReaderErr
         Err(e) if is_no_card(e) => return Ok(None),
         Err(e) => return Err(pcsc_error("connecting to the card", e)),
     };
+    let read = read_connected(&card, &reader_name);
+    // Leave the card as it is: a reset of a card that was just taken away fails, and nothing
+    // here needs one (the pcsc crate's drop would reset it).
+    let _ = card.disconnect(Disposition::LeaveCard);
+    read
+}
+
+/// IDm and PMm of the connected card.
+fn read_connected(
+    card: &pcsc::Card,
+    reader_name: &str,
+) -> Result<Option<ReadCard>, CardReaderError> {
     let mut buffer = [0u8; pcsc::MAX_BUFFER_SIZE];
     let idm = match card.transmit(&GET_IDM, &mut buffer) {
         Ok(response) => parse_get_data(response).map_err(|reason| CardReaderError::Unreadable {
-            reader: reader_name.clone(),
+            reader: reader_name.to_string(),
             reason,
         })?,
         Err(e) if is_no_card(e) => return Ok(None),
@@ -106,7 +118,7 @@ pub fn read_card(reader: Option<&str>) -> Result<Option<ReadCard>, CardReaderErr
     Ok(Some(ReadCard {
         idm,
         pmm,
-        reader: reader_name,
+        reader: reader_name.to_string(),
     }))
 }
 

@@ -172,8 +172,19 @@ impl VirtualReader {
 
     fn wait_for(&mut self, state: &str) {
         if let Err(why) = wait_for(&mut self.pcscd, &self.socket, state, STATE_DEADLINE) {
+            let ss = Command::new("ss")
+                .args(["-tanp"])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter(|l| l.contains(&format!(":{}", self.port)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
             panic!(
-                "the reader did not become {state}: {why}\npcscd's log:\n{}",
+                "the reader did not become {state}: {why}\nsockets:\n{ss}\npcscd's log:\n{}",
                 std::fs::read_to_string(self.dir.path().join("pcscd.log")).unwrap_or_default()
             );
         }

@@ -17,6 +17,7 @@ const CARD: &str = "0123456789abcdef";
 const PMM: &str = "0120220427674eff";
 const USER_CARD: &str = "0123456789abcd01";
 const ENTRY_CARD: &str = "fedcba9876543210";
+const GUESSED_CARD: &str = "00112233445566bb";
 const PASSWORD: &str = "correct horse battery";
 
 /// `inkan agent card` for `origin`, reading `reader`, reporting to the gateway.
@@ -130,7 +131,7 @@ async fn a_temporary_user_logs_in_with_card_and_pin_in_chromium() {
         "pcscd, vsmartcard-vpcd, libpcsc-perl or root are missing: scripts/test installs them"
     );
     let (env, _) = Env::with_ca();
-    env.ok(&["segment", "create", "physics", "--max-card-failures", "5"]);
+    env.ok(&["segment", "create", "physics", "--max-card-failures", "3"]);
     let card_pin = pin(&env, CARD);
     let user_pin = pin(&env, USER_CARD);
     env.ok(&[
@@ -150,6 +151,7 @@ async fn a_temporary_user_logs_in_with_card_and_pin_in_chromium() {
     assert!(child.wait().unwrap().success());
 
     let upstream = Upstream::start();
+    let webhook = super::card_login::Webhook::start();
     let up = format!("http://127.0.0.1:{}", upstream.port);
     let helper_port = free_port();
     let gateway = env.gateway(&format!(
@@ -158,6 +160,7 @@ async fn a_temporary_user_logs_in_with_card_and_pin_in_chromium() {
 data_dir = "{data}"
 helper = "http://127.0.0.1:{helper_port}"
 presence_timeout = "10s"
+alert_webhook = "http://127.0.0.1:{hook}/alerts"
 
 [[route]]
 path = "/entry"
@@ -181,6 +184,7 @@ segment = "physics"
 min_level = 3
 "#,
         data = env.data.display(),
+        hook = webhook.port,
     ));
     let origin = gateway.url();
     let mut reader = VirtualReader::start();
@@ -288,6 +292,42 @@ min_level = 3
     submit(page).await;
     arrive(page, "/entry").await;
     assert!(page.source().await.unwrap().contains("guest-17"));
+
+    // Guessing a PIN: the third wrong one locks the card, the webhook hears of it, and the
+    // page says so — also for the right PIN.
+    reader.insert(GUESSED_CARD, PMM);
+    page.goto(&format!("{origin}/_inkan/card/login?next=/wiki"))
+        .await
+        .unwrap();
+    let right = pin(&env, GUESSED_CARD);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for attempt in 0..4 {
+        card_shown(page, GUESSED_CARD).await;
+        type_into(page, "#pin", if attempt < 3 { wrong } else { &right }).await;
+        submit(page).await;
+        page.wait()
+            .for_element(Locator::Css("#problem"))
+            .await
+            .unwrap();
+    }
+    let problem = page
+        .find(Locator::Css("#problem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(problem.contains("locked"), "{problem}");
+    browser.screenshot("cards-locked").await;
+    let alert = webhook
+        .bodies
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the lockout alert within 5 s");
+    assert!(alert.contains(GUESSED_CARD), "{alert}");
     browser.close().await;
     env.ok(&["audit", "verify"]);
 }

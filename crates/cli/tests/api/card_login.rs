@@ -22,14 +22,14 @@ const GUESSED_CARD: &str = "00112233445566bb";
 const PASSWORD: &str = "correct horse battery";
 
 /// A webhook receiver: every POST body it gets, on a channel.
-struct Webhook {
+pub(super) struct Webhook {
     child: Child,
-    port: u16,
-    bodies: mpsc::Receiver<String>,
+    pub(super) port: u16,
+    pub(super) bodies: mpsc::Receiver<String>,
 }
 
 impl Webhook {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let script = r#"
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
