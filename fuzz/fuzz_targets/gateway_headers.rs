@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use inkan_gateway::fuzz_api::{
     prepare_headers, request_host, ClientIdentity, RouteTable, HOP_BY_HOP,
 };
-use inkan_gateway::{AuthMethod, ClientCertMode, RouteConfig};
+use inkan_gateway::{AuthMethod, CardIdentity, ClientCertMode, RouteConfig};
 use libfuzzer_sys::fuzz_target;
 
 fn route(host: Option<&str>, path: &str) -> RouteConfig {
@@ -26,6 +26,7 @@ fn route(host: Option<&str>, path: &str) -> RouteConfig {
         allow_serials: Vec::new(),
         allow_products: Vec::new(),
         allow_devices: Vec::new(),
+        segment: None,
     }
 }
 
@@ -47,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 product: None,
                 linked: None,
                 account: None,
+                card: None,
             });
             match key {
                 "subject" => id.subject = value.into(),
@@ -56,6 +58,21 @@ fuzz_target!(|data: &[u8]| {
                 "linked" => id.linked = Some(value.into()),
                 "account" => id.account = Some(value.into()),
                 "level" => id.level = value.parse().ok(),
+                "card-segment" | "card-idm" | "card-user" => {
+                    // A card session: no certificate behind it.
+                    id.serial.clear();
+                    id.escaped_pem.clear();
+                    let card = id.card.get_or_insert_with(|| CardIdentity {
+                        segment: String::new(),
+                        idm: String::new(),
+                        user: None,
+                    });
+                    match key {
+                        "card-segment" => card.segment = value.into(),
+                        "card-idm" => card.idm = value.into(),
+                        _ => card.user = Some(value.into()),
+                    }
+                }
                 "uri" => uri = value.parse().unwrap_or(uri),
                 _ => {}
             }
@@ -98,13 +115,19 @@ fuzz_target!(|data: &[u8]| {
             ("x-inkan-verified", Some(_)) => Some("SUCCESS".into()),
             (_, None) => None,
             ("x-inkan-subject", Some(id)) => Some(id.subject.clone()),
-            ("x-inkan-serial", Some(id)) => Some(id.serial.clone()),
+            ("x-inkan-serial", Some(id)) => Some(id.serial.clone()).filter(|s| !s.is_empty()),
             ("x-inkan-level", Some(id)) => id.level.map(|l| l.to_string()),
             ("x-inkan-device", Some(id)) => id.device.clone(),
             ("x-inkan-product", Some(id)) => id.product.clone(),
             ("x-inkan-linked-device", Some(id)) => id.linked.clone(),
             ("x-inkan-account", Some(id)) => id.account.clone(),
-            ("x-inkan-client-cert", Some(id)) => Some(id.escaped_pem.clone()),
+            ("x-inkan-client-cert", Some(id)) => {
+                Some(id.escaped_pem.clone()).filter(|p| !p.is_empty())
+            }
+            ("x-inkan-method", Some(id)) => id.card.as_ref().map(|_| "card".to_string()),
+            ("x-inkan-card-segment", Some(id)) => id.card.as_ref().map(|c| c.segment.clone()),
+            ("x-inkan-card-idm", Some(id)) => id.card.as_ref().map(|c| c.idm.clone()),
+            ("x-inkan-user", Some(id)) => id.card.as_ref().and_then(|c| c.user.clone()),
             _ => None,
         }
     };
