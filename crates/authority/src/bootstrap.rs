@@ -178,13 +178,15 @@ impl Authority {
                 device_id,
             },
         };
+        let validity =
+            Duration::from_secs(u64::try_from(product.device_validity_secs).unwrap_or(0));
         // The policy decides before anything is registered: a refused request changes nothing.
         let grant = crate::decide(&crate::PolicyInput {
             method: &method(candidate_id.clone()),
             profile,
             label: None,
             csr_der,
-            validity: None,
+            validity: Some(validity),
             now: self.now(),
         })?;
         if let Some(unknown) = attributes
@@ -210,7 +212,7 @@ impl Authority {
         }
         let now = unix_ms(self.now());
         let candidate = DeviceRecord {
-            id: candidate_id,
+            id: candidate_id.clone(),
             product_id: product.id.clone(),
             attributes,
             spki_sha256: sha256_hex(grant.spki_der()),
@@ -254,6 +256,8 @@ impl Authority {
                 return Err(Rejection::RegistrationIdInUse.into())
             }
         };
+        // The decision above named the candidate; a device registered before has its own id.
+        let grant = (device.id == candidate_id).then_some(grant);
         let method = method(device.id.clone());
         let cert = self
             .device_issuer()
@@ -262,9 +266,8 @@ impl Authority {
                 DeviceCertRequest {
                     csr_der: csr_der.to_vec(),
                     method,
-                    validity: Duration::from_secs(
-                        u64::try_from(product.device_validity_secs).unwrap_or(0),
-                    ),
+                    validity,
+                    grant,
                 },
             )
             .await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Authority, AuthorityError, EnrollMethod, IssueRequest};
+use crate::{Authority, AuthorityError, EnrollMethod, Grant, IssueRequest};
 
 /// What the registry asks a CA to certify for a device it has registered.
 #[derive(Clone, Debug)]
@@ -17,6 +17,10 @@ pub struct DeviceCertRequest {
     pub method: EnrollMethod,
     /// The product's device-certificate validity.
     pub validity: Duration,
+    /// The policy's decision on this very request, when the registry made it before
+    /// registering: the in-process pipeline issues exactly it instead of deciding (and
+    /// verifying the CSR) again; a separate CA decides for itself.
+    pub grant: Option<Grant>,
 }
 
 /// A DeviceCert and the chain above it.
@@ -55,15 +59,20 @@ impl Issuer for InProcessIssuer {
         authority: &Authority,
         request: DeviceCertRequest,
     ) -> Result<IssuedDeviceCert, AuthorityError> {
-        let issued = authority
-            .issue(IssueRequest {
-                csr_der: request.csr_der,
-                profile: "device".into(),
-                method: request.method,
-                validity: Some(request.validity),
-                label: None,
-            })
-            .await?;
+        let issued = match &request.grant {
+            Some(grant) => authority.issue_granted(grant, &request.method).await?,
+            None => {
+                authority
+                    .issue(IssueRequest {
+                        csr_der: request.csr_der,
+                        profile: "device".into(),
+                        method: request.method,
+                        validity: Some(request.validity),
+                        label: None,
+                    })
+                    .await?
+            }
+        };
         Ok(IssuedDeviceCert {
             serial: issued.serial,
             not_after: issued.info.not_after,

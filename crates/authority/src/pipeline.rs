@@ -243,6 +243,19 @@ impl Authority {
         Ok(issued)
     }
 
+    /// Signs, records and returns what `grant` (the policy's decision on a request by
+    /// `method`) allows: for a caller that had to decide before writes of its own.
+    pub(crate) async fn issue_granted(
+        &self,
+        grant: &Grant,
+        method: &EnrollMethod,
+    ) -> Result<Issued, AuthorityError> {
+        let started = std::time::Instant::now();
+        let issued = self.sign_and_record(grant, method).await?;
+        self.metrics.issue_took(method.name(), started.elapsed());
+        Ok(issued)
+    }
+
     /// What this replica counted (Prometheus text on the admin listener).
     pub fn metrics(&self) -> &crate::Metrics {
         &self.metrics

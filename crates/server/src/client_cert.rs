@@ -9,6 +9,8 @@ pub use inkan_http::PeerCertificates;
 pub struct VerifiedClient {
     /// What the certificate says.
     pub info: CertificateInfo,
+    /// The profile it was issued under, from this authority's record.
+    pub profile: String,
 }
 
 /// Why a presented client certificate is not accepted.
@@ -61,6 +63,9 @@ impl VerifyPeer for PeerCertificates {
         if record.status == CertificateStatus::Revoked {
             return Err(ClientCertProblem::Revoked);
         }
-        Ok(VerifiedClient { info })
+        Ok(VerifiedClient {
+            info,
+            profile: record.profile,
+        })
     }
 }

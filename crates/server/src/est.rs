@@ -13,8 +13,8 @@ use base64::Engine;
 use inkan_authority::{Authority, EnrollMethod, IssueRequest, PresentedCert, Registrant};
 use inkan_pki::certs_only_encode;
 
-use crate::client_cert::ClientCertProblem;
 use crate::client_cert::VerifyPeer;
+use crate::client_cert::{ClientCertProblem, VerifiedClient};
 use crate::est_error::EstError;
 use crate::PeerCertificates;
 
@@ -240,7 +240,7 @@ async fn enroll_method(
     }
     match peer.verify(authority).await {
         Ok(client) => Ok(EnrollMethod::ClientCert(
-            presented(authority, client.info).await?,
+            presented(authority, client).await?,
         )),
         Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(format!(
             "authenticate with the enrollment secret of label {label:?} (HTTP Basic) or a client certificate from this authority"
@@ -254,9 +254,7 @@ async fn renewal_method(
     peer: &PeerCertificates,
 ) -> Result<EnrollMethod, EstError> {
     match peer.verify(authority).await {
-        Ok(client) => Ok(EnrollMethod::Renewal(
-            presented(authority, client.info).await?,
-        )),
+        Ok(client) => Ok(EnrollMethod::Renewal(presented(authority, client).await?)),
         Err(ClientCertProblem::Missing) => Err(EstError::Unauthorized(
             "simplereenroll needs the current certificate as the TLS client certificate".into(),
         )),
@@ -269,10 +267,9 @@ async fn renewal_method(
 /// disabled one).
 async fn presented(
     authority: &Authority,
-    info: inkan_pki::CertificateInfo,
+    client: VerifiedClient,
 ) -> Result<PresentedCert, EstError> {
-    let record = authority.certificate(&info.serial).await?;
-    let profile = record.map(|r| r.profile).unwrap_or_default();
+    let VerifiedClient { info, profile } = client;
     let level = info
         .level
         .or_else(|| authority.profile(&profile).map(|p| p.level))
