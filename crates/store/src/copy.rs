@@ -409,7 +409,7 @@ pub async fn copy_to_postgres(
     target: &PgStore,
     mut progress: impl FnMut(&'static str, i64),
 ) -> Result<CopyReport, StoreError> {
-    let mut read = source.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut read = source.write_tx().await?;
     let mut write = target.write_tx().await?;
     for (table, _) in TABLES {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -266,7 +266,7 @@ impl CertificateStore for SqliteStore {
         .bind(crl.this_update)
         .bind(crl.next_update)
         .bind(&crl.der)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(saved > 0)
