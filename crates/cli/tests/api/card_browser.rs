@@ -97,13 +97,16 @@ async fn type_into(page: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
+/// Submits the login form and waits until the page it was on is gone, so what is looked for
+/// next is looked for on the answer, not on the page before it.
 async fn submit(page: &Client) {
-    page.find(Locator::Css("#submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let button = page.find(Locator::Css("#submit")).await.unwrap();
+    button.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while button.is_enabled().await.is_ok() {
+        assert!(Instant::now() < deadline, "the form was not submitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until the browser is at `want` (the bound page goes on by itself).
