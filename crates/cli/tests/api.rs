@@ -25,6 +25,7 @@ mod api {
     mod linking;
     mod metrics;
     mod openapi;
+    mod peers;
     mod pkilint;
     mod policy;
     mod policy_arc;

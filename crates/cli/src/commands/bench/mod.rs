@@ -1,5 +1,6 @@
-//! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway|tee`.
+//! Load generators: `inkan bench enroll|register|registry|ocsp|crl|gateway|tee|link|console|cfssl`.
 
+mod cfssl;
 mod console;
 mod crl;
 mod enroll;
@@ -17,6 +18,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use inkan_authority::DataDir;
 
+use cfssl::BenchCfsslArgs;
 use console::BenchConsoleArgs;
 use crl::BenchCrlArgs;
 use enroll::BenchEnrollArgs;
@@ -52,6 +54,9 @@ pub enum BenchCommand {
     /// The console's pages over HTTPS with N certificates recorded (overview, lists, search,
     /// detail, audit): response times per page; makes its CA and authority in a new --data-dir.
     Console(BenchConsoleArgs),
+    /// The enroll load (a fresh P-256 CSR per request) against a `cfssl serve`, for a
+    /// same-run peer comparison (scripts/bench-peers).
+    Cfssl(BenchCfsslArgs),
 }
 
 pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -65,6 +70,7 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tee(args) => tee::tee(data_dir, args).await,
         BenchCommand::Link(args) => link::link(data_dir, args).await,
         BenchCommand::Console(args) => console::console(data_dir, args).await,
+        BenchCommand::Cfssl(args) => cfssl::cfssl(args).await,
     }
 }
 
