@@ -7,12 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Args;
 use inkan_client::{client_tls_config, HttpTarget};
-use inkan_pki::{build_csr, der_to_pem, GeneratedKey, KeyAlgorithm};
+use inkan_pki::der_to_pem;
 use serde_json::json;
 
 use super::enroll::machine_limit;
 use super::load::{self, RequestShape};
-use super::{percentile, progress};
+use super::{fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchCfsslArgs {
@@ -44,17 +44,15 @@ pub async fn cfssl(args: BenchCfsslArgs) -> anyhow::Result<()> {
     let limit =
         tokio::task::spawn_blocking(|| machine_limit(Duration::from_millis(1500))).await??;
 
-    let bar = progress(args.count as u64, "preparing CSRs", quiet);
-    let mut bodies = Vec::with_capacity(args.count);
-    for i in 0..args.count {
-        let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
-        let csr = build_csr(&key, &format!("bench-{i}"), &[])?;
-        bodies.push(Bytes::from(serde_json::to_vec(&json!({
-            "certificate_request": der_to_pem("CERTIFICATE REQUEST", &csr),
-        }))?));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let bodies = fresh_csrs(args.count, quiet)?
+        .into_iter()
+        .map(|csr| {
+            serde_json::to_vec(&json!({
+                "certificate_request": der_to_pem("CERTIFICATE REQUEST", &csr),
+            }))
+            .map(Bytes::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     let bar = progress(args.count as u64, "signing", quiet);
     let result = load::run(

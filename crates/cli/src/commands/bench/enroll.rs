@@ -15,7 +15,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 
-use super::{percentile, progress};
+use super::{fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchEnrollArgs {
@@ -58,15 +58,7 @@ pub async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result
     let limit =
         tokio::task::spawn_blocking(|| machine_limit(Duration::from_millis(1500))).await??;
 
-    let bar = progress(args.count as u64, "preparing CSRs", quiet);
-    let mut csrs = Vec::with_capacity(args.count);
-    for i in 0..args.count {
-        let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
-        csrs.push(build_csr(&key, &format!("bench-{i}"), &[])?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let csrs = Arc::new(csrs);
+    let csrs = Arc::new(fresh_csrs(args.count, quiet)?);
 
     let tls = client_tls_config(&roots, None)?;
     let mut clients = Vec::with_capacity(args.concurrency);

@@ -74,6 +74,20 @@ pub async fn run(data_dir: &DataDir, cmd: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// `count` DER CSRs, each for a fresh P-256 key (`CN=bench-<i>`), made before a run's clock
+/// starts, with a progress bar unless `quiet`.
+fn fresh_csrs(count: usize, quiet: bool) -> anyhow::Result<Vec<Vec<u8>>> {
+    let bar = progress(count as u64, "preparing CSRs", quiet);
+    let mut csrs = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = inkan_pki::GeneratedKey::generate(inkan_pki::KeyAlgorithm::P256)?;
+        csrs.push(inkan_pki::build_csr(&key, &format!("bench-{i}"), &[])?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(csrs)
+}
+
 /// A progress bar on stderr, or a hidden one for `--json`.
 fn progress(len: u64, message: &'static str, hidden: bool) -> ProgressBar {
     if hidden {

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use clap::Args;
 use inkan_authority::DataDir;
 use inkan_client::{client_tls_config, HttpTarget};
-use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
+use inkan_pki::{certs_from_pem, GeneratedKey};
 use serde_json::json;
 
 use super::enroll::machine_limit;
 use super::load::{self, RequestShape};
-use super::{percentile, progress};
+use super::{fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchRegisterArgs {
@@ -62,17 +62,15 @@ pub async fn register(data_dir: &DataDir, args: BenchRegisterArgs) -> anyhow::Re
 
     let limit =
         tokio::task::spawn_blocking(|| machine_limit(Duration::from_millis(1500))).await??;
-    let bar = progress(args.count as u64, "preparing CSRs", quiet);
-    let mut bodies = Vec::with_capacity(args.count);
-    for i in 0..args.count {
-        let key = GeneratedKey::generate(KeyAlgorithm::P256)?;
-        let csr = build_csr(&key, &format!("bench-{i}"), &[])?;
-        bodies.push(Bytes::from(serde_json::to_vec(&json!({
-            "csr": base64::engine::general_purpose::STANDARD.encode(csr),
-        }))?));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let bodies = fresh_csrs(args.count, quiet)?
+        .into_iter()
+        .map(|csr| {
+            serde_json::to_vec(&json!({
+                "csr": base64::engine::general_purpose::STANDARD.encode(csr),
+            }))
+            .map(Bytes::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     let target = HttpTarget::parse(&args.url)?;
     let bar = progress(args.count as u64, "registering", quiet);
