@@ -141,6 +141,9 @@ pub struct RevocationConfig {
     /// How long an OCSP response is valid; cached responses are re-signed at half of it.
     #[serde(with = "inkan_pki::duration_text")]
     pub ocsp_validity: std::time::Duration,
+    /// For how many certificates pre-signed OCSP responses are kept in memory (the most
+    /// recently asked about); others are signed when asked. A few hundred bytes each.
+    pub ocsp_cache_certificates: usize,
 }
 
 impl Default for RevocationConfig {
@@ -149,6 +152,7 @@ impl Default for RevocationConfig {
             base_url: None,
             crl_validity: std::time::Duration::from_secs(24 * 3600),
             ocsp_validity: std::time::Duration::from_secs(3600),
+            ocsp_cache_certificates: 100_000,
         }
     }
 }
@@ -439,6 +443,11 @@ impl Config {
         {
             return Err(AuthorityError::Config(
                 "revocation.crl_validity and revocation.ocsp_validity must be at least 1m".into(),
+            ));
+        }
+        if self.revocation.ocsp_cache_certificates < 2 {
+            return Err(AuthorityError::Config(
+                "revocation.ocsp_cache_certificates must be at least 2".into(),
             ));
         }
         if let Some(url) = &self.revocation.base_url {

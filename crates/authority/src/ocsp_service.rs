@@ -23,19 +23,69 @@ struct Cached {
     refresh_at: i64,
 }
 
+/// Pre-signed responses for at most `capacity` certificates, in two generations: new entries
+/// go into `current`; when it holds half the capacity it becomes `previous` (whose entries are
+/// dropped), and a hit in `previous` moves back into `current`. Recently asked-about
+/// certificates stay, memory stays bounded, and every step is O(1).
+struct Cache {
+    current: HashMap<String, PerCertificate>,
+    previous: HashMap<String, PerCertificate>,
+    capacity: usize,
+}
+
+impl Cache {
+    fn get(&mut self, serial: &str) -> Option<&PerCertificate> {
+        if !self.current.contains_key(serial) {
+            let moved = self.previous.remove(serial)?;
+            self.insert_entry(serial.to_string(), moved);
+        }
+        self.current.get(serial)
+    }
+
+    fn entry(&mut self, serial: &str) -> &mut PerCertificate {
+        if !self.current.contains_key(serial) {
+            let moved = self.previous.remove(serial).unwrap_or_default();
+            self.insert_entry(serial.to_string(), moved);
+        }
+        self.current.get_mut(serial).expect("inserted above")
+    }
+
+    fn insert_entry(&mut self, serial: String, responses: PerCertificate) {
+        if self.current.len() >= self.capacity.div_ceil(2) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(serial, responses);
+    }
+
+    fn remove(&mut self, serial: &str) {
+        self.current.remove(serial);
+        self.previous.remove(serial);
+    }
+
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
 /// Pre-signed OCSP responses and the logic to answer a request.
 pub struct OcspService {
     issuer: OcspIssuer,
     validity: Duration,
-    cache: Mutex<HashMap<String, PerCertificate>>,
+    cache: Mutex<Cache>,
 }
 
 impl OcspService {
-    pub(crate) fn new(issuer: OcspIssuer, validity: Duration) -> Self {
+    /// A responder for `issuer` whose responses are valid for `validity`, keeping pre-signed
+    /// responses for at most `cache_capacity` certificates (at least 2).
+    pub(crate) fn new(issuer: OcspIssuer, validity: Duration, cache_capacity: usize) -> Self {
         Self {
             issuer,
             validity,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache {
+                current: HashMap::new(),
+                previous: HashMap::new(),
+                capacity: cache_capacity.max(2),
+            }),
         }
     }
 
@@ -44,6 +94,11 @@ impl OcspService {
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(serial);
         }
+    }
+
+    /// How many certificates have pre-signed responses in memory.
+    pub fn cached_certificates(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or(0)
     }
 
     /// How long a response is valid (nextUpdate - thisUpdate).
@@ -132,7 +187,7 @@ impl OcspService {
     }
 
     fn lookup(&self, serial: &str, cert_id: &[u8], now: OffsetDateTime) -> Option<Bytes> {
-        let cache = self.cache.lock().ok()?;
+        let mut cache = self.cache.lock().ok()?;
         let cached = cache.get(serial)?.get(cert_id)?;
         (now.unix_timestamp() < cached.refresh_at).then(|| cached.der.clone())
     }
@@ -141,7 +196,7 @@ impl OcspService {
         // Re-sign once half the validity has passed, well before nextUpdate.
         let half = i64::try_from(self.validity.as_secs() / 2).unwrap_or(i64::MAX);
         if let Ok(mut cache) = self.cache.lock() {
-            cache.entry(serial.to_string()).or_default().insert(
+            cache.entry(serial).insert(
                 cert_id,
                 Cached {
                     der,
@@ -151,3 +206,6 @@ impl OcspService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,6 +134,7 @@ impl Authority {
         let ocsp = OcspService::new(
             OcspIssuer::new(ca.cert_der())?,
             config.revocation.ocsp_validity,
+            config.revocation.ocsp_cache_certificates,
         );
         let feed = RevocationFeed::new(store.latest_revocation_seq().await?);
         let tpm = TpmTrust::load(&config.tpm)?;

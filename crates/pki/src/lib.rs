@@ -54,10 +54,10 @@ pub use name_policy::{
     NameVerdict, UriPattern,
 };
 pub use ocsp::{
-    build_request as build_ocsp_request, internal_error_response, malformed_response,
-    parse_request as parse_ocsp_request, response_status as ocsp_response_status,
-    try_later_response, unauthorized_response, OcspError, OcspIssuer, OcspQuery, OcspRequestInfo,
-    OcspResponder, OcspStatus,
+    build_request as build_ocsp_request, build_request_for_serial as build_ocsp_request_for_serial,
+    internal_error_response, malformed_response, parse_request as parse_ocsp_request,
+    response_status as ocsp_response_status, try_later_response, unauthorized_response, OcspError,
+    OcspIssuer, OcspQuery, OcspRequestInfo, OcspResponder, OcspStatus,
 };
 pub use ocsp_answer::{check_ocsp_response, ocsp_responder_urls};
 pub use oid::{PolicyArc, DEFAULT_LEVEL_ARC, LEGACY_LEVEL_ARC};

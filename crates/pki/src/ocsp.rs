@@ -224,12 +224,28 @@ pub fn build_request(
     cert_der: &[u8],
     nonce: Option<&[u8]>,
 ) -> Result<Vec<u8>, PkiError> {
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
+        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    build_request_for_serial(issuer_der, &Serial::from_be_bytes(cert.raw_serial()), nonce)
+}
+
+/// [`build_request`] for a serial number alone (the certificate itself is not needed): for
+/// load generators that ask about certificates read from a database.
+pub fn build_request_for_serial(
+    issuer_der: &[u8],
+    serial: &Serial,
+    nonce: Option<&[u8]>,
+) -> Result<Vec<u8>, PkiError> {
     use x509_ocsp::{Request, TbsRequest};
     let enc = |e: der::Error| PkiError::Encoding(e.to_string());
     let (_, issuer) = x509_parser::certificate::X509Certificate::from_der(issuer_der)
         .map_err(|e| PkiError::Certificate(e.to_string()))?;
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
-        .map_err(|e| PkiError::Certificate(e.to_string()))?;
+    // A DER INTEGER: a positive value whose first byte has the high bit set needs a 0 first.
+    let mut integer = Vec::with_capacity(serial.as_bytes().len() + 1);
+    if serial.as_bytes()[0] & 0x80 != 0 {
+        integer.push(0);
+    }
+    integer.extend_from_slice(serial.as_bytes());
     let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
     let id = CertId {
         hash_algorithm: AlgorithmIdentifierOwned {
@@ -244,8 +260,7 @@ pub fn build_request(
             digest::digest(sha1, issuer.public_key().subject_public_key.data.as_ref()).as_ref(),
         )
         .map_err(enc)?,
-        serial_number: x509_cert::serial_number::SerialNumber::new(cert.raw_serial())
-            .map_err(enc)?,
+        serial_number: x509_cert::serial_number::SerialNumber::new(&integer).map_err(enc)?,
     };
     let extensions = match nonce {
         Some(n) => Some(vec![Extension {

@@ -1,5 +1,6 @@
-//! The same-run peer benchmark (`scripts/bench-peers`) against a real `cfssl serve`: inkan's
-//! load generator speaks cfssl's sign API, cfssl stores what it signs, and the table comes out.
+//! The same-run peer benchmark (`scripts/bench-peers`) against a real `cfssl serve` and
+//! `cfssl ocspserve`: inkan's load generator speaks cfssl's sign API, cfssl stores what it
+//! signs, both responders answer OCSP for what they issued, and the table comes out.
 
 use std::process::Command;
 
@@ -13,7 +14,14 @@ fn bench_peers_runs_inkan_and_a_real_cfssl_side_by_side() {
         "cfssl is missing: scripts/test installs golang-cfssl"
     );
     let out = Command::new(repo_root().join("scripts/bench-peers"))
-        .args(["--count", "120", "--concurrency", "4"])
+        .args([
+            "--count",
+            "120",
+            "--concurrency",
+            "4",
+            "--ocsp-count",
+            "600",
+        ])
         .env("INKAN_BIN", binary())
         .output()
         .unwrap();
@@ -30,7 +38,11 @@ fn bench_peers_runs_inkan_and_a_real_cfssl_side_by_side() {
     // Four connections do not make cfssl's database refuse anyone: every request succeeds.
     assert!(row("inkan serve").ends_with("failed 0"), "{stdout}");
     assert!(row("cfssl serve").ends_with("failed 0"), "{stdout}");
-    assert!(stdout.contains("ratio inkan / cfssl: "), "{stdout}");
+    // Each responder answers every OCSP request about the 120 certificates it issued.
+    assert!(row("inkan serve, OCSP").ends_with("failed 0"), "{stdout}");
+    assert!(row("cfssl ocspserve").ends_with("failed 0"), "{stdout}");
+    assert!(stdout.contains("issuance, inkan / cfssl: "), "{stdout}");
+    assert!(stdout.contains("OCSP, inkan / cfssl: "), "{stdout}");
 }
 
 #[test]

@@ -69,6 +69,27 @@ fn requests_name_our_issuer_with_either_hash_and_keep_their_nonce() {
 }
 
 #[test]
+fn a_request_built_from_a_serial_names_it_as_a_positive_integer() {
+    let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+    let set = CaSet::create("A", KeyAlgorithm::P256, now).unwrap();
+    let issuer = OcspIssuer::new(&set.issuing_der).unwrap();
+    for hex in ["abc", "ff01", "7f"] {
+        let serial: Serial = hex.parse().unwrap();
+        let der = build_request_for_serial(&set.issuing_der, &serial, Some(b"n")).unwrap();
+        let info = parse_request(&der, &issuer).unwrap();
+        assert_eq!(info.queries[0].serial, hex);
+        assert!(info.queries[0].ours);
+        let request = OcspRequest::from_der(&der).unwrap();
+        let integer = request.tbs_request.request_list[0]
+            .req_cert
+            .serial_number
+            .as_bytes()
+            .to_vec();
+        assert_eq!(integer[0] & 0x80, 0, "{hex}: a serial is never negative");
+    }
+}
+
+#[test]
 fn junk_is_malformed() {
     let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
     let set = CaSet::create("A", KeyAlgorithm::P256, now).unwrap();

@@ -7,7 +7,10 @@ use bytes::Bytes;
 use clap::Args;
 use inkan_authority::DataDir;
 use inkan_client::{client_tls_config, HttpConnection, HttpTarget};
-use inkan_pki::{build_ocsp_request, certs_from_pem, ocsp_response_status};
+use inkan_pki::{
+    build_ocsp_request, build_ocsp_request_for_serial, certs_from_pem, ocsp_response_status, Serial,
+};
+use inkan_store::{CertificateQuery, CertificateStatus};
 use serde_json::json;
 
 use super::load::{self, RequestShape};
@@ -21,9 +24,18 @@ pub struct BenchOcspArgs {
     /// Issuer certificate (PEM) of the certificates asked about.
     #[arg(long)]
     pub issuer: PathBuf,
-    /// Certificates (PEM files) to ask about; requests cycle through them.
-    #[arg(long = "cert", required = true)]
+    /// Certificates to ask about (PEM files, each may hold many); requests cycle through them.
+    #[arg(long = "cert", required_unless_present = "from_store")]
     pub certs: Vec<PathBuf>,
+    /// Instead of --cert: ask about the N most recently recorded valid certificates in the
+    /// data directory's database (only serial numbers are needed), e.g. to spread requests
+    /// over many certificates of a large registry.
+    #[arg(long, value_name = "N", conflicts_with = "certs")]
+    pub from_store: Option<i64>,
+    /// Put a nonce in every request: a responder then signs each answer afresh (and looks the
+    /// certificate up each time) instead of serving a pre-signed response.
+    #[arg(long)]
+    pub nonce: bool,
     /// Trust anchor for an https:// URL (default: the data directory's root CA).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
@@ -46,16 +58,39 @@ pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()>
         args.concurrency > 0 && args.count > 0,
         "--concurrency and --count must be positive"
     );
-    let read = |p: &std::path::PathBuf| -> anyhow::Result<Vec<u8>> {
+    let read = |p: &std::path::PathBuf| -> anyhow::Result<Vec<Vec<u8>>> {
         let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        Ok(certs_from_pem(&pem)?.remove(0))
+        let certs = certs_from_pem(&pem)?;
+        anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", p.display());
+        Ok(certs)
     };
-    let issuer = read(&args.issuer)?;
-    let requests: Vec<Bytes> = args
-        .certs
-        .iter()
-        .map(|c| Ok(Bytes::from(build_ocsp_request(&issuer, &read(c)?, None)?)))
-        .collect::<anyhow::Result<_>>()?;
+    let issuer = read(&args.issuer)?.remove(0);
+    let nonce = || args.nonce.then(rand::random::<[u8; 16]>);
+    let requests: Vec<Bytes> = match args.from_store {
+        Some(n) => serials_in_store(data_dir, n)
+            .await?
+            .iter()
+            .map(|serial| {
+                let nonce = nonce();
+                build_ocsp_request_for_serial(&issuer, serial, nonce.as_ref().map(|n| &n[..]))
+            })
+            .map(|r| r.map(Bytes::from))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let mut certs = Vec::new();
+            for path in &args.certs {
+                certs.extend(read(path)?);
+            }
+            certs
+                .iter()
+                .map(|cert| {
+                    let nonce = nonce();
+                    build_ocsp_request(&issuer, cert, nonce.as_ref().map(|n| &n[..]))
+                        .map(Bytes::from)
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
     let target = HttpTarget::parse(&args.url)?;
     let roots = match (&args.ca_file, target.secure) {
         (Some(path), _) => certs_from_pem(&std::fs::read(path)?)?,
@@ -78,6 +113,7 @@ pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()>
     let first = ocsp_response_status(&body)
         .context("the first response is not a successful OCSP response")?;
 
+    let requests_len = requests.len();
     let shape = RequestShape {
         method: http::Method::POST,
         path: String::new(),
@@ -104,6 +140,8 @@ pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()>
                 "benchmark": "ocsp",
                 "url": args.url,
                 "keepalive": !args.no_keepalive,
+                "nonce": args.nonce,
+                "certificates": requests_len,
                 "concurrency": args.concurrency,
                 "succeeded": latencies.len(),
                 "failed": errors,
@@ -115,13 +153,18 @@ pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()>
         );
     } else {
         println!(
-            "OCSP {}, {} connections{}",
+            "OCSP {}, {} connections{}, {requests_len} certificates{}",
             args.url,
             args.concurrency,
             if args.no_keepalive {
                 ", one request per connection"
             } else {
                 ", keep-alive"
+            },
+            if args.nonce {
+                ", a nonce in each request"
+            } else {
+                ""
             }
         );
         println!(
@@ -138,4 +181,34 @@ pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()>
     }
     anyhow::ensure!(errors == 0, "{errors} requests failed");
     Ok(())
+}
+
+/// The serial numbers of the `n` most recently recorded valid certificates.
+async fn serials_in_store(data_dir: &DataDir, n: i64) -> anyhow::Result<Vec<Serial>> {
+    anyhow::ensure!(n > 0, "--from-store takes a positive count");
+    let config = crate::running::load_config(data_dir, None)?;
+    let store = crate::commands::open_store(data_dir, &config).await?;
+    let mut serials = Vec::new();
+    let mut before = None;
+    while (serials.len() as i64) < n {
+        let page = store
+            .list_certificates(&CertificateQuery {
+                status: Some(CertificateStatus::Valid),
+                limit: Some((n - serials.len() as i64).min(1000)),
+                before_audit_seq: before,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.audit_seq);
+        for record in &page {
+            serials.push(record.serial.parse::<Serial>()?);
+        }
+    }
+    anyhow::ensure!(
+        serials.len() as i64 == n,
+        "the database holds {} valid certificates, fewer than --from-store {n}",
+        serials.len()
+    );
+    Ok(serials)
 }

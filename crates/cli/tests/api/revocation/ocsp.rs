@@ -98,3 +98,46 @@ fn respin(path: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_ocsp_asks_about_valid_certificates_taken_from_the_database() {
+    let s = setup();
+    let a = enroll(&s, "bench-a").await;
+    enroll(&s, "bench-b").await;
+    let revoked = enroll(&s, "bench-c").await;
+    s.env.ok(&["cert", "revoke", &revoked.serial]);
+    let issuer = s.env.data.join("ca/issuing.pem");
+    let url = ocsp_url(&a);
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["bench", "ocsp", "--url", &url, "--issuer"];
+        args.push(issuer.to_str().unwrap());
+        args.extend_from_slice(extra);
+        s.env.command(&args).output().unwrap()
+    };
+
+    // The two newest valid certificates (the revoked one is newer, and skipped), each request
+    // with a nonce (signed afresh every time): all answered, the first "good".
+    let out = bench(&["--from-store", "2", "--nonce", "--count", "30", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["succeeded"], 30);
+    assert_eq!(summary["certificates"], 2);
+    assert_eq!(summary["nonce"], true);
+    assert_eq!(summary["first_status"], "Good");
+
+    // Asking for more than the valid certificates there are is refused, saying why.
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.env.ok(&["cert", "list", "--status", "valid", "--json"])).unwrap();
+    let more = (listed.as_array().unwrap().len() + 1).to_string();
+    let out = bench(&["--from-store", &more, "--count", "3"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("fewer than --from-store {more}")),
+        "{stderr}"
+    );
+}
