@@ -37,24 +37,30 @@ impl Cache {
     fn get(&mut self, serial: &str) -> Option<&PerCertificate> {
         if !self.current.contains_key(serial) {
             let moved = self.previous.remove(serial)?;
-            self.insert_entry(serial.to_string(), moved);
+            self.make_room();
+            self.current.insert(serial.to_string(), moved);
         }
         self.current.get(serial)
     }
 
     fn entry(&mut self, serial: &str) -> &mut PerCertificate {
-        if !self.current.contains_key(serial) {
-            let moved = self.previous.remove(serial).unwrap_or_default();
-            self.insert_entry(serial.to_string(), moved);
-        }
-        self.current.get_mut(serial).expect("inserted above")
+        let moved = if self.current.contains_key(serial) {
+            None
+        } else {
+            let moved = self.previous.remove(serial);
+            self.make_room();
+            moved
+        };
+        self.current
+            .entry(serial.to_string())
+            .or_insert_with(|| moved.unwrap_or_default())
     }
 
-    fn insert_entry(&mut self, serial: String, responses: PerCertificate) {
+    /// Ages the current generation into the previous one once it holds half the capacity.
+    fn make_room(&mut self) {
         if self.current.len() >= self.capacity.div_ceil(2) {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.current.insert(serial, responses);
     }
 
     fn remove(&mut self, serial: &str) {
