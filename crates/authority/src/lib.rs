@@ -58,7 +58,7 @@ pub use linking::{
     LoginStatus, PresentedKey, LINK_TTL, LOGIN_TTL, MAX_OPEN_LINK_REQUESTS, MAX_OPEN_LOGINS,
     SIGNATURE_SKEW_SECS,
 };
-pub use metrics::Metrics;
+pub use metrics::{Gauges, Metrics};
 pub use ocsp_service::OcspService;
 pub use pipeline::{Authority, IssueRequest, Issued};
 pub use policy::{

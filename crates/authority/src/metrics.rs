@@ -248,6 +248,26 @@ impl Metrics {
         );
         out
     }
+
+    /// [`Self::render`] with the gauges read from the authority's parts at the time of the scrape.
+    pub fn render_with(&self, gauges: &Gauges) -> String {
+        let mut out = self.render();
+        let _ = writeln!(
+            out,
+            "# HELP inkan_ocsp_cached_certificates Certificates with pre-signed OCSP responses in memory.\n\
+             # TYPE inkan_ocsp_cached_certificates gauge\n\
+             inkan_ocsp_cached_certificates {}",
+            gauges.ocsp_cached_certificates
+        );
+        out
+    }
+}
+
+/// Values read when `/metrics` is scraped rather than counted as they happen.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    /// Certificates with pre-signed OCSP responses in memory.
+    pub ocsp_cached_certificates: usize,
 }
 
 #[cfg(test)]
@@ -282,6 +302,12 @@ mod tests {
         assert!(text.contains("inkan_commit_batch_size_sum{writer=\"certificates\"} 17"));
         assert!(text.contains("inkan_store_errors_total{kind=\"busy\"} 1"));
         assert!(text.contains("inkan_ocsp_responses_total{cache=\"hit\"} 1"));
+        let gauged = m.render_with(&Gauges {
+            ocsp_cached_certificates: 7,
+        });
+        assert!(gauged.contains(
+            "# TYPE inkan_ocsp_cached_certificates gauge\ninkan_ocsp_cached_certificates 7\n"
+        ));
         assert!(text.contains("inkan_registrations_total{outcome=\"cap_reached\"} 1"));
         // Every sample line is NAME{labels} VALUE or NAME VALUE.
         for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -209,6 +209,13 @@ impl Authority {
         &self.ocsp
     }
 
+    /// The Prometheus text of `/metrics`: the counters and the gauges read now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render_with(&crate::metrics::Gauges {
+            ocsp_cached_certificates: self.ocsp.cached_certificates(),
+        })
+    }
+
     /// The live revocation feed.
     pub fn feed(&self) -> &RevocationFeed {
         &self.feed

@@ -49,7 +49,7 @@ pub fn admin_router(authority: Arc<Authority>) -> Router {
                             axum::http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4",
                         )],
-                        authority.metrics().render(),
+                        authority.metrics_text(),
                     )
                 },
             ),

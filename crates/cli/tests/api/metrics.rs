@@ -101,6 +101,11 @@ async fn metrics_count_issuance_revocation_and_ocsp_on_the_admin_listener_only()
     assert!(text.contains("inkan_revocations_total 1"));
     assert!(text.contains("inkan_ocsp_responses_total{cache=\"hit\"} 1"));
     assert!(text.contains("inkan_ocsp_responses_total{cache=\"miss\"} 1"));
+    // One certificate asked about, its response kept (the revoked one was never asked about).
+    assert!(
+        text.contains("\ninkan_ocsp_cached_certificates 1\n"),
+        "{text}"
+    );
     assert!(text.contains("inkan_commit_batch_size_count{writer=\"certificates\"}"));
 
     // Only on the admin listener.
