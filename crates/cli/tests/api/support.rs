@@ -6,6 +6,7 @@ pub use inkan_test_support::server::*;
 /// `inkan gateway` with `routes` (TOML `[[route]]` tables), its client CAs the authority's
 /// chain, its TLS certificate from `authority` (which must allow localhost server names), and
 /// following the authority's revocation stream.
+#[cfg(feature = "tpm")]
 pub fn gateway(env: &Env, authority: &Server, routes: &str) -> Server {
     let secret_file = env.tmp.path().join("server.secret");
     std::fs::write(&secret_file, env.secret("server")).unwrap();
@@ -43,6 +44,7 @@ authority_ca = "{root}"
 
 /// `inkan serve` trusting `swtpm`'s EK CA (`[tpm] ek_roots`) and allowing localhost server
 /// names (for a gateway).
+#[cfg(feature = "tpm")]
 pub fn tpm_authority(env: &Env, swtpm: &inkan_test_support::swtpm::Swtpm) -> Server {
     let config = env.tmp.path().join("inkan.toml");
     std::fs::write(
