@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::enroll::machine_limit;
 use super::load::{self, RequestShape};
-use super::{fresh_csrs, percentile, progress};
+use super::{check_load, fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchCfsslArgs {
@@ -31,10 +31,7 @@ pub struct BenchCfsslArgs {
 }
 
 pub async fn cfssl(args: BenchCfsslArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let target = HttpTarget::parse(&args.url)?;
     anyhow::ensure!(
         !target.secure,

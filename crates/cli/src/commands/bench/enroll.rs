@@ -15,7 +15,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 
-use super::{fresh_csrs, percentile, progress};
+use super::{check_load, fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchEnrollArgs {
@@ -43,10 +43,7 @@ pub struct BenchEnrollArgs {
 }
 
 pub async fn enroll(data_dir: &DataDir, args: BenchEnrollArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let roots = match &args.ca_file {
         Some(path) => certs_from_pem(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,

@@ -10,7 +10,7 @@ use inkan_pki::{certs_from_pem, GeneratedKey};
 use serde_json::json;
 
 use super::load::{self, RequestShape};
-use super::{percentile, progress};
+use super::{check_load, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchGatewayArgs {
@@ -41,10 +41,7 @@ pub struct BenchGatewayArgs {
 }
 
 pub async fn gateway(args: BenchGatewayArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let target = HttpTarget::parse(&args.url)?;
     let roots = match &args.ca_file {
         Some(p) => {

@@ -19,7 +19,7 @@ use inkan_pki::{build_csr, certs_from_pem, GeneratedKey, KeyAlgorithm};
 use serde_json::json;
 
 use super::enroll::machine_limit;
-use super::{percentile, progress};
+use super::{check_load, percentile, progress};
 use crate::running::{load_config, passphrase};
 
 #[derive(Debug, Args)]
@@ -78,10 +78,7 @@ async fn anchor(
 }
 
 pub async fn link(data_dir: &DataDir, args: BenchLinkArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let roots = match &args.ca_file {
         Some(path) => certs_from_pem(&std::fs::read(path)?)?,
         None => vec![data_dir.root_der()?],

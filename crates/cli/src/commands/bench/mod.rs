@@ -89,6 +89,15 @@ fn fresh_csrs(count: usize, quiet: bool) -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 /// A progress bar on stderr, or a hidden one for `--json`.
+/// Refuses a load of no connections or no requests, before anything is prepared.
+fn check_load(concurrency: usize, count: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        concurrency > 0 && count > 0,
+        "--concurrency and --count must be positive"
+    );
+    Ok(())
+}
+
 fn progress(len: u64, message: &'static str, hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();

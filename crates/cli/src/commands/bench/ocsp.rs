@@ -14,7 +14,7 @@ use inkan_store::{CertificateQuery, CertificateStatus};
 use serde_json::json;
 
 use super::load::{self, RequestShape};
-use super::{percentile, progress};
+use super::{check_load, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchOcspArgs {
@@ -54,10 +54,7 @@ pub struct BenchOcspArgs {
 }
 
 pub async fn ocsp(data_dir: &DataDir, args: BenchOcspArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let read = |p: &std::path::PathBuf| -> anyhow::Result<Vec<Vec<u8>>> {
         let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         let certs = certs_from_pem(&pem)?;

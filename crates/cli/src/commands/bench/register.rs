@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::enroll::machine_limit;
 use super::load::{self, RequestShape};
-use super::{fresh_csrs, percentile, progress};
+use super::{check_load, fresh_csrs, percentile, progress};
 
 #[derive(Debug, Args)]
 pub struct BenchRegisterArgs {
@@ -43,10 +43,7 @@ pub struct BenchRegisterArgs {
 }
 
 pub async fn register(data_dir: &DataDir, args: BenchRegisterArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let roots = match &args.ca_file {

@@ -16,7 +16,7 @@ use inkan_pki::certs_from_pem;
 use serde_json::json;
 
 use super::enroll::machine_limit;
-use super::{percentile, progress};
+use super::{check_load, percentile, progress};
 use crate::running::load_config;
 
 #[derive(Debug, Args)]
@@ -40,10 +40,7 @@ pub struct BenchTeeArgs {
 }
 
 pub async fn tee(data_dir: &DataDir, args: BenchTeeArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.concurrency > 0 && args.count > 0,
-        "--concurrency and --count must be positive"
-    );
+    check_load(args.concurrency, args.count)?;
     let roots = match &args.ca_file {
         Some(path) => certs_from_pem(&std::fs::read(path)?)?,
         None => vec![data_dir.root_der()?],
