@@ -34,13 +34,23 @@ struct Cache {
 }
 
 impl Cache {
-    fn get(&mut self, serial: &str) -> Option<&PerCertificate> {
-        if !self.current.contains_key(serial) {
-            let moved = self.previous.remove(serial)?;
-            self.make_room();
-            self.current.insert(serial.to_string(), moved);
+    /// The response to `cert_id` for `serial`, if one is kept and still fresh at `now` (unix
+    /// seconds): one hash lookup when the certificate is in the current generation.
+    fn fresh(&mut self, serial: &str, cert_id: &[u8], now: i64) -> Option<Bytes> {
+        let pick = |responses: &PerCertificate| {
+            responses
+                .get(cert_id)
+                .filter(|cached| now < cached.refresh_at)
+                .map(|cached| cached.der.clone())
+        };
+        if let Some(responses) = self.current.get(serial) {
+            return pick(responses);
         }
-        self.current.get(serial)
+        let moved = self.previous.remove(serial)?;
+        let answer = pick(&moved);
+        self.make_room();
+        self.current.insert(serial.to_string(), moved);
+        answer
     }
 
     fn entry(&mut self, serial: &str) -> &mut PerCertificate {
@@ -194,8 +204,7 @@ impl OcspService {
 
     fn lookup(&self, serial: &str, cert_id: &[u8], now: OffsetDateTime) -> Option<Bytes> {
         let mut cache = self.cache.lock().ok()?;
-        let cached = cache.get(serial)?.get(cert_id)?;
-        (now.unix_timestamp() < cached.refresh_at).then(|| cached.der.clone())
+        cache.fresh(serial, cert_id, now.unix_timestamp())
     }
 
     fn store(&self, serial: &str, cert_id: Vec<u8>, der: Bytes, now: OffsetDateTime) {
