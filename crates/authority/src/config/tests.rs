@@ -43,6 +43,19 @@ fn mistakes_are_named() {
 }
 
 #[test]
+fn an_ocsp_cache_of_fewer_than_two_certificates_is_refused_naming_the_key() {
+    for bad in ["0", "1"] {
+        let c: Config =
+            toml::from_str(&format!("[revocation]\nocsp_cache_certificates = {bad}")).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("revocation.ocsp_cache_certificates"), "{err}");
+    }
+    assert!(toml::from_str::<Config>("[revocation]\nocsp_cache_certificates = -5").is_err());
+    let c: Config = toml::from_str("[revocation]\nocsp_cache_certificates = 2").unwrap();
+    c.validate().unwrap();
+}
+
+#[test]
 fn every_toml_example_in_the_configuration_guide_loads() {
     let guide = include_str!("../../../../docs/configuration.md");
     let mut blocks = 0;

@@ -140,4 +140,22 @@ async fn bench_ocsp_asks_about_valid_certificates_taken_from_the_database() {
         stderr.contains(&format!("fewer than --from-store {more}")),
         "{stderr}"
     );
+
+    // Nothing to ask about, or two sources at once: refused before any request is sent.
+    let out = bench(&["--from-store", "0", "--count", "3"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--from-store takes a positive count"),
+        "{stderr}"
+    );
+    let cert = a.cert.to_str().unwrap();
+    let out = bench(&["--from-store", "1", "--cert", cert, "--count", "3"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let out = bench(&["--from-store", "1", "--count", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be positive"), "{stderr}");
 }
