@@ -47,6 +47,12 @@ pub trait Issuer: Send + Sync {
 
     /// `local`, or where the separate CA is (recorded with every certificate it issues).
     fn name(&self) -> String;
+
+    /// Whether this is the authority's own pipeline, whose certificate a new device's
+    /// registration may sign ahead and record in its own commit.
+    fn is_in_process(&self) -> bool {
+        false
+    }
 }
 
 /// Issues through this authority's own pipeline.
@@ -82,5 +88,9 @@ impl Issuer for InProcessIssuer {
 
     fn name(&self) -> String {
         "local".into()
+    }
+
+    fn is_in_process(&self) -> bool {
+        true
     }
 }

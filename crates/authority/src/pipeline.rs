@@ -5,8 +5,8 @@ use inkan_pki::{
     sha256_hex, CertificateInfo, IssuingCa, OcspIssuer, Profile, RevocationReason, Serial,
 };
 use inkan_store::{
-    DeviceRecord, IssuerRecord, NewCertificate, RecordOutcome, RegisterOutcome, RevokeOutcome,
-    RevokeResult, Store, TeeAttestation, TpmAttestation,
+    IssuerRecord, NewCertificate, RecordOutcome, RevokeOutcome, RevokeResult, Store,
+    TeeAttestation, TpmAttestation,
 };
 use time::OffsetDateTime;
 
@@ -148,7 +148,7 @@ impl Authority {
             ocsp,
             feed,
             device_issuer: std::sync::RwLock::new(Arc::new(crate::InProcessIssuer)),
-            registrar: crate::registrar::Registrar::start(store.clone(), metrics.clone()),
+            registrar: crate::registrar::Registrar::start(store.clone(), clock, metrics.clone()),
             metrics,
             registry: crate::Registry::with_clock(store.clone(), clock),
             credentials: crate::Credentials::with_clock(store.clone(), clock),
@@ -310,7 +310,7 @@ impl Authority {
 
     /// Signs what `grant` allows with a fresh serial; the row to record and what to hand out
     /// once it is recorded.
-    fn sign(
+    pub(crate) fn sign(
         &self,
         grant: &Grant,
         method: &EnrollMethod,
@@ -417,13 +417,13 @@ impl Authority {
         }
     }
 
-    /// Registers a device through the registration group commit.
+    /// Registers a device, and records the certificate it comes with if it is admitted, through
+    /// the registration group commit.
     pub(crate) async fn register(
         &self,
-        device: DeviceRecord,
-        actor: String,
-    ) -> Result<RegisterOutcome, AuthorityError> {
-        self.registrar.register(device, actor).await
+        registration: inkan_store::NewRegistration,
+    ) -> Result<crate::registrar::Registered, AuthorityError> {
+        self.registrar.register(registration).await
     }
 
     /// The CA device certificates come from.

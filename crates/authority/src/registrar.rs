@@ -1,10 +1,10 @@
 //! Group commit for device registrations: one writer task registers every device waiting in one
-//! transaction (each cap check sees the registrations before it); each requester waits for the
-//! commit that holds its device.
+//! transaction (each cap check sees the registrations before it), with the first certificate
+//! each admitted device comes with; each requester waits for the commit that holds its device.
 
 use std::sync::Arc;
 
-use inkan_store::{DeviceRecord, RegisterOutcome, Store};
+use inkan_store::{NewRegistration, RecordOutcome, RegisterOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AuthorityError, Metrics};
@@ -12,31 +12,38 @@ use crate::{AuthorityError, Metrics};
 /// The largest batch committed at once.
 const MAX_BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<RegisterOutcome, inkan_store::StoreError>>;
+/// A device's outcome, and its certificate's if it came with one and was admitted.
+pub(crate) type Registered = (RegisterOutcome, Option<RecordOutcome>);
+
+type Reply = oneshot::Sender<Result<Registered, inkan_store::StoreError>>;
 
 /// A handle to the registration writer task.
 #[derive(Clone)]
 pub(crate) struct Registrar {
-    tx: mpsc::Sender<((DeviceRecord, String), Reply)>,
+    tx: mpsc::Sender<(NewRegistration, Reply)>,
 }
 
 impl Registrar {
     /// Starts the writer task on the current runtime.
-    pub(crate) fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        clock: fn() -> time::OffsetDateTime,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx, metrics));
+        tokio::spawn(run(store, rx, clock, metrics));
         Self { tx }
     }
 
-    /// Registers `device` and returns once its transaction has committed.
+    /// Registers the device (and records its certificate if it is admitted) and returns once
+    /// the transaction has committed.
     pub(crate) async fn register(
         &self,
-        device: DeviceRecord,
-        actor: String,
-    ) -> Result<RegisterOutcome, AuthorityError> {
+        registration: NewRegistration,
+    ) -> Result<Registered, AuthorityError> {
         let (reply, wait) = oneshot::channel();
         self.tx
-            .send(((device, actor), reply))
+            .send((registration, reply))
             .await
             .map_err(|_| AuthorityError::ShuttingDown)?;
         match wait.await {
@@ -49,7 +56,8 @@ impl Registrar {
 
 async fn run(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<((DeviceRecord, String), Reply)>,
+    mut rx: mpsc::Receiver<(NewRegistration, Reply)>,
+    clock: fn() -> time::OffsetDateTime,
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -68,13 +76,18 @@ async fn run(
         }
         let started = std::time::Instant::now();
         let result = store
-            .register_devices(&batch, &crate::rules::admit_device)
+            .register_devices_issuing(&batch, &crate::rules::admit_device, crate::unix_ms(clock()))
             .await;
         metrics.committed("registrations", batch.len(), started.elapsed());
         match result {
             Ok(outcomes) => {
-                for outcome in &outcomes {
+                for (registration, (outcome, cert)) in batch.iter().zip(&outcomes) {
                     metrics.registered(outcome_name(outcome));
+                    if let (Some(cert), Some(RecordOutcome::Recorded)) =
+                        (&registration.certificate, cert)
+                    {
+                        metrics.issued(&cert.method, &cert.profile);
+                    }
                 }
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));

@@ -56,7 +56,9 @@ pub use model::{
 };
 pub use options::DatabaseOptions;
 pub use postgres::PgStore;
-pub use registry::{Admission, RegistrationFacts, RegistrationRule, RegistryStore};
+pub use registry::{
+    Admission, NewRegistration, RegistrationFacts, RegistrationRule, RegistryStore,
+};
 pub use secrets::{AdminTokenEntry, EstSecretEntry, SecretStore};
 pub use segments::{RevokedCard, SaltGenerationRecord, SegmentRecord, SegmentStore};
 pub use sqlite::SqliteStore;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::{
     DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, NewCertificate, ProductRecord,
-    ProductStatus, RegisterOutcome, StoreError,
+    ProductStatus, RecordOutcome, RegisterOutcome, StoreError,
 };
 
 /// What the registering transaction knows about a device about to be registered: the facts a
@@ -19,6 +19,18 @@ pub struct RegistrationFacts {
     pub same_key: Option<DeviceRecord>,
     /// Whether another device of the product holds the same PSK registration id.
     pub registration_id_taken: bool,
+}
+
+/// A device to register, the actor to audit and the certificate to record with it if admitted
+/// (see [`RegistryStore::register_devices_issuing`]).
+#[derive(Clone, Debug)]
+pub struct NewRegistration {
+    /// The candidate device.
+    pub device: DeviceRecord,
+    /// Who registers it (audited).
+    pub actor: String,
+    /// Its first certificate, signed for the candidate's id, if the caller signed one.
+    pub certificate: Option<NewCertificate>,
 }
 
 /// What a [`RegistrationRule`] decides.
@@ -88,7 +100,29 @@ pub trait RegistryStore: Send + Sync + 'static {
         &self,
         batch: &[(DeviceRecord, String)],
         rule: &dyn RegistrationRule,
-    ) -> Result<Vec<RegisterOutcome>, StoreError>;
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let batch: Vec<_> = batch
+            .iter()
+            .map(|(device, actor)| NewRegistration {
+                device: device.clone(),
+                actor: actor.clone(),
+                certificate: None,
+            })
+            .collect();
+        let outcomes = self.register_devices_issuing(&batch, rule, 0).await?;
+        Ok(outcomes.into_iter().map(|(outcome, _)| outcome).collect())
+    }
+
+    /// [`RegistryStore::register_devices`], and in the same transaction the certificate each
+    /// admitted device comes with, recorded as [`crate::CertificateStore::record_issued`] would
+    /// at `at_ms`: a device and its first certificate cost one commit. A certificate of a device
+    /// that was not admitted (an existing one, a refusal) is not recorded (`None`).
+    async fn register_devices_issuing(
+        &self,
+        batch: &[NewRegistration],
+        rule: &dyn RegistrationRule,
+        at_ms: i64,
+    ) -> Result<Vec<(RegisterOutcome, Option<RecordOutcome>)>, StoreError>;
 
     /// One device by id.
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;

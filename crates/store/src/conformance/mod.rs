@@ -59,6 +59,7 @@ where
         registry::a_refused_product_writes_nothing,
         registry::product_status_changes_are_audited_once,
         registry::a_registration_batch_sees_its_earlier_registrations,
+        registry::a_registration_records_the_certificate_of_each_admitted_device,
         registry::the_cap_holds_under_parallel_registration,
         registry::an_unknown_product_is_a_fact_not_an_error,
         registry::devices_page_newest_first,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::{cert, device, product, rule, thermo};
 use crate::{
-    DeviceCertificate, DeviceCursor, DeviceStatus, ProductStatus, RegisterOutcome, Store,
-    StoreError,
+    DeviceCertificate, DeviceCursor, DeviceStatus, NewCertificate, NewRegistration, ProductStatus,
+    RecordOutcome, RegisterOutcome, Store, StoreError,
 };
 
 pub(super) async fn a_product_comes_with_its_cert_and_psk_key_in_one_transaction<S: Store>(
@@ -129,6 +129,86 @@ pub(super) async fn a_registration_batch_sees_its_earlier_registrations<S: Store
         .filter(|e| e.kind == "device.registered")
         .count();
     assert_eq!(registered, 2);
+}
+
+pub(super) async fn a_registration_records_the_certificate_of_each_admitted_device<S: Store>(
+    store: Arc<S>,
+) {
+    thermo(&*store, Some(3)).await;
+    let with_cert = |id: &str, key: &str, serial: &str| NewRegistration {
+        device: device(id, key),
+        actor: "product:p1".into(),
+        certificate: Some(NewCertificate {
+            device_id: Some(id.into()),
+            ..cert(serial)
+        }),
+    };
+    let head = store.audit_events(0, 1000).await.unwrap().len();
+    let outcomes = store
+        .register_devices_issuing(
+            &[
+                with_cert("d1", "k1", "c1"),
+                // The same key again: the existing device; its certificate is not recorded.
+                with_cert("d1b", "k1", "c1b"),
+                NewRegistration {
+                    certificate: None,
+                    ..with_cert("d2", "k2", "-")
+                },
+                // A serial taken (here, earlier in the batch): the device is registered, its
+                // certificate is to be signed again.
+                with_cert("d3", "k3", "c1"),
+                // Over the cap: nothing of it is written.
+                with_cert("d4", "k4", "c4"),
+            ],
+            &rule,
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                RegisterOutcome::Registered(device("d1", "k1")),
+                Some(RecordOutcome::Recorded)
+            ),
+            (RegisterOutcome::Existing(device("d1", "k1")), None),
+            (RegisterOutcome::Registered(device("d2", "k2")), None),
+            (
+                RegisterOutcome::Registered(device("d3", "k3")),
+                Some(RecordOutcome::DuplicateSerial)
+            ),
+            (RegisterOutcome::CapReached(3), None),
+        ]
+    );
+    let recorded = store.certificate("c1").await.unwrap().unwrap();
+    assert_eq!(recorded.created_at_ms, 7);
+    for serial in ["c1b", "c4"] {
+        assert!(store.certificate(serial).await.unwrap().is_none());
+    }
+    let of_d1 = store.device_certificates("d1").await.unwrap();
+    assert_eq!(of_d1.len(), 1);
+    assert_eq!(of_d1[0].serial, "c1");
+    assert!(store.device_certificates("d3").await.unwrap().is_empty());
+    assert!(store.device("d4").await.unwrap().is_none());
+    // The devices' events come before the certificate's, in the same chain.
+    let kinds: Vec<String> = store
+        .audit_events(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(head)
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "device.registered",
+            "device.registered",
+            "device.registered",
+            "certificate.issued"
+        ]
+    );
 }
 
 pub(super) async fn the_cap_holds_under_parallel_registration<S: Store>(store: Arc<S>) {

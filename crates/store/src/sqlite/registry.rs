@@ -9,8 +9,8 @@ use crate::audit::events;
 use crate::rows::{self, json_text};
 use crate::{
     Admission, DeviceCertificate, DeviceCursor, DeviceRecord, DeviceStatus, NewCertificate,
-    ProductRecord, ProductStatus, RecordOutcome, RegisterOutcome, RegistrationFacts,
-    RegistrationRule, RegistryStore, StoreError,
+    NewRegistration, ProductRecord, ProductStatus, RecordOutcome, RegisterOutcome,
+    RegistrationFacts, RegistrationRule, RegistryStore, StoreError,
 };
 
 #[async_trait]
@@ -109,27 +109,46 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn register_devices(
+    async fn register_devices_issuing(
         &self,
-        batch: &[(DeviceRecord, String)],
+        batch: &[NewRegistration],
         rule: &dyn RegistrationRule,
-    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        at_ms: i64,
+    ) -> Result<Vec<(RegisterOutcome, Option<RecordOutcome>)>, StoreError> {
         // One write transaction: each device's facts see the registrations before it, so a cap
         // of N admits exactly N devices under any concurrency, and a batch costs one commit.
         let mut tx = self.write_tx().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (device, actor) in batch {
+        let mut certificates = Vec::new();
+        for registration in batch {
+            let device = &registration.device;
             let facts = registration_facts(&mut tx, device).await?;
             outcomes.push(match rule.decide(device, &facts) {
                 Admission::Answer(outcome) => outcome,
                 Admission::Admit => {
-                    insert_device(&mut tx, device, actor).await?;
+                    insert_device(&mut tx, device, &registration.actor).await?;
+                    if let Some(cert) = &registration.certificate {
+                        certificates.push((outcomes.len(), cert.clone()));
+                    }
                     RegisterOutcome::Registered(device.clone())
                 }
             });
         }
+        let (at, certs): (Vec<usize>, Vec<NewCertificate>) = certificates.into_iter().unzip();
+        let recorded = match certs.is_empty() {
+            true => Vec::new(),
+            false => insert_issued(&mut tx, &certs, at_ms).await?,
+        };
         tx.commit().await?;
-        Ok(outcomes)
+        let mut recorded = at.into_iter().zip(recorded).peekable();
+        Ok(outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, outcome)| {
+                let cert = recorded.next_if(|(at, _)| *at == i).map(|(_, r)| r);
+                (outcome, cert)
+            })
+            .collect())
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {

@@ -11,7 +11,8 @@ use clap::Args;
 use inkan_authority::DataDir;
 use inkan_store::{
     Admission, DatabaseOptions, DeviceCursor, DeviceRecord, DeviceStatus, IssuerRecord,
-    NewCertificate, ProductRecord, ProductStatus, RegistrationFacts, Revocation, Store,
+    NewCertificate, NewRegistration, ProductRecord, ProductStatus, RegistrationFacts, Revocation,
+    Store,
 };
 use rand::Rng;
 use serde_json::json;
@@ -187,13 +188,13 @@ fn certificate(serial: &str, device_id: Option<String>) -> NewCertificate {
     }
 }
 
-/// Registers devices `from..from+n` (one transaction), issues each a certificate (one more)
+/// Registers devices `from..from+n` with a certificate each (one transaction)
 /// and revokes every hundredth (one each).
 async fn fill(store: &dyn Store, from: u64, n: u64) -> anyhow::Result<()> {
     let admit = |_: &DeviceRecord, _: &RegistrationFacts| Admission::Admit;
     let batch: Vec<_> = (from..from + n)
-        .map(|i| {
-            let device = DeviceRecord {
+        .map(|i| NewRegistration {
+            device: DeviceRecord {
                 id: device_id(i),
                 product_id: format!("bench-p{}", i % PRODUCTS),
                 attributes: json!({}),
@@ -202,15 +203,12 @@ async fn fill(store: &dyn Store, from: u64, n: u64) -> anyhow::Result<()> {
                 status: DeviceStatus::Active,
                 created_at_ms: i as i64,
                 last_seen_ms: i as i64,
-            };
-            (device, "bench".to_string())
+            },
+            actor: "bench".to_string(),
+            certificate: Some(certificate(&serial(i), Some(device_id(i)))),
         })
         .collect();
-    store.register_devices(&batch, &admit).await?;
-    let certs: Vec<_> = (from..from + n)
-        .map(|i| certificate(&serial(i), Some(device_id(i))))
-        .collect();
-    store.record_issued(&certs, 1).await?;
+    store.register_devices_issuing(&batch, &admit, 1).await?;
     for i in (from..from + n).filter(|i| i % 100 == 0) {
         store
             .revoke(
